@@ -1,0 +1,1 @@
+"""assay protocols package."""
