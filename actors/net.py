@@ -1,0 +1,158 @@
+"""Socket plumbing for walkers: connect, send, read with caps, and the ways to hang up.
+
+Every function takes its deadline from the caller as a timeout in seconds and maps the
+many OS-level failure shapes onto a few ``TransportError`` causes that tallies can count
+(``connect_refused``, ``connect_timeout``, ``reset``, ``eof``, ``timeout``). Reads are
+always capped: a hostile server that streams forever costs at most ``cap`` bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import trio
+
+from actors.walker import Target
+
+READ_CHUNK = 65536
+
+
+class TransportError(Exception):
+    """The connection failed in a way worth counting; ``cause`` names it for tallies."""
+
+    def __init__(self, cause: str, detail: str = "") -> None:
+        super().__init__(f"{cause}: {detail}" if detail else cause)
+        self.cause = cause
+
+
+class Ending(enum.Enum):
+    """Why a capped read stopped."""
+
+    EOF = "eof"
+    RESET = "reset"
+    TIMEOUT = "timeout"
+    CAP = "cap"
+    #: The caller's predicate said it had enough (e.g. a full response parsed).
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    data: bytes
+    ending: Ending
+    elapsed: float
+
+
+async def connect(target: Target, timeout: float) -> trio.SocketStream:
+    """Open a TCP connection with TCP_NODELAY; failures become TransportError."""
+    try:
+        with trio.fail_after(timeout):
+            stream = await trio.open_tcp_stream(target.host, target.port)
+    except trio.TooSlowError:
+        raise TransportError("connect_timeout", f"{target.host}:{target.port}") from None
+    except ConnectionRefusedError:
+        raise TransportError("connect_refused", f"{target.host}:{target.port}") from None
+    except OSError as exc:
+        raise TransportError(_cause_of(exc), str(exc)) from None
+    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return stream
+
+
+async def send_all(stream: trio.SocketStream, data: bytes, timeout: float) -> None:
+    try:
+        with trio.fail_after(timeout):
+            await stream.send_all(data)
+    except trio.TooSlowError:
+        raise TransportError("timeout", "send") from None
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        raise TransportError(_cause_of(exc), str(exc)) from None
+
+
+async def receive_some(stream: trio.SocketStream, timeout: float) -> bytes:
+    """One read; b"" on EOF. Timeout and reset become TransportError."""
+    try:
+        with trio.fail_after(timeout):
+            return await stream.receive_some(READ_CHUNK)
+    except trio.TooSlowError:
+        raise TransportError("timeout", "receive") from None
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        raise TransportError(_cause_of(exc), str(exc)) from None
+
+
+async def read_until(
+    stream: trio.SocketStream,
+    timeout: float,
+    cap: int,
+    enough: Callable[[bytes], bool] | None = None,
+) -> ReadResult:
+    """Read until EOF, reset, timeout, ``cap`` bytes, or ``enough(data)`` is true.
+
+    Never raises for the server's behaviour: how the read ended is the observation.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    start = trio.current_time()
+    ending = Ending.TIMEOUT
+    with trio.move_on_after(timeout):
+        while True:
+            try:
+                chunk = await stream.receive_some(READ_CHUNK)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                ending = Ending.RESET
+                break
+            if not chunk:
+                ending = Ending.EOF
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= cap:
+                ending = Ending.CAP
+                break
+            if enough is not None and enough(b"".join(chunks) if len(chunks) > 1 else chunk):
+                ending = Ending.DONE
+                break
+    data = b"".join(chunks)[:cap]
+    return ReadResult(data=data, ending=ending, elapsed=trio.current_time() - start)
+
+
+def arm_reset(stream: trio.SocketStream) -> None:
+    """Make the next close send RST instead of FIN (SO_LINGER with a zero timeout)."""
+    with contextlib.suppress(OSError):
+        stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+async def close_with_reset(stream: trio.SocketStream) -> None:
+    arm_reset(stream)
+    await aclose_quietly(stream)
+
+
+async def half_close(stream: trio.SocketStream) -> None:
+    """Send FIN on our side while still able to read (shutdown SHUT_WR)."""
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        await stream.send_eof()
+
+
+async def aclose_quietly(stream: trio.SocketStream) -> None:
+    quiet = contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+    with trio.CancelScope(shield=True), quiet:
+        await stream.aclose()
+
+
+def _cause_of(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connect_refused"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+        return "reset"
+    if isinstance(exc, trio.BrokenResourceError) and isinstance(exc.__cause__, OSError):
+        return _cause_of(exc.__cause__)
+    if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
+        return "reset"
+    if isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED:
+        return "connect_refused"
+    return "reset" if isinstance(exc, trio.BrokenResourceError) else "io_error"
