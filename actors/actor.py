@@ -1,0 +1,324 @@
+"""One actor process: a trio loop that runs its share of walkers and reports tallies.
+
+Lifecycle (the only place it is defined)::
+
+    GREETING --Plan--> READY --Start--> RUNNING --deadline/Stop/SIGTERM--> STOPPING --> DONE
+        \\______________________ coordinator silent too long ______________/
+
+GREETING repeats Hello until the coordinator's Plan arrives (ZeroMQ's slow-joiner problem
+makes a single Hello unreliable). While RUNNING, the coordinator re-publishes Start every
+tick; if it goes silent for ``COORDINATOR_SILENCE_S`` the actor assumes it died and stops,
+so no actor outlives its coordinator even across hosts. Stopping cancels the walkers, then
+sends the final cumulative tally with a patient send, then Bye.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+import zmq
+
+from actors import slices
+from actors.walker import Target, WalkerContext, walker_rng
+from actors.zmq_io import ZmqReceiver, send_nowait, send_patiently
+from protocols import wire
+from protocols.tally import Tally
+
+GREETING_TIMEOUT_S = 20.0
+COORDINATOR_SILENCE_S = 5.0
+HELLO_EVERY_S = 0.25
+FINAL_SEND_TIMEOUT_S = 5.0
+WALKER_RESTART_PAUSE_S = 0.2
+
+
+class Phase(enum.Enum):
+    GREETING = "greeting"
+    READY = "ready"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    DONE = "done"
+
+
+TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    Phase.GREETING: frozenset({Phase.READY, Phase.DONE}),
+    Phase.READY: frozenset({Phase.RUNNING, Phase.STOPPING, Phase.DONE}),
+    Phase.RUNNING: frozenset({Phase.STOPPING}),
+    Phase.STOPPING: frozenset({Phase.DONE}),
+    Phase.DONE: frozenset(),
+}
+
+
+class ActorAbort(Exception):
+    """The actor cannot go on (no plan in time, bad plan); exit non-zero."""
+
+
+@dataclass
+class ActorState:
+    actor_id: int
+    incarnation: int
+    run_id: str | None = None
+    phase: Phase = Phase.GREETING
+    plan: dict[str, Any] | None = None
+    start_at: float | None = None
+    deadline: float | None = None
+    stop_reason: str | None = None
+    last_control: float = field(default_factory=time.monotonic)
+    tally: Tally = field(default_factory=Tally)
+    seq: int = 0
+
+    def move(self, new: Phase) -> None:
+        if new not in TRANSITIONS[self.phase]:
+            raise AssertionError(f"actor phase {self.phase.value} -> {new.value} is not allowed")
+        self.phase = new
+
+
+class Actor:
+    def __init__(self, actor_id: int, incarnation: int, pull_url: str, pub_url: str) -> None:
+        self.state = ActorState(actor_id, incarnation)
+        self._ctx = zmq.Context.instance()
+        self._push = self._ctx.socket(zmq.PUSH)
+        self._push.setsockopt(zmq.LINGER, int(FINAL_SEND_TIMEOUT_S * 1000))
+        self._push.setsockopt(zmq.SNDHWM, 10_000)
+        self._push.connect(pull_url)
+        self._sub = self._ctx.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._sub.connect(pub_url)
+        self._control = ZmqReceiver(self._sub)
+        self._walkers_scope: trio.CancelScope | None = None
+        self._started = trio.Event()
+        self._finished = trio.Event()
+
+    # -- outgoing -------------------------------------------------------------------------
+    def _send(self, message: wire.Message) -> bool:
+        return send_nowait(self._push, wire.encode(message))
+
+    def _tally_message(self, final: bool) -> wire.TallyReport:
+        state = self.state
+        state.seq += 1
+        counters, histograms, examples = state.tally.snapshot()
+        return wire.TallyReport(
+            state.actor_id, state.incarnation, state.seq, final, counters, histograms, examples
+        )
+
+    def _violation(self, walker: int, counter: str, evidence: dict[str, Any]) -> None:
+        state = self.state
+        message = wire.Violation(state.actor_id, state.incarnation, walker, counter,
+                                 time.time(), evidence)
+        try:
+            frame = wire.encode(message)
+        except (TypeError, ValueError):  # evidence a slice could not serialise: harness bug
+            state.tally.incr("harness.unsendable_evidence")
+            return
+        if not send_nowait(self._push, frame):
+            state.tally.incr("actor.violation_refused")
+
+    # -- main -----------------------------------------------------------------------------
+    async def main(self) -> int:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._listen_control, nursery.cancel_scope)
+                nursery.start_soon(self._watch_signals, nursery.cancel_scope)
+                await self._greet()
+                await self._run_walkers()
+                await self._finish()
+                nursery.cancel_scope.cancel()
+        except ActorAbort as exc:
+            state = self.state
+            await send_patiently(self._push, wire.encode(
+                wire.ActorFailed(state.actor_id, state.incarnation, str(exc))), 2.0)
+            return 3
+        finally:
+            self._push.close()
+            self._sub.close()
+        return 0
+
+    async def _greet(self) -> None:
+        state = self.state
+        hello = wire.Hello(state.actor_id, state.incarnation, os.getpid(), socket.gethostname())
+        with trio.move_on_after(GREETING_TIMEOUT_S):
+            while state.plan is None and state.stop_reason is None:
+                self._send(hello)
+                with trio.move_on_after(HELLO_EVERY_S):
+                    await self._plan_arrived.wait()
+        if state.stop_reason is not None:
+            return
+        if state.plan is None:
+            raise ActorAbort(f"no plan from the coordinator within {GREETING_TIMEOUT_S:.0f} s")
+        self._contexts = self._build_walkers(state.plan)
+        state.move(Phase.READY)
+        self._send(wire.Ready(state.actor_id, state.incarnation, state.run_id or "",
+                              len(self._contexts)))
+
+    def _build_walkers(self, plan: dict[str, Any]) -> list[tuple[Any, WalkerContext]]:
+        state = self.state
+        try:
+            target = Target.from_url(plan["target"])
+            assignment = plan["walkers"].get(str(state.actor_id), [])
+            seed = int(plan["seed"])
+            base_settings = dict(plan.get("settings", {}))
+            prepared: dict[str, dict[str, Any]] = {}
+            walkers = []
+            for walker_id, slice_name in assignment:
+                module = slices.load(slice_name)
+                if slice_name not in prepared:
+                    prepare = getattr(module, "prepare", None)
+                    settings = dict(base_settings)
+                    prepared[slice_name] = prepare(settings) if prepare else settings
+                ctx = WalkerContext(
+                    actor_id=state.actor_id,
+                    walker_id=int(walker_id),
+                    slice_name=slice_name,
+                    seed=seed,
+                    rng=walker_rng(seed, state.actor_id, int(walker_id)),
+                    target=target,
+                    tally=state.tally,
+                    settings=prepared[slice_name],
+                    deadline=float("inf"),
+                    violation_sink=self._violation,
+                )
+                walkers.append((module, ctx))
+        except Exception as exc:
+            raise ActorAbort(f"cannot build walkers from the plan: {exc!r}") from None
+        return walkers
+
+    async def _run_walkers(self) -> None:
+        state = self.state
+        while state.phase is Phase.READY and state.start_at is None:
+            await self._start_or_stop.wait()
+            self._start_or_stop = trio.Event()
+        if state.phase is not Phase.READY or state.start_at is None:
+            return
+        assert state.deadline is not None
+        wall_to_trio = trio.current_time() - time.time()
+        deadline = state.deadline + wall_to_trio
+        await trio.sleep_until(max(trio.current_time(), state.start_at + wall_to_trio))
+        state.move(Phase.RUNNING)
+        for _, ctx in self._contexts:
+            ctx.deadline = deadline
+        with trio.CancelScope(deadline=deadline + 1.0) as scope:
+            self._walkers_scope = scope
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._flush_tallies)
+                async with trio.open_nursery() as walkers:
+                    for module, ctx in self._contexts:
+                        walkers.start_soon(self._supervise_walker, module, ctx)
+                nursery.cancel_scope.cancel()
+
+    async def _supervise_walker(self, module: Any, ctx: WalkerContext) -> None:
+        """A walker exception is a harness bug: count it loudly, keep the run's data."""
+        while not ctx.expired():
+            try:
+                await module.run(ctx)
+                return
+            except Exception:
+                ctx.tally.incr("harness.walker_errors")
+                ctx.tally.keep_example(
+                    "harness.walker_errors",
+                    {"slice": ctx.slice_name, "walker": ctx.walker_id,
+                     "traceback": traceback.format_exc(limit=12)},
+                )
+                await trio.sleep(WALKER_RESTART_PAUSE_S)
+
+    async def _flush_tallies(self) -> None:
+        interval = float((self.state.plan or {}).get("tally_interval_s", 0.25))
+        while True:
+            await trio.sleep(interval)
+            if not self._send(self._tally_message(final=False)):
+                self.state.tally.incr("actor.tally_refused")
+
+    async def _finish(self) -> None:
+        state = self.state
+        if state.phase in (Phase.READY, Phase.RUNNING):
+            state.move(Phase.STOPPING)
+        final = wire.encode(self._tally_message(final=True))
+        await send_patiently(self._push, final, FINAL_SEND_TIMEOUT_S)
+        await send_patiently(
+            self._push, wire.encode(wire.Bye(state.actor_id, state.incarnation)), 1.0)
+        state.move(Phase.DONE)
+
+    # -- incoming -------------------------------------------------------------------------
+    _plan_arrived: trio.Event
+    _start_or_stop: trio.Event
+
+    def _stop(self, reason: str) -> None:
+        state = self.state
+        if state.stop_reason is None:
+            state.stop_reason = reason
+        if self._walkers_scope is not None:
+            self._walkers_scope.cancel()
+        if state.phase is Phase.READY:
+            state.move(Phase.STOPPING)
+        self._start_or_stop.set()
+
+    async def _listen_control(self, scope: trio.CancelScope) -> None:
+        state = self.state
+        while True:
+            with trio.move_on_after(1.0):
+                frame = await self._control.receive()
+                self._on_control(frame)
+                continue
+            silent = time.monotonic() - state.last_control
+            if state.phase is not Phase.GREETING and silent > COORDINATOR_SILENCE_S:
+                self._stop("coordinator silent")
+                if state.phase is Phase.GREETING:
+                    scope.cancel()
+
+    def _on_control(self, frame: bytes) -> None:
+        state = self.state
+        try:
+            message = wire.decode(frame)
+        except wire.WireError:
+            state.tally.incr("actor.bad_control_frames")
+            return
+        run_id = getattr(message, "run_id", None)
+        if state.run_id is not None and run_id != state.run_id:
+            return
+        state.last_control = time.monotonic()
+        if isinstance(message, wire.Plan) and state.plan is None:
+            state.run_id = message.run_id
+            state.plan = message.plan
+            self._plan_arrived.set()
+        elif isinstance(message, wire.Start) and state.start_at is None and state.plan:
+            state.start_at = message.start_at
+            state.deadline = message.deadline
+            self._start_or_stop.set()
+        elif isinstance(message, wire.Stop):
+            self._stop(message.reason)
+
+    async def _watch_signals(self, scope: trio.CancelScope) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                if signum == signal.SIGTERM:
+                    self._stop("SIGTERM")
+                # SIGINT reaches us with the terminal's process group; the coordinator
+                # decides how the run ends and tells us with Stop.
+
+    async def run(self) -> int:
+        self._plan_arrived = trio.Event()
+        self._start_or_stop = trio.Event()
+        return await self.main()
+
+
+def die_with_parent(parent_pid: int | None) -> None:
+    """Linux: get SIGTERM when the parent dies, so a SIGKILLed coordinator leaves no orphan."""
+    if parent_pid is None:
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,46 @@
+"""The slice registry: slice name -> the module that implements its walker.
+
+A slice module exposes ``async def run(ctx: WalkerContext) -> None`` and may expose
+``def prepare(settings: dict) -> dict`` to parse shared inputs (a Markov model, a spec) once
+per actor rather than once per walker. Slices whose module is absent are simply not
+offered, so the coordinator never plans walkers that cannot run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+#: name -> (module path, weight in percent of walkers, counter that counts exchanges,
+#: counter that counts errors on our side)
+SLICES: dict[str, tuple[str, int, str, str]] = {
+    "markov": ("actors.markov_walker", 60, "markov.requests", "markov.errors"),
+    "adv": ("actors.adversarial", 20, "adv.sent", "adv.unjudged"),
+    "h2c": ("actors.h2c_churn", 10, "h2c.sent", "h2c.errors"),
+    "ws": ("actors.ws_torture", 5, "ws.sessions", "ws.errors"),
+    "sse": ("actors.sse_kill", 5, "sse.sent", "sse.errors"),
+}
+
+_loaded: dict[str, ModuleType] = {}
+
+
+def load(name: str) -> ModuleType:
+    module = _loaded.get(name)
+    if module is None:
+        module = importlib.import_module(SLICES[name][0])
+        if not callable(getattr(module, "run", None)):
+            raise ImportError(f"{SLICES[name][0]} has no run(ctx)")
+        _loaded[name] = module
+    return module
+
+
+def available() -> list[str]:
+    """Slices whose walker module imports cleanly, in registry order."""
+    names = []
+    for name in SLICES:
+        try:
+            load(name)
+        except ImportError:
+            continue
+        names.append(name)
+    return names

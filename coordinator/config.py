@@ -1,0 +1,254 @@
+"""Run configuration: one frozen value built from defaults < TOML file < environment < flags.
+
+Every check a user can fail lives here and raises ``ConfigError`` with one line that says
+what is wrong; the CLI maps it to exit code 2. Nothing here touches the network or the
+target: reachability is an infrastructure question (exit 3), decided later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_DURATION_S = 30.0
+DEFAULT_CONCURRENCY = 32
+MAX_SEED = 2**64 - 1
+
+
+class ConfigError(ValueError):
+    """The user's input cannot be used; the message is one line, shown as is (exit 2)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    target: str | None = None
+    duration_s: float = DEFAULT_DURATION_S
+    concurrency: int = DEFAULT_CONCURRENCY
+    procs: int = 0  # 0 = one per core
+    seed: int | None = None
+    results_dir: Path = Path("results")
+    spec: Path | None = None
+    markov: Path | None = None
+    log_format: str = "console"
+    label: str | None = None
+    health_path: str | None = None
+    ws_path: str = "/ws"
+    sse_path: str = "/events"
+    stats_url: str | None = None
+    stats_field: str | None = None
+    target_pid: int | None = None
+    slices: tuple[str, ...] = ()
+    fail_fast: bool = False
+    refapp_defects: tuple[str, ...] = ()
+    tally_interval_s: float = 0.25
+    checkpoint_interval_s: float = 10.0
+    progress_interval_s: float = 5.0
+    request_timeout_s: float = 10.0
+    mode: str = "run"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolved_procs(self) -> int:
+        return self.procs if self.procs > 0 else max(1, os.cpu_count() or 1)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, Path):
+                data[key] = str(value)
+            elif isinstance(value, tuple):
+                data[key] = list(value)
+        data["procs"] = self.resolved_procs()
+        return data
+
+
+# name -> (parser, option spelling used in messages)
+def parse_duration(text: str | float | int, what: str = "duration") -> float:
+    """'30s', '10m', '24h', '1h30m', '250ms' or plain seconds; must be > 0."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower()
+        if re.fullmatch(r"\d+(\.\d+)?", raw):
+            seconds = float(raw)
+        else:
+            parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", raw)
+            if not parts or "".join(n + u for n, u in parts) != raw:
+                raise ConfigError(f"{what} {text!r} is not a duration (examples: 30s, 10m, 24h)")
+            scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+            seconds = sum(float(n) * scale[u] for n, u in parts)
+    if seconds <= 0:
+        raise ConfigError(f"{what} must be greater than zero (got {text!r})")
+    return seconds
+
+
+def parse_positive_int(value: Any, what: str) -> int:
+    try:
+        number = int(str(value), 0) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} {value!r} is not an integer") from None
+    if number < 1:
+        raise ConfigError(f"{what} must be at least 1 (got {number})")
+    return number
+
+
+def parse_seed(value: Any) -> int:
+    try:
+        seed = int(str(value), 0) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"seed {value!r} is not an integer (decimal or 0x hex)") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed {value!r} is outside 0..2^64-1")
+    return seed
+
+
+def parse_procs(value: Any) -> int:
+    if str(value).strip().lower() == "auto":
+        return 0
+    return parse_positive_int(value, "--procs")
+
+
+def validate_target_url(url: str) -> str:
+    """Accept http:// URLs with a host; https needs TLS, which assay does not speak yet."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"target URL {url!r} is malformed: {exc}") from None
+    if parts.scheme != "http":
+        scheme = parts.scheme or "(none)"
+        raise ConfigError(f"target URL {url!r} has scheme {scheme}; only http:// is supported")
+    if not parts.hostname:
+        raise ConfigError(f"target URL {url!r} has no host")
+    if port == 0:
+        raise ConfigError(f"target URL {url!r} has port 0")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"target URL {url!r} must not carry a query or fragment")
+    host = parts.hostname
+    if not re.fullmatch(r"[A-Za-z0-9.\-]+", host):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(f"target URL {url!r} has an invalid host {host!r}") from None
+    return url
+
+
+def validate_path(path: str, what: str) -> str:
+    if not path.startswith("/") or any(c in path for c in " \r\n\t\x00"):
+        raise ConfigError(f"{what} {path!r} must start with '/' and contain no whitespace")
+    return path
+
+
+# Options that may come from TOML or ASSAY_* variables, with their converters.
+_CONVERTERS: dict[str, Any] = {
+    "target": validate_target_url,
+    "duration": lambda v: ("duration_s", parse_duration(v)),
+    "concurrency": lambda v: ("concurrency", parse_positive_int(v, "--concurrency")),
+    "procs": lambda v: ("procs", parse_procs(v)),
+    "seed": lambda v: ("seed", parse_seed(v)),
+    "results": lambda v: ("results_dir", Path(str(v))),
+    "spec": lambda v: ("spec", Path(str(v))),
+    "markov": lambda v: ("markov", Path(str(v))),
+    "log_format": lambda v: ("log_format", _log_format(v)),
+    "label": lambda v: ("label", _label(v)),
+    "health_path": lambda v: ("health_path", validate_path(str(v), "--health-path")),
+    "ws_path": lambda v: ("ws_path", validate_path(str(v), "--ws-path")),
+    "sse_path": lambda v: ("sse_path", validate_path(str(v), "--sse-path")),
+    "stats_url": lambda v: ("stats_url", str(v)),
+    "stats_field": lambda v: ("stats_field", str(v)),
+    "target_pid": lambda v: ("target_pid", parse_positive_int(v, "--target-pid")),
+    "fail_fast": lambda v: ("fail_fast", _bool(v, "fail_fast")),
+    "checkpoint_interval": lambda v: (
+        "checkpoint_interval_s", parse_duration(v, "checkpoint interval")),
+    "progress_interval": lambda v: ("progress_interval_s", parse_duration(v, "progress interval")),
+    "request_timeout": lambda v: ("request_timeout_s", parse_duration(v, "request timeout")),
+}
+
+
+def _log_format(value: Any) -> str:
+    if value not in ("console", "json"):
+        raise ConfigError(f"--log-format must be console or json (got {value!r})")
+    return str(value)
+
+
+def _label(value: Any) -> str:
+    text = str(value)
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", text):
+        raise ConfigError(f"label {text!r} must be 1-64 of letters, digits, '.', '_' or '-'")
+    return text
+
+
+def _bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{what} {value!r} is not a boolean")
+
+
+def _apply(config: RunConfig, values: Mapping[str, Any], origin: str) -> RunConfig:
+    changes: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = raw_key.replace("-", "_")
+        converter = _CONVERTERS.get(key)
+        if converter is None:
+            raise ConfigError(f"{origin}: unknown setting {raw_key!r}")
+        try:
+            result = converter(value)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+        if key == "target":
+            changes["target"] = result
+        else:
+            name, converted = result
+            changes[name] = converted
+    return replace(config, **changes)
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    section = data.get("run", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [run] must be a table")
+    return {k: v for k, v in section.items() if not isinstance(v, dict)}
+
+
+def env_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """ASSAY_DURATION=10m etc.; unknown ASSAY_* names are ignored (other tools share it)."""
+    found: dict[str, str] = {}
+    for name in _CONVERTERS:
+        value = environ.get(f"ASSAY_{name.upper()}")
+        if value is not None:
+            found[name] = value
+    return found
+
+
+def build_config(
+    flags: Mapping[str, Any],
+    config_file: Path | None,
+    environ: Mapping[str, str],
+    base: RunConfig | None = None,
+) -> RunConfig:
+    """Layer the sources; flags given as None are 'not set' and fall through."""
+    config = base or RunConfig()
+    if config_file is not None:
+        config = _apply(config, load_toml(config_file), f"config file {config_file}")
+    config = _apply(config, env_settings(environ), "environment")
+    config = _apply(config, {k: v for k, v in flags.items() if v is not None}, "option")
+    return config

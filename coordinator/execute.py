@@ -1,0 +1,89 @@
+"""``assay run`` end to end: validate inputs, bring up the target, run the fleet, clean up.
+
+The built-in refapp is started here and always stopped here, whatever happens in between.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from urllib.parse import urlsplit
+
+import trio
+
+from coordinator import inputs as prep
+from coordinator.config import RunConfig
+from coordinator.logs import get_logger
+from coordinator.results import ResultsError, create_run_dir
+from coordinator.run import Coordinator, RunInputs
+
+EXIT_USAGE, EXIT_INFRA = 2, 3
+
+
+def _fail(code: int, message: str) -> int:
+    sys.stderr.write(f"assay: error: {message}\n")
+    return code
+
+
+def execute_run(config: RunConfig) -> int:
+    log = get_logger("assay")
+    builtin = config.target is None
+    markov = prep.load_markov_inputs(config, builtin)
+    enabled = prep.enabled_slices(config)
+    prep.check_results_parent(config.results_dir)
+    with ExitStack() as cleanup:
+        target_pid = config.target_pid
+        if builtin:
+            from refapp.launch import start_refapp
+
+            try:
+                refapp = start_refapp(defects=config.refapp_defects)
+            except Exception as exc:  # a refapp that cannot start is infrastructure
+                return _fail(EXIT_INFRA, f"built-in refapp did not start: {exc}")
+            cleanup.callback(refapp.stop)
+            url = refapp.url.rstrip("/") + "/"
+            target_pid = refapp.pid
+            health_path = config.health_path or "/healthz"
+            label = config.label or "refapp"
+        else:
+            assert config.target is not None
+            url = config.target
+            health_path = config.health_path or url_path(url)
+            label = config.label or prep.default_label(url)
+        try:
+            prep.ensure_reachable(url, health_path)
+        except prep.TargetUnavailable as exc:
+            return _fail(EXIT_INFRA, str(exc))
+        absent = prep.route_preflight(url, config, enabled)
+        for name, reason in absent.items():
+            log.warning("slice will not run", slice=name, reason=reason)
+        walker_plan = prep.make_walker_plan(config, enabled, absent)
+        not_run = dict(absent)
+        settings = {
+            "health_path": health_path,
+            "ws_path": config.ws_path,
+            "sse_path": config.sse_path,
+            "stats_url": config.stats_url or ("/stats" if builtin else None),
+            "stats_field": config.stats_field or ("sse_subscribers" if builtin else None),
+            "request_timeout_s": config.request_timeout_s,
+            "markov": markov.to_settings(),
+        }
+        try:
+            run_dir = create_run_dir(config.results_dir, config.mode, label)
+        except ResultsError as exc:
+            return _fail(EXIT_USAGE, str(exc))
+        assert config.seed is not None
+        inputs = RunInputs(
+            target_url=url, label=label, health_path=health_path, target_pid=target_pid,
+            builtin=builtin, settings=settings, enabled_slices=enabled, not_run=not_run,
+            walker_plan=walker_plan, seed=config.seed,
+            notes=[f"built-in refapp with defects: {', '.join(config.refapp_defects)}"]
+            if config.refapp_defects else [],
+        )
+        log.info("results", path=str(run_dir))
+        coordinator = Coordinator(config, inputs, run_dir)
+        return trio.run(coordinator.run)
+
+
+def url_path(url: str) -> str:
+    return urlsplit(url).path or "/"

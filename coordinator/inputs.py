@@ -1,0 +1,162 @@
+"""Everything that must be true before actors start: inputs parsed, target up, plan made.
+
+The order matters for exit codes: user input (model, spec, results directory) is checked
+first and fails with 2; only then is the target touched, and a target that does not come
+up fails with 3 within a bounded time. No actor is spawned before all of it holds.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+
+from actors import slices
+from actors.walker import Target
+from coordinator.config import ConfigError, RunConfig
+from coordinator.planning import WalkerPlan, plan_walkers
+from coordinator.target import ProbeStatus, wait_reachable
+
+REACHABILITY_BUDGET_S = 7.0
+REFAPP_DIR = Path(__file__).resolve().parent.parent / "refapp"
+
+
+class TargetUnavailable(RuntimeError):
+    """The target never came up or cannot be reached (exit 3)."""
+
+
+@dataclass(frozen=True)
+class MarkovInputs:
+    model_text: str | None
+    model_source: str | None
+    spec_text: str | None
+    spec_source: str | None
+
+    def to_settings(self) -> dict[str, Any]:
+        return {"model_text": self.model_text, "model_source": self.model_source,
+                "spec_text": self.spec_text, "spec_source": self.spec_source}
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"{what} {path}: {reason}") from None
+
+
+def load_markov_inputs(config: RunConfig, builtin: bool) -> MarkovInputs:
+    """Read and validate model and spec; any problem is a ConfigError naming file and line."""
+    from protocols.markov_model import ModelError, load_model, validate_against_spec
+    from protocols.openapi import SpecError, load_spec
+
+    model_path = config.markov
+    spec_path = config.spec
+    if builtin and model_path is None and spec_path is None:
+        model_path, spec_path = REFAPP_DIR / "markov.yaml", REFAPP_DIR / "openapi.yaml"
+    model_text = _read(model_path, "Markov model") if model_path else None
+    spec_text = _read(spec_path, "OpenAPI spec") if spec_path else None
+    try:
+        spec = load_spec(spec_text, str(spec_path)) if spec_text is not None else None
+        if model_text is not None:
+            model = load_model(model_text, str(model_path))
+            if spec is not None:
+                validate_against_spec(model, spec)
+    except (ModelError, SpecError) as exc:
+        raise ConfigError(str(exc)) from None
+    return MarkovInputs(model_text, str(model_path) if model_path else None,
+                        spec_text, str(spec_path) if spec_path else None)
+
+
+def check_results_parent(parent: Path) -> None:
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".assay-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"results directory {parent} is not writable: "
+                          f"{exc.strerror or exc}") from None
+
+
+def default_label(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}-{parts.port or 80}"
+
+
+def ensure_reachable(url: str, health_path: str) -> None:
+    result = trio.run(wait_reachable, Target.from_url(url), health_path, REACHABILITY_BUDGET_S)
+    if result.status not in (ProbeStatus.OK, ProbeStatus.BAD_STATUS):
+        raise TargetUnavailable(
+            f"target {url} unreachable: {result.status.value}"
+            + (f" ({result.detail})" if result.detail else "")
+            + f" after {REACHABILITY_BUDGET_S:.0f} s")
+
+
+def enabled_slices(config: RunConfig) -> list[str]:
+    offered = slices.available()
+    if not config.slices:
+        return offered
+    unknown = [s for s in config.slices if s not in slices.SLICES]
+    if unknown:
+        raise ConfigError(f"unknown slice(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(slices.SLICES)}")
+    missing = [s for s in config.slices if s not in offered]
+    if missing:
+        raise ConfigError(f"slice(s) {', '.join(missing)} are not available in this build")
+    return list(config.slices)
+
+
+def route_preflight(url: str, config: RunConfig, wanted: list[str]) -> dict[str, str]:
+    """ws/sse walkers need their route; an absent route is reported, never silently passed."""
+    checks = {"ws": config.ws_path, "sse": config.sse_path}
+    todo = {name: path for name, path in checks.items() if name in wanted}
+    if not todo:
+        return {}
+    try:
+        from coordinator.sse_leak_check import route_exists
+    except ImportError:
+        return {}
+
+    async def check_all() -> dict[str, str]:
+        absent: dict[str, str] = {}
+        for name, path in todo.items():
+            ok, reason = await route_exists(url, path, name, 5.0)
+            if not ok:
+                absent[name] = f"not judged: {reason}"
+        return absent
+
+    return trio.run(check_all)
+
+
+def make_walker_plan(
+    config: RunConfig, enabled: list[str], absent: dict[str, str]
+) -> WalkerPlan:
+    """Plan with every enabled slice, then hand absent-route walkers to markov."""
+    weights = {name: slices.SLICES[name][1] for name in enabled}
+    plan = plan_walkers(config.concurrency, config.resolved_procs(), enabled, weights)
+    if not absent or "markov" not in plan.per_slice:
+        return plan
+    moved = 0
+    per_actor: dict[int, list[tuple[int, str]]] = {}
+    for actor_id, walkers in plan.per_actor.items():
+        per_actor[actor_id] = []
+        for walker_id, name in walkers:
+            if name in absent:
+                moved += 1
+                name = "markov"
+            per_actor[actor_id].append((walker_id, name))
+    per_slice = {n: c for n, c in plan.per_slice.items() if n not in absent}
+    per_slice["markov"] += moved
+    reasons = "; ".join(absent[n] for n in sorted(absent))
+    moved_note = f"{moved} {', '.join(sorted(absent))} walker(s) moved to markov: {reasons}"
+    notes = [*plan.notes, moved_note]
+    return WalkerPlan(per_slice, per_actor, notes)
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,100 @@
+"""The invariant registry: every predicate assay judges, with its ID, severity and meaning.
+
+An invariant is data: which counter (or ratio of counters) it reads, the threshold, and
+what must have happened for the verdict to mean anything. ``judge_all`` turns merged
+counters into passed / failed / not-judged entries; "not judged" always carries a reason,
+because a silent pass on a slice that never ran is how broken servers get shipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from protocols.outcome import Severity
+
+
+@dataclass(frozen=True)
+class Invariant:
+    id: str
+    severity: Severity
+    meaning: str
+    #: The counter that must stay at or below ``limit`` (or the numerator of a ratio).
+    counter: str
+    #: Counter that must be > 0 for the verdict to mean anything (else "not judged").
+    evidence_counter: str
+    not_judged_reason: str
+    #: With a denominator, the invariant is a ratio: counter / denominator <= limit.
+    denominator: str | None = None
+    limit: float = 0
+
+    def judge(self, counters: Mapping[str, int], not_run: Mapping[str, str]) -> dict[str, Any]:
+        entry: dict[str, Any] = {"id": self.id, "severity": self.severity.value,
+                                 "meaning": self.meaning, "counter": self.counter}
+        slice_name = self.counter.split(".", 1)[0]
+        if slice_name in not_run:
+            return {**entry, "status": "not_judged", "reason": not_run[slice_name]}
+        value = counters.get(self.counter, 0)
+        if counters.get(self.evidence_counter, 0) <= 0 and value == 0:
+            return {**entry, "status": "not_judged", "reason": self.not_judged_reason}
+        if self.denominator is not None:
+            denominator = counters.get(self.denominator, 0) + value
+            ratio = value / denominator if denominator else 0.0
+            failed = ratio > self.limit
+            entry.update(value=value, ratio=round(ratio, 6), limit=self.limit)
+        else:
+            failed = value > self.limit
+            entry.update(value=value)
+        return {**entry, "status": "failed" if failed else "passed"}
+
+
+HIGH, MED, LOW = Severity.HIGH, Severity.MED, Severity.LOW
+
+REGISTRY: tuple[Invariant, ...] = (
+    Invariant("I-DRV-1", HIGH, "a value written was not read back (lost or stale write)",
+              "markov.read_after_write_mismatch", "markov.read_after_write_checks",
+              "the model declares no write-then-read pair, or none was walked"),
+    Invariant("I-LIVENESS", HIGH, "the target process died or stopped accepting connections",
+              "coord.target_down", "coord.health_probes", "no health probe ran"),
+    Invariant("I-HANG", HIGH, "the target accepted connections but stopped answering",
+              "coord.target_hung", "coord.health_probes", "no health probe ran"),
+    Invariant("I-ADV-ACCEPTED", HIGH, "the server accepted a request the RFC says it MUST reject",
+              "adv.wrong_accepted", "adv.sent", "no adversarial case was sent"),
+    Invariant("I-ADV-DESYNC", HIGH, "leftover bytes of a malformed request were parsed as a "
+              "new request (request smuggling)",
+              "adv.desync", "adv.sent", "no adversarial case was sent"),
+    Invariant("I-H2C-CRASHED", HIGH, "after h2c upgrade churn the server answered garbage, "
+              "died or stopped accepting", "h2c.crashed", "h2c.sent", "no h2c churn was sent"),
+    Invariant("I-WS-ACCEPTED", HIGH, "the server carried on after an RFC 6455 violation",
+              "ws.accepted_bad_frame", "ws.sessions", "no WebSocket session was opened"),
+    Invariant("I-WS-HANG", HIGH, "a WebSocket neither closed nor answered after a violation",
+              "ws.hang_no_close", "ws.sessions", "no WebSocket session was opened"),
+    Invariant("I-SSE-LEAK", HIGH, "SSE subscriber slots are not released after clients leave",
+              "sse.leak", "sse.sent", "no SSE subscription was made"),
+    Invariant("I-MKV-SERVER-ERRORS", MED, "more than 1 % of session requests got a 5xx",
+              "markov.status_5xx", "markov.requests", "no session request completed",
+              denominator="markov.requests", limit=0.01),
+    Invariant("I-MKV-TRANSPORT", MED, "more than 1 % of session requests failed at the transport "
+              "level (reset, timeout, refused)", "markov.errors", "markov.requests",
+              "no session request was attempted", denominator="markov.requests", limit=0.01),
+    Invariant("I-MKV-UNEXPECTED", LOW, "responses with a status the model does not expect",
+              "markov.unexpected_status", "markov.requests", "no session request completed"),
+)
+
+BY_ID = {inv.id: inv for inv in REGISTRY}
+HIGH_COUNTERS = {inv.counter: inv for inv in REGISTRY if inv.severity is HIGH}
+
+
+def judge_all(counters: Mapping[str, int], not_run: Mapping[str, str]) -> dict[str, list[dict]]:
+    """Group verdicts; ``not_run`` maps a slice (or "coord") to why it did not run."""
+    grouped: dict[str, list[dict]] = {"passed": [], "failed": [], "not_judged": []}
+    for invariant in REGISTRY:
+        entry = invariant.judge(counters, not_run)
+        grouped[entry.pop("status")].append(entry)
+    return grouped
+
+
+def run_failed(grouped: Mapping[str, list[dict]]) -> bool:
+    """HIGH and MED failures fail the run; LOW ones are reported only."""
+    return any(e["severity"] in ("HIGH", "MED") for e in grouped["failed"])

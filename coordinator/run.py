@@ -1,0 +1,471 @@
+"""The coordinator's run: handshake, start at one instant, collect, judge, write results.
+
+Lifecycle (the only place it is defined)::
+
+    HANDSHAKE --all Ready--> RUNNING --deadline--> STOPPING --finals/timeout--> JUDGING
+        |                       |  \\--signal / --fail-fast--/
+        \\--actor died / no Ready in time (exit 3)---------------------------------^
+
+Control is re-published as *state* every tick (Plan, then Start, then Stop), so an actor
+that joined late or lost a frame converges within a tick; the same re-publication is the
+heartbeat actors use to notice a dead coordinator. Incoming frames go through one table
+from message type to handler. Whatever happens, the stopping phase runs: actors are asked
+for their final tallies, then the fleet is terminated, then results are judged and
+written, so no measured count is lost to an abort or a Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+import zmq
+
+from actors.walker import Target
+from actors.zmq_io import ZmqReceiver, send_nowait
+from coordinator import invariants, results
+from coordinator.config import RunConfig
+from coordinator.logs import get_logger
+from coordinator.progress import Progress
+from coordinator.supervisor import Fleet, describe_exit
+from coordinator.target import HealthMonitor
+from protocols import wire
+from protocols.tally import TallyMerger, sum_counters
+
+CONTROL_TICK_S = 0.25
+READY_TIMEOUT_S = 30.0
+FINALS_TIMEOUT_S = 10.0
+START_LEAD_S = 0.3
+EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Phase(enum.Enum):
+    HANDSHAKE = "handshake"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    JUDGING = "judging"
+
+
+TRANSITIONS = {
+    Phase.HANDSHAKE: {Phase.RUNNING, Phase.STOPPING},
+    Phase.RUNNING: {Phase.STOPPING},
+    Phase.STOPPING: {Phase.JUDGING},
+    Phase.JUDGING: set(),
+}
+
+
+@dataclass
+class RunInputs:
+    """Everything prepared before the fleet starts (validated; errors were exit 2)."""
+
+    target_url: str
+    label: str
+    health_path: str
+    target_pid: int | None
+    builtin: bool
+    settings: dict[str, Any]
+    enabled_slices: list[str]
+    not_run: dict[str, str]
+    walker_plan: Any  # coordinator.planning.WalkerPlan
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ActorRecord:
+    actor_id: int
+    pid: int | None = None
+    incarnations: int = 1
+    walkers: int = 0
+    ready: bool = False
+    final: bool = False
+    bye: bool = False
+    exit: str | None = None
+    error: str | None = None
+
+
+class Coordinator:
+    def __init__(self, config: RunConfig, inputs: RunInputs, run_dir: Path) -> None:
+        self.config = config
+        self.inputs = inputs
+        self.run_dir = run_dir
+        self.run_id = uuid.uuid4().hex[:12]
+        self.log = get_logger("coordinator").bind(run_id=self.run_id)
+        self.phase = Phase.HANDSHAKE
+        self.merger = TallyMerger()
+        self.target = Target.from_url(inputs.target_url)
+        self.health = HealthMonitor(self.target, inputs.health_path, inputs.target_pid)
+        self.actors = {a: ActorRecord(a) for a in inputs.walker_plan.per_actor}
+        self.control: wire.Message | None = None
+        self.started_at = time.time()
+        self.run_started: float | None = None
+        self.run_ended: float | None = None
+        self.failure: str | None = None
+        self.interrupted: int | None = None
+        self.fail_fast_tripped: str | None = None
+        self.trips: dict[str, dict[str, Any]] = {}
+        self.dropped_frames = 0
+        self._main_scope = trio.CancelScope()
+        self._all_ready = trio.Event()
+        self._all_final = trio.Event()
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            wire.Hello: self._on_hello,
+            wire.Ready: self._on_ready,
+            wire.TallyReport: self._on_tally,
+            wire.Violation: self._on_violation,
+            wire.ActorFailed: self._on_failed,
+            wire.Bye: self._on_bye,
+        }
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def _move(self, new: Phase) -> None:
+        if new not in TRANSITIONS[self.phase]:
+            raise AssertionError(f"coordinator phase {self.phase.value} -> {new.value}")
+        self.phase = new
+
+    def abort(self, message: str) -> None:
+        """Infrastructure failure: stop the run, keep what was measured, exit 3."""
+        if self.failure is None:
+            self.failure = message
+            self.log.error("run aborted", reason=message)
+        self._main_scope.cancel()
+
+    async def run(self) -> int:
+        zctx = zmq.Context.instance()
+        pull = zctx.socket(zmq.PULL)
+        pub = zctx.socket(zmq.PUB)
+        for sock in (pull, pub):
+            sock.setsockopt(zmq.LINGER, 0)
+        pull.setsockopt(zmq.RCVHWM, 100_000)
+        pull_port = pull.bind_to_random_port("tcp://127.0.0.1")
+        pub_port = pub.bind_to_random_port("tcp://127.0.0.1")
+        self._pub = pub
+        self.fleet = Fleet(f"tcp://127.0.0.1:{pull_port}", f"tcp://127.0.0.1:{pub_port}",
+                           self.run_dir / "logs")
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        try:
+            for actor_id in self.actors:
+                self.actors[actor_id].pid = self.fleet.spawn(actor_id).pid
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._receive_loop, ZmqReceiver(pull))
+                    nursery.start_soon(self._broadcast_loop)
+                    nursery.start_soon(self._watch_signals, signals, nursery.cancel_scope)
+                    nursery.start_soon(self._watch_fleet)
+                    with self._main_scope:
+                        await self._handshake_and_run()
+                    await self._collect_finals()
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.fleet.stop()
+            for process in self.fleet.actors.values():
+                record = self.actors[process.actor_id]
+                if record.exit is None and process.returncode is not None:
+                    record.exit = describe_exit(process.returncode)
+            pull.close()
+            pub.close()
+        return self._judge_and_write()
+
+    async def _handshake_and_run(self) -> None:
+        plan = {
+            "target": self.inputs.target_url,
+            "seed": self.inputs.seed,
+            "walkers": self.inputs.walker_plan.walkers_wire(),
+            "settings": self.inputs.settings,
+            "tally_interval_s": self.config.tally_interval_s,
+        }
+        self.control = wire.Plan(self.run_id, plan)
+        with trio.move_on_after(READY_TIMEOUT_S):
+            await self._all_ready.wait()
+        if not self._all_ready.is_set():
+            ready = sum(r.ready for r in self.actors.values())
+            self.abort(f"actors not ready within {READY_TIMEOUT_S:.0f} s "
+                       f"({ready} of {len(self.actors)} reported ready)")
+            return
+        start_at = time.time() + START_LEAD_S
+        deadline = start_at + self.config.duration_s
+        self.control = wire.Start(self.run_id, start_at, deadline)
+        self._move(Phase.RUNNING)
+        self.log.info("run started", actors=len(self.actors),
+                      walkers=self.inputs.walker_plan.total, target=self.inputs.target_url)
+        self.run_started = start_at
+        progress = Progress(self.config.duration_s, self.config.progress_interval_s)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self.health.run, self._on_coordinator_trip)
+                nursery.start_soon(self._progress_loop, progress)
+                nursery.start_soon(self._checkpoint_loop)
+                await trio.sleep(max(0.0, deadline - time.time()))
+                nursery.cancel_scope.cancel()
+        finally:
+            progress.close()
+
+    async def _collect_finals(self) -> None:
+        if self.phase is not Phase.STOPPING:
+            self._move(Phase.STOPPING)
+        self.run_ended = time.time()
+        reason = "interrupted" if self.interrupted else ("aborted" if self.failure else "deadline")
+        self.control = wire.Stop(self.run_id, reason)
+        self._publish()
+        self._check_all_final()
+        with trio.move_on_after(FINALS_TIMEOUT_S):
+            await self._all_final.wait()
+        missing = [a for a, r in self.actors.items() if not r.final and r.exit is None]
+        if missing:
+            self.log.warning("no final tally", actors=missing)
+
+    # -- tasks ----------------------------------------------------------------------------
+    def _publish(self) -> None:
+        if self.control is not None:
+            send_nowait(self._pub, wire.encode(self.control))
+
+    async def _broadcast_loop(self) -> None:
+        while True:
+            self._publish()
+            await trio.sleep(CONTROL_TICK_S)
+
+    async def _receive_loop(self, receiver: ZmqReceiver) -> None:
+        while True:
+            frame = await receiver.receive()
+            try:
+                message = wire.decode(frame)
+            except wire.WireError as exc:
+                self.dropped_frames += 1
+                self.log.warning("dropped malformed frame", error=str(exc))
+                continue
+            handler = self._handlers.get(type(message))
+            if handler is None:
+                self.dropped_frames += 1
+                self.log.warning("dropped unexpected message", type=message.TYPE)
+                continue
+            handler(message)
+
+    async def _watch_signals(self, signals: Any, everything: trio.CancelScope) -> None:
+        async for signum in signals:
+            if self.interrupted is None:
+                self.interrupted = signum
+                self.log.warning("stopping on signal; collecting final tallies",
+                                 signal=signal.Signals(signum).name)
+                self._main_scope.cancel()
+            else:
+                self.log.warning("second signal: stopping now")
+                everything.cancel()
+
+    async def _watch_fleet(self) -> None:
+        while True:
+            for process in self.fleet.reap():
+                record = self.actors[process.actor_id]
+                record.exit = describe_exit(process.returncode or 0)
+                clean_stop = process.returncode == 0 and self.phase is Phase.STOPPING
+                if not record.bye and not process.expected_exit and not clean_stop:
+                    why = f": {record.error}" if record.error else ""
+                    self.abort(f"actor {process.actor_id} (pid {process.pid}) died, "
+                               f"{record.exit}{why}")
+            self._check_all_final()
+            await trio.sleep(0.1)
+
+    async def _progress_loop(self, progress: Progress) -> None:
+        while True:
+            await trio.sleep(progress.interval_s)
+            elapsed = time.time() - (self.run_started or time.time())
+            progress.show(elapsed, self.counters(), self._verdict_line())
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.checkpoint_interval_s)
+            self._write(self._document(final=False))
+
+    # -- handlers -------------------------------------------------------------------------
+    def _record(self, actor_id: int, incarnation: int) -> ActorRecord | None:
+        record = self.actors.get(actor_id)
+        if record is None:
+            self.dropped_frames += 1
+            self.log.warning("message from unknown actor", actor=actor_id)
+        return record
+
+    def _on_hello(self, message: wire.Hello) -> None:
+        record = self._record(message.actor_id, message.incarnation)
+        if record is not None:
+            record.pid = message.pid
+
+    def _on_ready(self, message: wire.Ready) -> None:
+        record = self._record(message.actor_id, message.incarnation)
+        if record is None or message.run_id != self.run_id:
+            return
+        record.ready = True
+        record.walkers = message.walkers
+        if all(r.ready for r in self.actors.values()):
+            self._all_ready.set()
+
+    def _on_tally(self, message: wire.TallyReport) -> None:
+        record = self._record(message.actor_id, message.incarnation)
+        if record is None:
+            return
+        fresh = self.merger.accept(message.actor_id, message.incarnation, message.seq,
+                                   message.counters, message.histograms, message.examples)
+        if message.final:
+            record.final = True
+            self._check_all_final()
+        if fresh:
+            self._check_high_counters()
+
+    def _on_violation(self, message: wire.Violation) -> None:
+        self._trip(message.counter, {
+            "actor": message.actor_id, "incarnation": message.incarnation,
+            "walker": message.walker, "seen_at": message.seen_at,
+            "received_at": time.time(), "evidence": message.evidence,
+        })
+
+    def _on_failed(self, message: wire.ActorFailed) -> None:
+        record = self._record(message.actor_id, message.incarnation)
+        if record is not None:
+            record.error = message.error
+            self.log.error("actor failed", actor=message.actor_id, error=message.error)
+
+    def _on_bye(self, message: wire.Bye) -> None:
+        record = self._record(message.actor_id, message.incarnation)
+        if record is not None:
+            record.bye = True
+            self._check_all_final()
+
+    def _check_all_final(self) -> None:
+        if self.phase is Phase.STOPPING and all(
+            r.final or r.exit is not None for r in self.actors.values()
+        ):
+            self._all_final.set()
+
+    # -- invariant trips ------------------------------------------------------------------
+    def _check_high_counters(self) -> None:
+        counters = self.merger.counters()
+        for counter in invariants.HIGH_COUNTERS:
+            if counters.get(counter, 0) > 0 and counter not in self.trips:
+                examples = self.merger.examples()
+                self._trip(counter, {"evidence": examples.get(counter, {}),
+                                     "received_at": time.time(), "via": "tally"})
+
+    def _on_coordinator_trip(self, counter: str, detail: dict[str, Any]) -> None:
+        self._trip(counter, {"evidence": detail, "received_at": time.time(), "via": "health"})
+
+    def _trip(self, counter: str, detail: dict[str, Any]) -> None:
+        """First HIGH trip of a counter: record it (the incident path hooks in here)."""
+        invariant = invariants.HIGH_COUNTERS.get(counter)
+        if invariant is None or counter in self.trips:
+            return
+        self.trips[counter] = {"invariant": invariant.id, **detail}
+        self.log.warning("HIGH invariant tripped", invariant=invariant.id, counter=counter)
+        if self.config.fail_fast and self.phase is Phase.RUNNING:
+            self.fail_fast_tripped = invariant.id
+            self._main_scope.cancel()
+
+    # -- results --------------------------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        return sum_counters([self.merger.counters(), self.health.counters])
+
+    def _verdict_line(self) -> str:
+        tripped = sorted(t["invariant"] for t in self.trips.values())
+        return "invariants: " + (", ".join(f"{t} FAILED" for t in tripped) if tripped else "ok")
+
+    def _document(self, final: bool) -> dict[str, Any]:
+        counters = self.counters()
+        end = self.run_ended or time.time()
+        elapsed = max(0.0, end - self.run_started) if self.run_started else 0.0
+        histograms = self.merger.histograms()
+        examples = {**self.merger.examples(), **self.health.examples}
+        grouped_counters = results.per_slice_counters(counters)
+        latency = results.latency_block(histograms)
+        slices_block: dict[str, Any] = {}
+        for name in sorted(set(self.inputs.walker_plan.per_slice) | set(self.inputs.not_run)):
+            if name == "coord":
+                continue
+            slices_block[name] = {
+                "walkers": self.inputs.walker_plan.per_slice.get(name, 0),
+                "not_run": self.inputs.not_run.get(name),
+                "counters": grouped_counters.get(name, {}),
+                "latency": latency.get(name, {}),
+            }
+        verdicts = invariants.judge_all(counters, self.inputs.not_run)
+        return {
+            "schema_version": results.SCHEMA_VERSION,
+            "tool": {"name": "assay", "version": _version()},
+            "mode": self.config.mode,
+            "label": self.inputs.label,
+            "run_id": self.run_id,
+            "status": "running" if not final else None,
+            "exit_code": None,
+            "started_at": results.iso(self.started_at),
+            "run_started_at": results.iso(self.run_started),
+            "finished_at": results.iso(time.time()) if final else None,
+            "elapsed_s": round(elapsed, 3),
+            "environment": results.environment(),
+            "config": self.config.to_json(),
+            "seed": self.inputs.seed,
+            "target": {"url": self.inputs.target_url, "builtin": self.inputs.builtin,
+                       "pid": self.inputs.target_pid, "health_path": self.inputs.health_path},
+            "actors": [vars(r) for r in self.actors.values()],
+            "notes": self.inputs.notes + self.inputs.walker_plan.notes,
+            "tier_1": {
+                "slices": slices_block,
+                "coordinator": grouped_counters.get("coord", {}),
+                "harness": grouped_counters.get("harness", {}),
+                "totals": results.totals(counters, elapsed),
+                "failing_cases": results.failing_cases(counters, examples),
+                "examples": examples,
+            },
+            "tier_3": {"judged": False, "reason": "no --tier3 tier requested"},
+            "invariants": verdicts,
+            "trips": self.trips,
+            "incidents": [],
+            "dropped_frames": self.dropped_frames,
+            "results_path": str(self.run_dir),
+            "_histograms": results.encode_histograms(histograms),
+        }
+
+    def _write(self, document: dict[str, Any]) -> None:
+        histograms = document.pop("_histograms", {})
+        try:
+            results.write_json_atomic(self.run_dir / results.HISTOGRAMS_FILE, histograms)
+            results.write_json_atomic(self.run_dir / results.RESULTS_FILE, document)
+        except OSError as exc:
+            self.log.error("could not write results", error=str(exc))
+
+    def _judge_and_write(self) -> int:
+        self._move(Phase.JUDGING)
+        document = self._document(final=True)
+        counters = self.counters()
+        failed = invariants.run_failed(document["invariants"])
+        harness_errors = counters.get("harness.walker_errors", 0)
+        if self.failure is not None:
+            status, code, error = "error", 3, self.failure
+        elif failed:
+            status, code, error = "failed", 1, None
+        elif self.interrupted is not None:
+            status, code = "interrupted", EXIT_INTERRUPTED.get(self.interrupted, 130)
+            error = f"interrupted by {signal.Signals(self.interrupted).name}"
+        elif harness_errors:
+            status, code = "error", 3
+            error = f"{harness_errors} walker crash(es) inside assay (a harness bug; see " \
+                    "tier_1.examples['harness.walker_errors'])"
+        else:
+            status, code, error = "passed", 0, None
+        if self.fail_fast_tripped:
+            document["notes"].append(f"stopped early by --fail-fast on {self.fail_fast_tripped}")
+        document.update(status=status, exit_code=code, error=error)
+        self._write(dict(document))
+        print(results.render_summary(document), flush=True)
+        return code
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("assay")
+    except Exception:
+        return "0+unknown"
