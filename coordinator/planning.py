@@ -2,9 +2,10 @@
 
 Slices are weighted (markov ~60 %, adversarial ~20 %, h2c ~10 %, ws ~5 %, sse ~5 %), but a
 weight never rounds a slice down to zero walkers: a short, small run that never exercises
-WebSocket or SSE is a known way to ship a bug. So every enabled slice first gets one walker
-and the rest are shared by largest remainder. When the concurrency is smaller than the
-number of enabled slices it is raised to that number, and the plan says so.
+WebSocket or SSE is a known way to ship a bug. Shares follow the weights, every enabled
+slice gets at least one walker, and the total is matched by largest remainder. When the
+concurrency is smaller than the number of enabled slices it is raised to that number, and
+the plan says so.
 
 Walkers are dealt to actors round-robin in walker-id order, so every actor carries a mix of
 slices and losing one actor never removes a whole slice.
@@ -42,16 +43,16 @@ def split_walkers(
         notes.append(
             f"concurrency raised from {concurrency} to {len(names)} so every slice runs")
         concurrency = len(names)
-    counts = dict.fromkeys(names, 1)
-    spare = concurrency - len(names)
     total_weight = sum(weights[n] for n in names)
-    shares = {n: spare * weights[n] / total_weight for n in names}
-    for name in names:
-        counts[name] += int(shares[name])
-    leftover = concurrency - sum(counts.values())
-    by_remainder = sorted(names, key=lambda n: (-(shares[n] - int(shares[n])), names.index(n)))
-    for name in by_remainder[:leftover]:
+    ideal = {n: concurrency * weights[n] / total_weight for n in names}
+    counts = {n: max(1, int(ideal[n])) for n in names}
+    while sum(counts.values()) < concurrency:  # hand out by largest shortfall
+        name = max(names, key=lambda n: (ideal[n] - counts[n], -names.index(n)))
         counts[name] += 1
+    while sum(counts.values()) > concurrency:  # the minimum of one overshot: take back
+        name = max((n for n in names if counts[n] > 1),
+                   key=lambda n: (counts[n] - ideal[n], names.index(n)))
+        counts[name] -= 1
     return counts, notes
 
 
