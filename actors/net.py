@@ -59,7 +59,7 @@ async def connect(target: Target, timeout: float) -> trio.SocketStream:
     except ConnectionRefusedError:
         raise TransportError("connect_refused", f"{target.host}:{target.port}") from None
     except OSError as exc:
-        raise TransportError(_cause_of(exc), str(exc)) from None
+        raise TransportError(cause_of(exc), str(exc)) from None
     stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return stream
 
@@ -71,7 +71,7 @@ async def send_all(stream: trio.SocketStream, data: bytes, timeout: float) -> No
     except trio.TooSlowError:
         raise TransportError("timeout", "send") from None
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-        raise TransportError(_cause_of(exc), str(exc)) from None
+        raise TransportError(cause_of(exc), str(exc)) from None
 
 
 async def receive_some(stream: trio.SocketStream, timeout: float) -> bytes:
@@ -82,7 +82,7 @@ async def receive_some(stream: trio.SocketStream, timeout: float) -> bytes:
     except trio.TooSlowError:
         raise TransportError("timeout", "receive") from None
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-        raise TransportError(_cause_of(exc), str(exc)) from None
+        raise TransportError(cause_of(exc), str(exc)) from None
 
 
 async def read_until(
@@ -123,8 +123,12 @@ async def read_until(
 
 def arm_reset(stream: trio.SocketStream) -> None:
     """Make the next close send RST instead of FIN (SO_LINGER with a zero timeout)."""
+    arm_reset_socket(stream.socket)
+
+
+def arm_reset_socket(sock: trio.socket.SocketType) -> None:
     with contextlib.suppress(OSError):
-        stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 async def close_with_reset(stream: trio.SocketStream) -> None:
@@ -144,13 +148,13 @@ async def aclose_quietly(stream: trio.SocketStream) -> None:
         await stream.aclose()
 
 
-def _cause_of(exc: BaseException) -> str:
+def cause_of(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connect_refused"
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
         return "reset"
     if isinstance(exc, trio.BrokenResourceError) and isinstance(exc.__cause__, OSError):
-        return _cause_of(exc.__cause__)
+        return cause_of(exc.__cause__)
     if isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
         return "reset"
     if isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED:

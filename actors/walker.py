@@ -88,10 +88,14 @@ class WalkerContext:
             entry[key] = value
         self.recent.append(entry)
 
-    def report_violation(self, counter: str, evidence: Mapping[str, Any]) -> None:
-        """Count ``counter`` and hand the evidence to the incident path immediately."""
-        self.tally.incr(counter)
-        self.tally.keep_example(counter, evidence)
+    def report_violation(
+        self, counter: str, evidence: Mapping[str, Any], count: bool = True
+    ) -> None:
+        """Count ``counter`` (unless the caller already did) and hand the evidence to the
+        incident path immediately, not at the next tally flush."""
+        if count:
+            self.tally.incr(counter)
+            self.tally.keep_example(counter, evidence)
         payload = bounded_example(evidence)
         payload.update(
             walker=self.walker_id,

@@ -25,7 +25,8 @@ class Invariant:
     #: Counter that must be > 0 for the verdict to mean anything (else "not judged").
     evidence_counter: str
     not_judged_reason: str
-    #: With a denominator, the invariant is a ratio: counter / denominator <= limit.
+    #: With a denominator, the invariant is a ratio: counter / denominator <= limit (the
+    #: denominator counts attempts, so it already includes the failures).
     denominator: str | None = None
     limit: float = 0
 
@@ -39,7 +40,7 @@ class Invariant:
         if counters.get(self.evidence_counter, 0) <= 0 and value == 0:
             return {**entry, "status": "not_judged", "reason": self.not_judged_reason}
         if self.denominator is not None:
-            denominator = counters.get(self.denominator, 0) + value
+            denominator = counters.get(self.denominator, 0)
             ratio = value / denominator if denominator else 0.0
             failed = ratio > self.limit
             entry.update(value=value, ratio=round(ratio, 6), limit=self.limit)
@@ -78,8 +79,9 @@ REGISTRY: tuple[Invariant, ...] = (
     Invariant("I-MKV-TRANSPORT", MED, "more than 1 % of session requests failed at the transport "
               "level (reset, timeout, refused)", "markov.errors", "markov.requests",
               "no session request was attempted", denominator="markov.requests", limit=0.01),
-    Invariant("I-MKV-UNEXPECTED", LOW, "responses with a status the model does not expect",
-              "markov.unexpected_status", "markov.requests", "no session request completed"),
+    Invariant("I-MKV-UNEXPECTED", MED, "more than 1 % of session responses had a status the "
+              "model does not expect", "markov.unexpected_status", "markov.requests",
+              "no session request completed", denominator="markov.requests", limit=0.01),
 )
 
 BY_ID = {inv.id: inv for inv in REGISTRY}

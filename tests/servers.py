@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 NGINX_CONF = """
+{user}
 daemon off;
 worker_processes 1;
 pid {prefix}/nginx.pid;
@@ -71,7 +72,9 @@ def nginx(tmp: Path):
     (prefix / "www" / "index.html").write_text("<html><body>assay nginx target</body></html>\n")
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port))
+    # As root, workers would drop to 'nobody' and could not read pytest's 0700 tmp dirs.
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, user=user))
     proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-e",
                              str(prefix / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -39,7 +39,18 @@ def test_ratio_invariant_threshold():
 
 
 def test_low_failures_do_not_fail_the_run():
-    grouped = judge_all({"markov.requests": 10, "markov.unexpected_status": 3}, {})
+    from dataclasses import replace
+
+    from coordinator import invariants
+    from protocols.outcome import Severity
+
+    low = replace(BY_ID["I-MKV-UNEXPECTED"], severity=Severity.LOW)
+    entry = low.judge({"markov.requests": 10, "markov.unexpected_status": 3}, {})
+    assert entry.pop("status") == "failed"
+    assert not invariants.run_failed({"failed": [entry], "passed": [], "not_judged": []})
+
+
+def test_unexpected_statuses_fail_above_one_percent():
+    grouped = judge_all({"markov.requests": 1000, "markov.unexpected_status": 50}, {})
     assert _status(grouped, "I-MKV-UNEXPECTED")[0] == "failed"
-    assert BY_ID["I-MKV-UNEXPECTED"].severity.value == "LOW"
-    assert not run_failed(grouped)
+    assert run_failed(grouped)
