@@ -9,7 +9,8 @@ import sys
 
 import trio
 
-from actors.actor import Actor, die_with_parent
+from actors.actor import Actor
+from actors.orphans import die_with_parent
 
 
 def main(argv: list[str] | None = None) -> int:

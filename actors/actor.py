@@ -306,19 +306,3 @@ class Actor:
         self._plan_arrived = trio.Event()
         self._start_or_stop = trio.Event()
         return await self.main()
-
-
-def die_with_parent(parent_pid: int | None) -> None:
-    """Linux: get SIGTERM when the parent dies, so a SIGKILLed coordinator leaves no orphan."""
-    if parent_pid is None:
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)

@@ -5,12 +5,14 @@ The built-in refapp is started here and always stopped here, whatever happens in
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import trio
 
+from actors.slices import SLICES
 from coordinator import inputs as prep
 from coordinator.config import RunConfig
 from coordinator.logs import get_logger
@@ -37,7 +39,8 @@ def execute_run(config: RunConfig) -> int:
             from refapp.launch import start_refapp
 
             try:
-                refapp = start_refapp(defects=config.refapp_defects)
+                refapp = start_refapp(defects=config.refapp_defects,
+                                      extra_args=["--parent-pid", str(os.getpid())])
             except Exception as exc:  # a refapp that cannot start is infrastructure
                 return _fail(EXIT_INFRA, f"built-in refapp did not start: {exc}")
             cleanup.callback(refapp.stop)
@@ -59,6 +62,10 @@ def execute_run(config: RunConfig) -> int:
             log.warning("slice will not run", slice=name, reason=reason)
         walker_plan = prep.make_walker_plan(config, enabled, absent)
         not_run = dict(absent)
+        for name in SLICES:
+            if name not in enabled:
+                not_run[name] = ("slice not selected (--slices)" if config.slices
+                                 else "slice not available in this build")
         settings = {
             "health_path": health_path,
             "ws_path": config.ws_path,

@@ -1,0 +1,108 @@
+"""Injectable defects: bugs that real servers ship, switched on one by one with ``--defect``.
+
+Every defect exists so that a test (or a demo run) can show that assay notices it: each entry
+names the invariant it is meant to trip. A defect changes only the code path it names; with no
+``--defect`` flag refapp is meant to pass every invariant.
+
+The registry is data. Code asks ``"lost-write" in config.defects``; nothing else about a defect
+lives here, so the list doubles as the documentation printed by ``--list-defects``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Defect:
+    """One injectable bug: its flag name, what it does, and what should catch it."""
+
+    name: str
+    description: str
+    invariant: str
+
+
+DEFECTS: tuple[Defect, ...] = (
+    Defect(
+        "lost-write",
+        "every 3rd PUT /items/{id} and every 4th POST /items's tags are acknowledged but not "
+        "stored",
+        "I-DRV-1",
+    ),
+    Defect(
+        "accept-conflicting-content-length",
+        "a lenient parser front-end keeps the first of several different Content-Length values",
+        "I-ADV-ACCEPTED",
+    ),
+    Defect(
+        "cl-te-desync",
+        "with both Content-Length and Transfer-Encoding: chunked, Content-Length wins "
+        "(request smuggling)",
+        "I-ADV-DESYNC",
+    ),
+    Defect(
+        "h2c-crash",
+        "an Upgrade: h2c client that vanishes before its response kills the accept loop",
+        "I-H2C-CRASHED",
+    ),
+    Defect(
+        "ws-accept-unmasked",
+        "unmasked client WebSocket frames are accepted and echoed",
+        "I-WS-ACCEPTED",
+    ),
+    Defect(
+        "ws-hang-on-bad-frame",
+        "a protocol-violating WebSocket frame gets neither a Close frame nor a TCP close",
+        "I-WS-HANG",
+    ),
+    Defect(
+        "sse-leak-on-reset",
+        "SSE broker slots of disconnected subscribers are never released; 503 after 64 leaks",
+        "I-SSE-LEAK",
+    ),
+    Defect(
+        "hang-after",
+        "after --defect-after seconds (default 5) connections are accepted but never answered",
+        "I-HANG",
+    ),
+    Defect(
+        "crash-after",
+        "after --defect-after seconds (default 5) the process exits abruptly with status 70",
+        "I-LIVENESS",
+    ),
+    Defect(
+        "leak-on-reset-mid-body",
+        "a request body cut short by the client leaks a pool slot; every request gets 503 "
+        "after 20 leaks",
+        "I-LIVENESS",
+    ),
+)
+
+BY_NAME: dict[str, Defect] = {defect.name: defect for defect in DEFECTS}
+
+#: Leaked SSE broker slots after which ``sse-leak-on-reset`` refuses new subscribers.
+SSE_LEAK_LIMIT = 64
+#: Leaked body-pool slots after which ``leak-on-reset-mid-body`` answers everything with 503.
+BODY_POOL_SIZE = 20
+#: Exit status of ``crash-after`` (EX_SOFTWARE from sysexits.h).
+CRASH_EXIT_STATUS = 70
+
+
+class UnknownDefectError(ValueError):
+    """A ``--defect`` name that is not in the registry (a usage error, exit status 2)."""
+
+
+def parse_defects(names: Iterable[str]) -> frozenset[str]:
+    """Validate defect flag values and return them as a set.
+
+    Raises:
+        UnknownDefectError: naming the first unknown value and listing the valid ones, in one
+            line, because the CLI prints it as is.
+    """
+    chosen = frozenset(names)
+    for name in sorted(chosen):
+        if name not in BY_NAME:
+            valid = ", ".join(defect.name for defect in DEFECTS)
+            raise UnknownDefectError(f"unknown defect {name!r} (valid: {valid})")
+    return chosen

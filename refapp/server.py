@@ -1,0 +1,441 @@
+"""HTTP/1.1 connection handling: h11 on one side, the socket on the other, deadlines between.
+
+How this works: one ``HttpConnection`` per accepted socket runs request cycles until the
+connection ends. A cycle reads a request head under the header deadline (after waiting at
+most the idle timeout for its first byte), checks framing and size limits before reading the
+body, reads the body with a per-read deadline, and then either answers through ``App`` or
+hands the socket to the WebSocket or SSE code. h11 does the parsing and keeps the cycle
+honest: a malformed request surfaces as ``RemoteProtocolError`` with a status hint, which is
+answered with that status and ``Connection: close`` before a lingering close.
+
+Every response is encoded into one buffer and written with one ``send_all`` (pipelined
+responses are batched, see ``_write``). Nothing on the
+hot path logs; per-connection failures are logged at debug level by ``handle_connection``,
+which is the one place that lets a connection die without the server noticing.
+
+The parser-level defects (see ``lenient.py``) swap in a fresh h11 connection per cycle and
+route the start of each cycle through ``HeadRewriter``; without them the same h11 connection
+serves the whole socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import NoReturn
+
+import h11
+import trio
+
+from refapp.app import Kind, Request, Response, error
+from refapp.config import MAX_BODY_BYTES, MAX_HEAD_BYTES
+from refapp.lenient import HeadRewriter
+from refapp.sse import stream_events
+from refapp.state import ServerState
+from refapp.transport import PeerGone, graceful_close, receive, send_all
+from refapp.websocket import serve_websocket
+
+log = logging.getLogger("refapp")
+
+_PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
+_SERVER = (b"server", b"assay-refapp")
+_CLOSE = (b"connection", b"close")
+_NO_LENGTH = frozenset({204, 304})
+_NOT_FOUND = error(404, "not found")
+#: Deferred pipelined responses are written once they reach this size.
+_DEFER_LIMIT = 64 * 1024
+_ALL_METHODS = b"GET, HEAD, POST, PUT, DELETE, OPTIONS"
+_BAD_ASTERISK = error(400, "the asterisk form is only for OPTIONS (RFC 9112 §3.2.4)")
+# RFC 9110 §7.2: Host = uri-host [ ":" port ], with (RFC 3986 §3.2.2)
+#   uri-host = IP-literal / IPv4address / reg-name
+#   reg-name = *( unreserved / pct-encoded / sub-delims )
+# An empty value is allowed. Repeated Host lines arrive joined with ", " and so fail too.
+_HOST = re.compile(rb"(?:\[[0-9A-Za-z:.%~_-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]*)?")
+
+
+class _DateCache:
+    """The ``Date`` header (RFC 9110 §6.6.1), formatted at most once a second."""
+
+    second = -1
+    value = (b"date", b"")
+
+    @classmethod
+    def header(cls) -> tuple[bytes, bytes]:
+        now = int(time.time())
+        if now != cls.second:
+            cls.second = now
+            cls.value = (b"date", formatdate(now, usegmt=True).encode())
+        return cls.value
+
+
+def request_path(target: bytes) -> str:
+    """The path of a request target: origin-form or absolute-form (RFC 9112 §3.2)."""
+    if target[:1] != b"/" and target[:8].lower().startswith((b"http://", b"https://")):
+        rest = target.split(b"//", 1)[1]
+        slash = rest.find(b"/")
+        target = rest[slash:] if slash >= 0 else b"/"
+    return target.partition(b"?")[0].decode("ascii", "replace")
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes], int]:
+    """Header dict and the section's approximate size in bytes.
+
+    Repeated fields are joined as RFC 9110 §5.3 allows (cookies with ``; ``). The size is
+    needed because h11 enforces ``max_incomplete_event_size`` only on a head that is still
+    incomplete: one that arrives whole in a single read is parsed whatever its size.
+    """
+    headers: dict[bytes, bytes] = {}
+    size = 0
+    for name, value in raw:
+        size += len(name) + len(value) + 4
+        if name in headers:
+            headers[name] += (b"; " if name == b"cookie" else b", ") + value
+        else:
+            headers[name] = value
+    return headers, size
+
+
+def is_h2c_upgrade(request: Request) -> bool:
+    upgrade = request.headers.get(b"upgrade")
+    return upgrade is not None and b"h2c" in upgrade.lower()
+
+
+class _Done(Exception):
+    """The connection is finished (already answered or nothing left to answer)."""
+
+
+class HttpConnection:
+    """One client socket served as a sequence of HTTP/1.1 request cycles."""
+
+    def __init__(self, stream: trio.SocketStream, state: ServerState) -> None:
+        config = state.config
+        self.stream = stream
+        self.state = state
+        self._config = config
+        self._stats = state.stats
+        self._app = state.app
+        self._h2c_crash = config.has("h2c-crash")
+        self._leak_bodies = config.has("leak-on-reset-mid-body")
+        first_length_wins = config.has("accept-conflicting-content-length")
+        length_beats_chunked = config.has("cl-te-desync")
+        self._rewriter = (
+            HeadRewriter(
+                first_length_wins=first_length_wins,
+                length_beats_chunked=length_beats_chunked,
+                max_head=MAX_HEAD_BYTES,
+            )
+            if first_length_wins or length_beats_chunked
+            else None
+        )
+        self.conn = self._new_parser()
+        self._deferred = bytearray()
+
+    @staticmethod
+    def _new_parser() -> h11.Connection:
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+
+    # -- the cycle --------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Serve request cycles until the connection ends; never raises ``_Done``."""
+        first = True
+        try:
+            while True:
+                request = await self._read_request(first)
+                first = False
+                if await self._dispatch(request):
+                    return
+                conn = self.conn
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    await self._close()
+                    return
+                self._next_cycle()
+        except _Done:
+            return
+
+    def _next_cycle(self) -> None:
+        if self._rewriter is None:
+            self.conn.start_next_cycle()
+            return
+        leftover, closed = self.conn.trailing_data
+        self.conn = self._new_parser()
+        self._rewriter.start_cycle()
+        if leftover:
+            self._feed(leftover)
+        if closed:
+            self._feed_eof()
+
+    async def _read_request(self, first: bool) -> Request:
+        config = self._config
+        if not self._buffered():
+            timeout = config.header_timeout if first else config.idle_timeout
+            try:
+                data = await self._receive(timeout)
+            except trio.TooSlowError:
+                raise _Done from None
+            except PeerGone as exc:
+                self.note_gone(exc)
+                raise _Done from None
+            if not data:
+                raise _Done
+            self._feed(data)
+        try:
+            with trio.fail_after(config.header_timeout):
+                event = await self._next_event(math.inf)
+        except trio.TooSlowError:
+            await self._reject(408, "request head timeout")
+        if type(event) is not h11.Request:
+            raise _Done
+        self._stats.requests += 1
+        if self.state.hanging:
+            await self._flush()
+            await trio.sleep_forever()
+        headers, size = _headers(event.headers)
+        if size + len(event.target) > MAX_HEAD_BYTES:
+            await self._reject(431, "request header section too large")
+        if _HOST.fullmatch(headers.get(b"host", b"")) is None:
+            # RFC 9112 §3.2: MUST answer 400 to an invalid or repeated Host.
+            await self._reject(400, "invalid Host header")
+        request = Request(event.method, request_path(event.target), headers)
+        if event.target == b"*":
+            request.path = "*"
+        await self._check_head(headers)
+        request.body = await self._read_body()
+        return request
+
+    async def _check_head(self, headers: dict[bytes, bytes]) -> None:
+        """Refuse what must not be read: ambiguous framing, oversized or unaffordable bodies."""
+        if b"transfer-encoding" in headers and b"content-length" in headers:
+            # RFC 9112 §6.1: such a request is a smuggling attempt; reject and close.
+            await self._reject(400, "both Transfer-Encoding and Content-Length")
+        length = headers.get(b"content-length")
+        if length is not None and int(length.partition(b",")[0]) > MAX_BODY_BYTES:
+            await self._reject(413, "request body too large")
+        if self.state.body_pool_exhausted:
+            await self._reject(503, "no request slots left", [(b"retry-after", b"1")])
+        if self.conn.they_are_waiting_for_100_continue:
+            await self.send_events(h11.InformationalResponse(status_code=100, headers=[]))
+
+    async def _read_body(self) -> bytes:
+        body = bytearray()  # many tiny chunks must not cost quadratic time
+        try:
+            while True:
+                event = await self._next_event(self._config.body_timeout)
+                if type(event) is h11.Data:
+                    body += event.data
+                    if len(body) > MAX_BODY_BYTES:
+                        await self._reject(413, "request body too large")
+                elif type(event) is h11.EndOfMessage:
+                    return bytes(body)
+                else:
+                    raise _Done
+        except trio.TooSlowError:
+            await self._reject(408, "request body timeout")
+        raise AssertionError("unreachable")
+
+    async def _next_event(self, read_timeout: float) -> h11.Event | type[h11.PAUSED]:
+        """The next h11 event, reading as needed; protocol errors are answered and end it."""
+        while True:
+            try:
+                event = self.conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                await self._reject(exc.error_status_hint, str(exc))
+            if event is not h11.NEED_DATA:
+                return event
+            in_body = self.conn.their_state is h11.SEND_BODY
+            try:
+                data = await self._receive(read_timeout)
+            except PeerGone as exc:
+                self.note_gone(exc)
+                if in_body:
+                    self._body_aborted()
+                raise _Done from None
+            if data:
+                self._feed(data)
+                continue
+            if in_body:
+                self._body_aborted()
+            elif self._buffered():
+                self._stats.faults.half_closes += 1
+            self._feed_eof()
+
+    # -- parser input -----------------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        if self._rewriter is not None:
+            data = self._rewriter.feed(data)
+            if not data:
+                return
+        self.conn.receive_data(data)
+
+    def _feed_eof(self) -> None:
+        if self._rewriter is not None and self._rewriter.has_pending():
+            self.conn.receive_data(self._rewriter.flush())
+        self.conn.receive_data(b"")
+
+    def _buffered(self) -> bool:
+        """Whether part of the next request has already been received."""
+        if self._rewriter is not None and self._rewriter.has_pending():
+            return True
+        return bool(self.conn.trailing_data[0])
+
+    def _body_aborted(self) -> None:
+        self._stats.faults.aborted_bodies += 1
+        if self._leak_bodies:
+            # The defect: the abort path forgets to return the body slot to its pool.
+            self._stats.leaked_body_slots += 1
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    async def _dispatch(self, request: Request) -> bool:
+        """Answer one request; True if the connection is spent (switched or streamed)."""
+        match = self._app.router.match(request.path)
+        if match is None:
+            if request.path != "*":
+                response = _NOT_FOUND
+            elif request.method == b"OPTIONS":
+                response = Response(204, [(b"allow", _ALL_METHODS)])
+            else:
+                response = _BAD_ASTERISK
+        elif match.route.kind is Kind.PLAIN or request.method != b"GET":
+            response = self._app.respond(request, match)
+        elif match.route.kind is Kind.WEBSOCKET:
+            return await serve_websocket(self, request)
+        else:
+            await stream_events(self, request)
+            return True
+        if self._h2c_crash and is_h2c_upgrade(request):
+            return await self._answer_h2c_defective(request, response)
+        await self.send_response(response, head_only=request.method == b"HEAD")
+        return False
+
+    async def _answer_h2c_defective(self, request: Request, response: Response) -> bool:
+        """The ``h2c-crash`` path: peek for an HTTP/2 preface; a vanished peer kills accept.
+
+        The defective server reads ahead for the client's connection preface before it
+        declines the upgrade, and its error handling for that read escapes into the accept
+        loop: a client that sends FIN or RST before the response stops the server accepting.
+        """
+        vanished = False
+        with trio.move_on_after(0.05):
+            try:
+                data = await self._receive(math.inf)
+            except PeerGone:
+                data = b""
+            vanished = not data
+            if data:
+                self._feed(data)
+        if not vanished:
+            try:
+                await self.send_response(response, head_only=request.method == b"HEAD")
+                return False
+            except PeerGone:
+                pass
+        self.state.stop_accepting()
+        return True
+
+    # -- output -----------------------------------------------------------------------------
+
+    async def _write(self, data: bytes, *, may_defer: bool = False) -> None:
+        """Send ``data`` after anything deferred; defer it too if more requests are queued.
+
+        Pipelined requests are answered with one write per batch instead of one per response:
+        while the next request is already buffered, a response waits in ``_deferred`` until
+        the server is about to block (a read, a hang, a close) or the batch grows large.
+        """
+        if self._deferred:
+            data = bytes(self._deferred) + data
+            self._deferred.clear()
+        if may_defer and len(data) < _DEFER_LIMIT and self._buffered():
+            self._deferred += data
+            return
+        await send_all(self.stream, data, self._config.send_timeout)
+
+    async def _flush(self) -> None:
+        if self._deferred:
+            await self._write(b"")
+
+    async def _receive(self, timeout: float) -> bytes:
+        await self._flush()
+        return await receive(self.stream, timeout)
+
+    async def _close(self) -> None:
+        await self._flush()
+        await graceful_close(self.stream)
+
+    async def send_events(self, *events: h11.Event) -> None:
+        await self._write(b"".join(self.conn.send(event) or b"" for event in events))
+
+    async def send_response(
+        self, response: Response, *, close: bool = False, head_only: bool = False
+    ) -> None:
+        """Write a whole response in one send; ``close`` adds ``Connection: close``."""
+        status = response.status
+        headers = [_DateCache.header(), _SERVER, *response.headers]
+        if status not in _NO_LENGTH:
+            headers.append((b"content-length", b"%d" % len(response.body)))
+        if close:
+            headers.append(_CLOSE)
+        conn = self.conn
+        data = conn.send(
+            h11.Response(status_code=status, headers=headers, reason=_PHRASES.get(status, b""))
+        )
+        if response.body and not head_only:
+            data += conn.send(h11.Data(data=response.body))
+        data += conn.send(h11.EndOfMessage())
+        await self._write(data, may_defer=not close)
+
+    async def send_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        """A response head without a length: h11 picks chunked (1.1) or close-delimited."""
+        await self.send_events(
+            h11.Response(
+                status_code=status,
+                headers=[_DateCache.header(), _SERVER, *headers],
+                reason=_PHRASES.get(status, b""),
+            )
+        )
+
+    async def send_body_part(self, data: bytes) -> None:
+        await self._write(self.conn.send(h11.Data(data=data)))
+
+    async def _reject(
+        self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> NoReturn:
+        """Answer an error with ``Connection: close`` (if a response can still be sent),
+        close the connection gracefully, and end the cycle by raising ``_Done``."""
+        if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            try:
+                await self.send_response(error(status, message, headers), close=True)
+            except PeerGone as exc:
+                self.note_gone(exc)
+                raise _Done from None
+            except (trio.TooSlowError, h11.LocalProtocolError):
+                raise _Done from None
+        await self._close()
+        raise _Done
+
+    def note_gone(self, exc: PeerGone) -> None:
+        """Count a vanished peer (resets only; a clean EOF is not a fault)."""
+        if exc.reset:
+            self._stats.faults.resets += 1
+
+
+async def handle_connection(stream: trio.SocketStream, state: ServerState) -> None:
+    """Serve one accepted socket; whatever goes wrong stays inside this connection."""
+    stats = state.stats
+    stats.connections += 1
+    stats.connections_total += 1
+    try:
+        await HttpConnection(stream, state).serve()
+    except PeerGone as exc:
+        if exc.reset:
+            stats.faults.resets += 1
+    except Exception:
+        log.debug("connection failed", exc_info=True)
+    finally:
+        stats.connections -= 1
+        await trio.aclose_forcefully(stream)

@@ -1,0 +1,45 @@
+"""The state one server process shares between its connections.
+
+Connections get one ``ServerState`` and reach everything through it: configuration,
+counters, the routes, the SSE broker, and the two switches that defects flip at run time
+(``hanging`` for ``hang-after`` and ``stop_accepting`` for ``h2c-crash``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from refapp.app import App
+from refapp.config import ServerConfig
+from refapp.defects import BODY_POOL_SIZE
+from refapp.sse import Broker
+from refapp.stats import Stats
+
+
+def _noop() -> None:
+    return None
+
+
+@dataclass(slots=True)
+class ServerState:
+    config: ServerConfig
+    stats: Stats
+    app: App
+    broker: Broker
+    #: Set by ``hang-after``: every request from now on waits forever.
+    hanging: bool = False
+    #: Kills the accept loop (``h2c-crash``); replaced by the runtime once it is listening.
+    stop_accepting: Callable[[], None] = field(default=_noop)
+
+    @classmethod
+    def build(cls, config: ServerConfig) -> ServerState:
+        stats = Stats()
+        broker = Broker(leak_on_disconnect=config.has("sse-leak-on-reset"))
+        app = App(config, stats, lambda: broker.subscribers)
+        return cls(config, stats, app, broker)
+
+    @property
+    def body_pool_exhausted(self) -> bool:
+        """``leak-on-reset-mid-body``: the pool of body slots has leaked dry."""
+        return self.stats.leaked_body_slots >= BODY_POOL_SIZE
