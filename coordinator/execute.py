@@ -39,8 +39,11 @@ def execute_run(config: RunConfig) -> int:
             from refapp.launch import start_refapp
 
             try:
+                # Own session: a terminal Ctrl-C reaches assay, which then stops the refapp
+                # after the final tallies, instead of the refapp dying mid-run.
                 refapp = start_refapp(defects=config.refapp_defects,
-                                      extra_args=["--parent-pid", str(os.getpid())])
+                                      extra_args=["--parent-pid", str(os.getpid())],
+                                      start_new_session=True)
             except Exception as exc:  # a refapp that cannot start is infrastructure
                 return _fail(EXIT_INFRA, f"built-in refapp did not start: {exc}")
             cleanup.callback(refapp.stop)
