@@ -149,6 +149,11 @@ async def aclose_quietly(stream: trio.SocketStream) -> None:
 
 
 def cause_of(exc: BaseException) -> str:
+    # trio.open_tcp_stream wraps per-address failures in an ExceptionGroup as __cause__.
+    group = exc.__cause__
+    if isinstance(exc, OSError) and exc.errno is None and isinstance(group, BaseExceptionGroup):
+        causes = {cause_of(inner) for inner in group.exceptions}
+        return causes.pop() if len(causes) == 1 else "io_error"
     if isinstance(exc, ConnectionRefusedError):
         return "connect_refused"
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):

@@ -1,0 +1,327 @@
+"""The adversarial walker: send malformed HTTP/1.1 on fresh connections and judge the answer.
+
+How this works: the walker cycles through ``protocols.adversarial_cases.CASES`` round-robin
+from an offset its PRNG chooses (so many short walkers still cover the catalogue between
+them). For each case it
+
+1. fetches (or reuses, for ``adv_baseline_ttl`` seconds) the answer to a *valid* request with
+   the case's method to the same route, the baseline of the routing trap;
+2. opens a fresh connection, sends the case bytes (dripped byte by byte for slow-loris cases),
+   and reads under a deadline until a response is complete, then for a short grace period to
+   learn whether the server closes and whether it answers anything else;
+3. for framing cases whose connection is still open, sends a canary request and reads its
+   answer the same way;
+4. hands the bytes to ``protocols.adversarial_oracle`` and bumps the counters it names; HIGH
+   ones go through ``ctx.report_violation`` with the exact bytes and timings.
+
+All judgement lives in the sans-IO oracle; this module only moves bytes under deadlines.
+Failures on our side (connect refused or timed out) are counted as ``adv.unjudged`` and
+``adv.error.<cause>``, never as the server's fault. A send that fails because the server
+hung up early is part of the observation, not an error: the read that follows sees why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from actors import net
+from actors.walker import WalkerContext
+from protocols.adversarial_cases import (
+    BY_NAME,
+    CASES,
+    AdversarialCase,
+    baseline_request,
+    canary_request,
+)
+from protocols.adversarial_oracle import CaseVerdict, Observation, assess, observe, read_enough
+
+#: Per-connection read cap: a hostile server costs at most this many bytes per phase.
+READ_CAP = 64 * 1024
+#: Counters whose first example is kept (per-case counters are too many to keep each).
+EXAMPLE_COUNTERS = frozenset({
+    "adv.must_violation", "adv.not_closed", "adv.lenient", "adv.hang_until_timeout",
+    "adv.server_error", "adv.garbage", "adv.status_mismatch", "adv.canary_lost",
+})
+#: What a kept example holds (examples ship with every tally flush: keep them small).
+EXAMPLE_KEYS = ("case", "rfc", "verdict", "reaction", "reason", "statuses", "baseline_status",
+                "sent", "received", "ending")
+
+
+@dataclass(frozen=True)
+class AdvSettings:
+    """The knobs this slice reads from ``ctx.settings`` (all optional)."""
+
+    #: Deadline for connect, each send, and the wait for a response.
+    timeout: float = 3.0
+    #: How long to keep reading after a complete response (close? surplus responses?).
+    grace: float = 0.3
+    #: Longest a slow-loris case drips before it stops and looks at the reaction.
+    drip_max: float = 6.0
+    #: How long a baseline answer is reused.
+    baseline_ttl: float = 30.0
+    #: Pause after an error on our side, so a dead target is not hammered in a tight loop.
+    backoff: float = 0.2
+    #: Restrict the walker to these case names (empty: the whole catalogue).
+    cases: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> AdvSettings:
+        names = tuple(settings.get("adv_cases") or ())
+        unknown = [name for name in names if name not in BY_NAME]
+        if unknown:
+            raise ValueError(f"unknown adversarial case(s): {', '.join(unknown)}")
+        return cls(
+            timeout=float(settings.get("adv_timeout", cls.timeout)),
+            grace=float(settings.get("adv_grace", cls.grace)),
+            drip_max=float(settings.get("adv_drip_max", cls.drip_max)),
+            baseline_ttl=float(settings.get("adv_baseline_ttl", cls.baseline_ttl)),
+            backoff=float(settings.get("adv_backoff", cls.backoff)),
+            cases=names,
+        )
+
+    def catalogue(self) -> Sequence[AdversarialCase]:
+        return tuple(BY_NAME[name] for name in self.cases) if self.cases else CASES
+
+
+@dataclass
+class Phase:
+    """Bytes read after one send, and how the read ended."""
+
+    data: bytes = b""
+    ending: str = "timeout"
+    elapsed: float = 0.0
+
+
+@dataclass
+class Exchange:
+    """Everything one case did on the wire: the evidence an incident needs."""
+
+    sent: bytes
+    reply: Phase
+    send_error: str | None = None
+    canary_sent: bytes = b""
+    canary: Phase | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prepare(settings: dict[str, Any]) -> dict[str, Any]:
+    """Validate this slice's settings once per actor (an unknown case name fails the plan)."""
+    AdvSettings.from_mapping(settings)
+    return settings
+
+
+async def run(ctx: WalkerContext) -> None:
+    """Walk the catalogue until the deadline (the actor may also cancel us at stop)."""
+    settings = AdvSettings.from_mapping(ctx.settings)
+    cases = settings.catalogue()
+    baselines = BaselineCache(settings)
+    index = ctx.rng.randrange(len(cases))
+    while not ctx.expired():
+        case = cases[index % len(cases)]
+        index += 1
+        with trio.move_on_at(ctx.deadline):
+            if not await probe(ctx, case, settings, baselines):
+                await trio.sleep(settings.backoff)
+
+
+async def probe(
+    ctx: WalkerContext, case: AdversarialCase, settings: AdvSettings, baselines: BaselineCache
+) -> bool:
+    """Run one case end to end and record it; False when our side failed (not judged)."""
+    host, path = ctx.target.host_header, ctx.target.base_path
+    baseline = await baselines.get(ctx, case.method)
+    payload = case.build(host, path)
+    started = trio.current_time()
+    try:
+        stream = await net.connect(ctx.target, settings.timeout)
+    except net.TransportError as exc:
+        for counter in (f"adv.case.{case.name}.unjudged", "adv.unjudged", f"adv.error.{exc.cause}"):
+            ctx.tally.incr(counter)
+        ctx.record_exchange(slice="adv", case=case.name, error=exc.cause)
+        return False
+    try:
+        ctx.tally.incr("adv.sent")
+        exchange = await _exchange(ctx, stream, case, payload, settings)
+    finally:
+        await net.aclose_quietly(stream)
+    exchange.timings["total_s"] = trio.current_time() - started
+    observation = observe(exchange.reply.data, exchange.reply.ending)
+    canary = observe(exchange.canary.data, exchange.canary.ending) if exchange.canary else None
+    verdict = assess(case, observation, baseline, canary)
+    _record(ctx, case, exchange, observation, baseline, canary, verdict)
+    return True
+
+
+async def _exchange(
+    ctx: WalkerContext,
+    stream: trio.SocketStream,
+    case: AdversarialCase,
+    payload: bytes,
+    settings: AdvSettings,
+) -> Exchange:
+    exchange = Exchange(sent=payload, reply=Phase())
+    sent_at = trio.current_time()
+    try:
+        if case.drip:
+            await _drip(stream, payload, case, settings)
+        else:
+            await net.send_all(stream, payload, settings.timeout)
+    except net.TransportError as exc:
+        exchange.send_error = exc.cause  # the server hung up on us: its reaction, read it
+    exchange.timings["send_s"] = trio.current_time() - sent_at
+    exchange.reply = await _read_reply(stream, settings)
+    exchange.timings["reply_s"] = exchange.reply.elapsed
+    ctx.tally.record_latency("adv.latency", exchange.reply.elapsed * 1e6)
+    if case.framing and exchange.send_error is None:
+        reply = observe(exchange.reply.data, exchange.reply.ending)
+        if exchange.reply.ending == "timeout" and reply.statuses and not reply.closed:
+            await _send_canary(ctx, stream, exchange, settings)
+    return exchange
+
+
+async def _send_canary(
+    ctx: WalkerContext, stream: trio.SocketStream, exchange: Exchange, settings: AdvSettings
+) -> None:
+    nonce = f"{ctx.rng.getrandbits(48):012x}"
+    exchange.canary_sent = canary_request(ctx.target.host_header, ctx.target.base_path, nonce)
+    try:
+        await net.send_all(stream, exchange.canary_sent, settings.timeout)
+    except net.TransportError:
+        return  # closed after all: nothing more to learn on this socket
+    exchange.canary = await _read_reply(stream, settings)
+    exchange.timings["canary_s"] = exchange.canary.elapsed
+
+
+async def _read_reply(stream: trio.SocketStream, settings: AdvSettings) -> Phase:
+    """Read until a response is complete (or the deadline), then a grace period more."""
+    first = await net.read_until(stream, settings.timeout, READ_CAP, enough=read_enough)
+    data, ending, elapsed = first.data, first.ending.value, first.elapsed
+    if first.ending is net.Ending.DONE and len(data) < READ_CAP:
+        rest = await net.read_until(stream, settings.grace, READ_CAP - len(data))
+        data, ending = data + rest.data, rest.ending.value
+    return Phase(data=data, ending=ending, elapsed=elapsed)
+
+
+async def _drip(
+    stream: trio.SocketStream, payload: bytes, case: AdversarialCase, settings: AdvSettings
+) -> None:
+    """Send ``payload`` one byte per ``case.drip`` seconds, for at most ``drip_max``."""
+    assert case.drip is not None
+    start = 0
+    if case.drip_body_only:
+        start = payload.find(b"\r\n\r\n") + 4 if b"\r\n\r\n" in payload else 0
+        await net.send_all(stream, payload[:start], settings.timeout)
+    deadline = trio.current_time() + settings.drip_max
+    for offset in range(start, len(payload)):
+        await net.send_all(stream, payload[offset : offset + 1], settings.timeout)
+        if trio.current_time() + case.drip > deadline:
+            return  # stop dripping: the server has had its chance to time us out
+        await trio.sleep(case.drip)
+
+
+class BaselineCache:
+    """Answers of valid requests to the target route, per method, reused for a while."""
+
+    def __init__(self, settings: AdvSettings) -> None:
+        self._settings = settings
+        self._held: dict[str, tuple[float, Observation | None]] = {}
+
+    async def get(self, ctx: WalkerContext, method: str) -> Observation | None:
+        now = trio.current_time()
+        held = self._held.get(method)
+        if held is not None and now < held[0]:
+            return held[1]
+        observation = await self._fetch(ctx, method)
+        judged = observation is not None and observation.status is not None
+        ttl = self._settings.baseline_ttl if judged else min(2.0, self._settings.baseline_ttl)
+        self._held[method] = (now + ttl, observation if judged else None)
+        return observation if judged else None
+
+    async def _fetch(self, ctx: WalkerContext, method: str) -> Observation | None:
+        settings = self._settings
+        request = baseline_request(method, ctx.target.host_header, ctx.target.base_path)
+        try:
+            stream = await net.connect(ctx.target, settings.timeout)
+        except net.TransportError as exc:
+            ctx.tally.incr(f"adv.baseline_error.{exc.cause}")
+            return None
+        try:
+            await net.send_all(stream, request, settings.timeout)
+            reply = await _read_reply(stream, settings)
+        except net.TransportError as exc:
+            ctx.tally.incr(f"adv.baseline_error.{exc.cause}")
+            return None
+        finally:
+            await net.aclose_quietly(stream)
+        observation = observe(reply.data, reply.ending)
+        ctx.tally.incr("adv.baseline" if observation.status else "adv.baseline_unanswered")
+        return observation
+
+
+def _record(
+    ctx: WalkerContext,
+    case: AdversarialCase,
+    exchange: Exchange,
+    observation: Observation,
+    baseline: Observation | None,
+    canary: Observation | None,
+    verdict: CaseVerdict,
+) -> None:
+    ctx.record_exchange(
+        slice="adv",
+        case=case.name,
+        sent=exchange.sent,
+        received=exchange.reply.data,
+        ending=exchange.reply.ending,
+        statuses=list(observation.statuses),
+        canary_statuses=list(canary.statuses) if canary else None,
+        reaction=verdict.reaction.value if verdict.reaction else None,
+        verdict=verdict.verdict.value,
+    )
+    evidence = _evidence(ctx, case, exchange, observation, baseline, canary, verdict)
+    for counter in verdict.counters:
+        if counter in verdict.high:
+            ctx.report_violation(counter, evidence)
+            continue
+        ctx.tally.incr(counter)
+        if counter in EXAMPLE_COUNTERS and counter not in ctx.tally.examples:
+            ctx.tally.keep_example(counter, {key: evidence[key] for key in EXAMPLE_KEYS})
+
+
+def _evidence(
+    ctx: WalkerContext,
+    case: AdversarialCase,
+    exchange: Exchange,
+    observation: Observation,
+    baseline: Observation | None,
+    canary: Observation | None,
+    verdict: CaseVerdict,
+) -> dict[str, Any]:
+    return {
+        "case": case.name,
+        "category": case.category,
+        "rfc": case.rfc,
+        "quote": case.quote,
+        "requirement": case.requirement.value,
+        "severity": case.severity.value,
+        "allowed": sorted(reaction.value for reaction in case.allowed),
+        "verdict": verdict.verdict.value,
+        "reaction": verdict.reaction.value if verdict.reaction else None,
+        "reason": verdict.reason,
+        "target": ctx.target.url,
+        "statuses": list(observation.statuses),
+        "baseline_status": baseline.status if baseline else None,
+        "sent": exchange.sent,
+        "received": exchange.reply.data,
+        "ending": exchange.reply.ending,
+        "send_error": exchange.send_error,
+        "canary_sent": exchange.canary_sent,
+        "canary_received": exchange.canary.data if exchange.canary else b"",
+        "canary_ending": exchange.canary.ending if exchange.canary else None,
+        "canary_statuses": list(canary.statuses) if canary else None,
+        "timings": dict(exchange.timings),
+    }

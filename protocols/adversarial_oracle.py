@@ -1,0 +1,315 @@
+"""The adversarial oracle: what did the server do with a malformed request, and was it allowed?
+
+How this works, in three steps that never raise on server bytes:
+
+1. ``observe(received, ending)`` parses whatever came back on one connection (any number of
+   pipelined responses, a partial one, garbage) with ``protocols.http1.ResponseParser`` and
+   classifies it into a context-free ``Reaction``: a 4xx then close, a 4xx and the socket
+   still open, a silent close, a reset, a hang, a 1xx-3xx, a 5xx, or garbage. ``ending`` is how
+   the walker's read stopped (``eof``, ``reset``, ``timeout``, ``cap``, ``done``); the walker
+   reads a short grace period after the first response, so ``timeout`` after a response means
+   the server kept the connection open.
+2. ``judge_case(case, observation, baseline)`` puts the reaction in context. A status equal to
+   the one a *valid* request to the same route got (the baseline) is not a rejection: if the
+   route answers 404 and the malformed request also gets 404, the parser accepted it and the
+   router did the rest. A status the case lists as a refusal (501, 505, 301) is a refusal. The
+   reaction is then judged with ``protocols.outcome.judge`` and mapped to counters.
+3. ``detect_desync(case, case_statuses, canary_statuses)`` looks for answers to requests we
+   never sent as such: more final responses than the requests an RFC-conforming parser saw,
+   where a surplus response is not a parser rejection of leftover bytes (a 400 for junk is
+   not a smuggled request being served).
+
+``assess`` composes the three for the walker and returns every counter to bump and which
+HIGH counters to report through the incident path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from protocols.adversarial_cases import AdversarialCase
+from protocols.http1 import ResponseError, ResponseParser
+from protocols.outcome import Reaction, Severity, Verdict, judge
+from protocols.response_head import HeadError, ResponseHead, parse_response_head
+
+SLICE = "adv"
+#: Statuses a parser sends when it refuses bytes: a surplus one answers leftover junk, and a
+#: baseline with one of them makes an equal case status ambiguous.
+PARSER_REJECTIONS = frozenset({400, 408, 411, 413, 414, 417, 431, 501, 505})
+#: Statuses that say nothing about parsing (load shedding): the exchange is not judged.
+UNJUDGEABLE = {429: "rate_limited", 503: "unavailable"}
+#: Route-level answers that, without a baseline to compare, could be the router's verdict on
+#: an accepted request as much as a rejection.
+ROUTE_STATUSES = frozenset({401, 403, 404, 405, 406, 409, 410, 412, 415, 421, 422})
+_CLOSED_ENDINGS = frozenset({"eof", "reset"})
+_MAX_BODY = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one connection showed, independent of what was sent."""
+
+    reaction: Reaction
+    #: Final responses completely received, in order.
+    statuses: tuple[int, ...] = ()
+    #: Status of a response whose head arrived but not its end (only when none completed).
+    partial_status: int | None = None
+    #: The server closed (FIN or RST) by the end of the read, or announced ``close``.
+    closed: bool = False
+    reset: bool = False
+    #: Bytes that are not an HTTP/1.x response (before or after complete responses).
+    garbage: bool = False
+    received: int = 0
+
+    @property
+    def status(self) -> int | None:
+        """The status of the first response, complete or not."""
+        return self.statuses[0] if self.statuses else self.partial_status
+
+
+@dataclass(frozen=True, slots=True)
+class CaseVerdict:
+    """A case judged: the verdict, the reaction it rests on, and the counters to bump."""
+
+    verdict: Verdict
+    #: The reaction after the baseline and the case's refusal statuses were applied.
+    reaction: Reaction | None
+    counters: tuple[str, ...]
+    #: HIGH counters among ``counters``: each goes to ``report_violation``.
+    high: tuple[str, ...] = ()
+    reason: str = ""
+
+
+def _parse(received: bytes, closed: bool) -> tuple[list[int], list[bool], bool]:
+    """(final statuses, their keep-alive flags, whether unparseable bytes were met)."""
+    parser = ResponseParser(max_body_bytes=_MAX_BODY)
+    parser.feed(received)
+    if closed:
+        parser.feed_eof()
+    statuses: list[int] = []
+    keep_alive: list[bool] = []
+    try:
+        while (response := parser.next_response()) is not None:
+            statuses.append(response.status)
+            keep_alive.append(response.keep_alive)
+            if parser.switched:
+                break
+    except ResponseError:
+        return statuses, keep_alive, True
+    return statuses, keep_alive, False
+
+
+def observe(received: bytes, ending: str) -> Observation:
+    """Classify the bytes one connection returned and how the read ended.
+
+    Args:
+        received: everything the server sent on the connection (capped by the caller).
+        ending: ``eof``, ``reset``, ``timeout``, ``cap`` or ``done`` (``actors.net.Ending``).
+
+    Returns:
+        An ``Observation``; any input is classified, nothing raises.
+    """
+    closed = ending in _CLOSED_ENDINGS
+    reset = ending == "reset"
+    statuses, keep_alive, broken = _parse(received, closed)
+    if statuses:
+        announced_close = len(statuses) == 1 and not keep_alive[0]
+        closed_after_first = len(statuses) == 1 and (closed or announced_close)
+        return Observation(
+            reaction=_by_status(statuses[0], closed_after_first),
+            statuses=tuple(statuses),
+            closed=closed or announced_close,
+            reset=reset,
+            garbage=broken,
+            received=len(received),
+        )
+    if not received:
+        reaction = Reaction.RESET if reset else Reaction.SILENT_CLOSE if closed else Reaction.HANG
+        return Observation(reaction=reaction, closed=closed, reset=reset)
+    head = parse_response_head(received.lstrip(b"\r\n"))
+    if isinstance(head, ResponseHead):  # head arrived, body did not (or was oversized)
+        return Observation(
+            reaction=_by_status(head.status, closed),
+            partial_status=head.status,
+            closed=closed,
+            reset=reset,
+            garbage=broken,
+            received=len(received),
+        )
+    if head is None and not closed and not broken:  # a plausible start, then silence
+        return Observation(reaction=Reaction.HANG, received=len(received))
+    return Observation(
+        reaction=Reaction.GARBAGE, closed=closed, reset=reset, garbage=True,
+        received=len(received),
+    )
+
+
+def _by_status(status: int, closed: bool) -> Reaction:
+    if 400 <= status < 500:
+        return Reaction.REJECTED_CLOSED if closed else Reaction.REJECTED_KEPT_ALIVE
+    if status >= 500:
+        return Reaction.SERVER_ERROR
+    return Reaction.ACCEPTED
+
+
+def read_enough(received: bytes, responses: int = 1) -> bool:
+    """Whether a read can stop: ``responses`` complete responses, or bytes that never will be.
+
+    The walker passes this to ``actors.net.read_until`` so a read ends as soon as the answer
+    is in, instead of at the deadline.
+    """
+    statuses, _, broken = _parse(received, closed=False)
+    if len(statuses) >= responses or broken:
+        return True
+    return not statuses and isinstance(parse_response_head(received.lstrip(b"\r\n")), HeadError)
+
+
+def effective_reaction(
+    case: AdversarialCase, observation: Observation, baseline: Observation | None
+) -> tuple[Reaction | None, str]:
+    """The reaction in context, or (None, why) when the exchange cannot be judged."""
+    status = observation.status
+    if status is None:
+        return observation.reaction, ""
+    if status in UNJUDGEABLE:
+        return None, UNJUDGEABLE[status]
+    closed_after_first = observation.closed and len(observation.statuses) <= 1
+    refused = Reaction.REJECTED_CLOSED if closed_after_first else Reaction.REJECTED_KEPT_ALIVE
+    if status in case.rejection_statuses:
+        return refused, ""
+    base = baseline.status if baseline is not None else None
+    if 400 <= status < 500 and base != status:
+        if base is None and status in ROUTE_STATUSES:
+            return None, "no_baseline"
+        return refused, ""
+    if status >= 500:
+        return observation.reaction, ""
+    if base == status and status in PARSER_REJECTIONS:
+        return None, "baseline_same_rejection"
+    # Accepted: a 1xx-3xx, or the same 4xx the valid baseline got (the route answered).
+    # One benefit of the doubt: the route may answer before the framing is looked at (a 405
+    # for POST needs no body). If the server then closed where it kept the baseline's
+    # connection, it refused the framing. This holds for any status when only the body is
+    # malformed, and for a route's 4xx when the framing headers are.
+    early = case.body_defect or (case.framing and base == status and status >= 400)
+    if early and baseline is not None and observation.closed and not baseline.closed:
+        return Reaction.REJECTED_CLOSED, "answered like the baseline, then closed on the framing"
+    return Reaction.ACCEPTED, f"same {status} as the valid baseline" if base == status else ""
+
+
+def judge_case(
+    case: AdversarialCase, observation: Observation, baseline: Observation | None
+) -> CaseVerdict:
+    """Judge one case's observation against its RFC expectation (desync aside).
+
+    Returns:
+        The verdict and the counters: ``adv.case.<name>.<verdict>`` always; for a violation
+        ``adv.wrong_accepted`` (HIGH, a HIGH-severity case accepted against a MUST) or
+        ``adv.must_violation`` (any other MUST breach) with its cause; ``adv.lenient`` for a
+        SHOULD/MAY deviation; ``adv.unjudged`` when the exchange says nothing.
+    """
+    reaction, why = effective_reaction(case, observation, baseline)
+    prefix = f"{SLICE}.case.{case.name}."
+    if reaction is None:
+        return CaseVerdict(Verdict.UNJUDGED, None,
+                           (prefix + "unjudged", "adv.unjudged", f"adv.unjudged.{why}"), (), why)
+    verdict = judge(reaction, case.allowed, case.requirement)
+    counters: list[str] = []
+    high: list[str] = []
+    allowed = ", ".join(sorted(r.value for r in case.allowed))
+    reason = why or f"{reaction.value} (allowed: {allowed})"
+    stayed_open = (case.must_close and verdict is Verdict.PASS and reaction is Reaction.ACCEPTED
+                   and not observation.closed)
+    if stayed_open:
+        verdict = Verdict.VIOLATION
+        reason = "processed a message the RFC says to close after, and kept the connection"
+    if verdict is Verdict.VIOLATION:
+        if (reaction is Reaction.ACCEPTED and not stayed_open
+                and case.severity is Severity.HIGH):
+            high.append("adv.wrong_accepted")
+        else:
+            counters.append("adv.must_violation")
+        kept_after_refusal = (reaction is Reaction.REJECTED_KEPT_ALIVE
+                              and Reaction.REJECTED_CLOSED in case.allowed)
+        if stayed_open or kept_after_refusal:
+            counters.append("adv.not_closed")
+    elif verdict is Verdict.LENIENT:
+        counters.append("adv.lenient")
+    if verdict is not Verdict.PASS:
+        if reaction is Reaction.HANG and case.drip is None:
+            counters.append("adv.hang_until_timeout")
+        elif reaction is Reaction.SERVER_ERROR:
+            counters.append("adv.server_error")
+        elif reaction is Reaction.GARBAGE:
+            counters.append("adv.garbage")
+    rejected = reaction in (Reaction.REJECTED_CLOSED, Reaction.REJECTED_KEPT_ALIVE)
+    if rejected and case.preferred_status and observation.status not in case.preferred_status:
+        counters.append("adv.status_mismatch")
+    return CaseVerdict(verdict, reaction, (prefix + verdict.value, *counters, *high),
+                       tuple(high), reason)
+
+
+def detect_desync(
+    case: AdversarialCase,
+    case_statuses: Sequence[int],
+    canary_statuses: Sequence[int] | None = None,
+) -> bool:
+    """Whether the server answered a request that an RFC-conforming parser never saw.
+
+    Args:
+        case_statuses: final responses read after the case bytes, before the canary was sent.
+        canary_statuses: final responses read after the canary (None when it was not sent).
+
+    A conforming server answers the case at most once and the canary exactly once. A surplus
+    response is a desync unless it is a parser rejection (the server turned leftover bytes into
+    a 400: wrong framing bookkeeping perhaps, but nothing was served).
+    """
+    if not case.framing:
+        return False
+    surplus = list(case_statuses[1:])
+    if canary_statuses:
+        surplus += canary_statuses[1:]
+    return any(status not in PARSER_REJECTIONS for status in surplus)
+
+
+def assess(
+    case: AdversarialCase,
+    observation: Observation,
+    baseline: Observation | None,
+    canary: Observation | None = None,
+) -> CaseVerdict:
+    """``judge_case`` plus desync: the verdict the walker records and the counters it bumps."""
+    verdict = judge_case(case, observation, baseline)
+    canary_statuses = canary.statuses if canary is not None else None
+    if not detect_desync(case, observation.statuses, canary_statuses):
+        if canary is not None and not canary.statuses and observation.statuses:
+            return _with(verdict, extra=("adv.canary_lost",))
+        return verdict
+    counters = [c for c in verdict.counters if not c.startswith(f"{SLICE}.case.")]
+    return CaseVerdict(
+        Verdict.VIOLATION,
+        verdict.reaction,
+        (f"{SLICE}.case.{case.name}.violation", *counters, "adv.desync"),
+        (*verdict.high, "adv.desync"),
+        "a request hidden in the case was answered: the server framed it differently"
+        + (f"; {verdict.reason}" if verdict.verdict is not Verdict.PASS else ""),
+    )
+
+
+def _with(verdict: CaseVerdict, extra: tuple[str, ...]) -> CaseVerdict:
+    return CaseVerdict(verdict.verdict, verdict.reaction, (*verdict.counters, *extra),
+                       verdict.high, verdict.reason)
+
+
+__all__ = [
+    "PARSER_REJECTIONS",
+    "CaseVerdict",
+    "Observation",
+    "assess",
+    "detect_desync",
+    "effective_reaction",
+    "judge_case",
+    "observe",
+    "read_enough",
+]
