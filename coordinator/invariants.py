@@ -65,6 +65,9 @@ REGISTRY: tuple[Invariant, ...] = (
     Invariant("I-ADV-DESYNC", HIGH, "leftover bytes of a malformed request were parsed as a "
               "new request (request smuggling)",
               "adv.desync", "adv.sent", "no adversarial case was sent"),
+    Invariant("I-ADV-MUST", MED, "the server broke an RFC 9110/9112 MUST on malformed input "
+              "without opening a smuggling path (e.g. no close after CL+TE, bad Host accepted)",
+              "adv.must_violation", "adv.sent", "no adversarial case was sent"),
     Invariant("I-H2C-CRASHED", HIGH, "after h2c upgrade churn the server answered garbage, "
               "died or stopped accepting", "h2c.crashed", "h2c.sent", "no h2c churn was sent"),
     Invariant("I-WS-ACCEPTED", HIGH, "the server carried on after an RFC 6455 violation",
