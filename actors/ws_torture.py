@@ -1,0 +1,252 @@
+"""The ws slice: one WebSocket session per catalogue case, judged by the sans-IO oracle.
+
+How this works: the walker cycles through the catalogue (``protocols.websocket_cases``) in
+an order shuffled by its PRNG, so a short run still covers every case. One session is:
+connect, opening handshake (a valid one, or the malformed one a handshake case calls for),
+send the case's frames masked with fresh keys (plus the oracle's canary Ping where the case
+wants one), then read until the oracle has decided, the server closes, or the case deadline
+passes. The oracle's judgement moves ``ws.case.<name>.<verdict>`` and, for a MUST
+violation, a HIGH counter through ``ctx.report_violation`` with the exact bytes both ways.
+
+A frame case whose valid handshake fails is not judged (``ws.handshake_failed``): the route
+pre-flight decides whether the slice runs at all, so a failure here is counted, not blamed.
+
+Settings: ``ws_path`` (default ``/ws``), ``ws_timeout`` (connect/send/handshake, seconds,
+default 5), ``ws_case_timeout`` (how long a server may take to react, default 5),
+``ws_cases`` (names to restrict the catalogue to, default all).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import trio
+
+from actors import net
+from actors.net import Ending, TransportError
+from actors.walker import WalkerContext
+from protocols.errors import HarnessError
+from protocols.outcome import Severity, Verdict
+from protocols.response_head import HEAD_CAP
+from protocols.websocket_cases import (
+    CASES,
+    HANDSHAKE_CASES,
+    CaseKind,
+    HandshakeCase,
+    WsCase,
+)
+from protocols.websocket_frames import (
+    Frame,
+    Opcode,
+    build_handshake,
+    close_payload,
+    encode_frames,
+    make_key,
+    parse_handshake_response,
+)
+from protocols.websocket_oracle import (
+    CANARY_FRAME,
+    COUNTER_SEVERITY,
+    READ_CAP,
+    Transport,
+    WsJudgement,
+    WsOracle,
+    handshake_decided,
+    judge_handshake,
+)
+
+SLICE = "ws"
+#: Pause after a connect failure, so a dead target does not spin the walker.
+CONNECT_BACKOFF_S = 0.2
+
+_TRANSPORT = {
+    Ending.EOF: Transport.EOF,
+    Ending.RESET: Transport.RESET,
+    Ending.CAP: Transport.CAP,
+    Ending.TIMEOUT: Transport.OPEN,
+    Ending.DONE: Transport.OPEN,
+}
+
+AnyCase = WsCase | HandshakeCase
+
+
+async def run(ctx: WalkerContext) -> None:
+    """Run sessions until the walker's deadline."""
+    cases = _case_cycle(ctx)
+    while not ctx.expired():
+        await session(ctx, next(cases))
+
+
+def _case_cycle(ctx: WalkerContext) -> Iterator[AnyCase]:
+    wanted = ctx.settings.get("ws_cases")
+    catalogue: list[AnyCase] = [*CASES, *HANDSHAKE_CASES]
+    if wanted:
+        names = set(wanted)
+        catalogue = [case for case in catalogue if case.name in names]
+        if not catalogue:
+            raise HarnessError(f"ws_cases names no known case: {sorted(names)}")
+    ctx.rng.shuffle(catalogue)
+    return itertools.cycle(catalogue)
+
+
+async def session(ctx: WalkerContext, case: AnyCase) -> WsJudgement | None:
+    """One connection, one case; returns the judgement (None when not judged)."""
+    timeout = float(ctx.settings.get("ws_timeout", 5.0))
+    try:
+        stream = await net.connect(ctx.target, timeout)
+    except TransportError as exc:
+        ctx.tally.incr(f"{SLICE}.errors")
+        ctx.tally.incr(f"{SLICE}.connect_{exc.cause}")
+        ctx.record_exchange(slice=SLICE, case=case.name, error=exc.cause)
+        await trio.sleep(CONNECT_BACKOFF_S)
+        return None
+    ctx.tally.incr(f"{SLICE}.sessions")
+    try:
+        if isinstance(case, HandshakeCase):
+            return await _handshake_case(ctx, stream, case, timeout)
+        return await _frame_case(ctx, stream, case, timeout)
+    finally:
+        await net.aclose_quietly(stream)
+
+
+async def _handshake_case(
+    ctx: WalkerContext, stream: trio.SocketStream, case: HandshakeCase, timeout: float
+) -> WsJudgement | None:
+    key = make_key(ctx.rng.randbytes(16)) if case.with_key else None
+    request = build_handshake(_path(ctx), ctx.target.host_header, key, version=case.version)
+    started = trio.current_time()
+    if not await _send(ctx, stream, request, timeout, case):
+        return None
+    case_timeout = float(ctx.settings.get("ws_case_timeout", 5.0))
+    result = await net.read_until(stream, case_timeout, HEAD_CAP + 1, handshake_decided)
+    judgement = judge_handshake(case, result.data, _TRANSPORT[result.ending])
+    _account(ctx, case, judgement, request, result.data, trio.current_time() - started)
+    return judgement
+
+
+async def _frame_case(
+    ctx: WalkerContext, stream: trio.SocketStream, case: WsCase, timeout: float
+) -> WsJudgement | None:
+    key = make_key(ctx.rng.randbytes(16))
+    request = build_handshake(_path(ctx), ctx.target.host_header, key)
+    if not await _send(ctx, stream, request, timeout, case):
+        return None
+    answer = await net.read_until(
+        stream, timeout, HEAD_CAP + READ_CAP,
+        lambda data: parse_handshake_response(data, key) is not None,
+    )
+    handshake = parse_handshake_response(answer.data, key)
+    if handshake is None or not handshake.accepted:
+        ctx.tally.incr(f"{SLICE}.handshake_failed")
+        ctx.tally.incr(f"{SLICE}.case.{case.name}.{Verdict.UNJUDGED.value}")
+        problem = handshake.problem if handshake else f"no answer ({answer.ending.value})"
+        ctx.tally.keep_example(f"{SLICE}.handshake_failed",
+                               {"sent": request, "received": answer.data, "problem": problem})
+        ctx.record_exchange(slice=SLICE, case=case.name, sent=request, received=answer.data,
+                            problem=problem)
+        return None
+
+    frames: list[Frame] = list(case.frames)
+    if case.kind in (CaseKind.BAD_FRAME, CaseKind.ECHO):
+        frames.append(CANARY_FRAME)
+    wire = encode_frames(frames, (ctx.rng.randbytes(4) for _ in frames))
+    oracle = WsOracle(case)
+    oracle.feed(handshake.rest)
+    started = trio.current_time()
+    # A server that fails the connection early may reset our write; what it sent before
+    # that is still worth reading, so a send failure is not the end of the case.
+    try:
+        await net.send_all(stream, wire, timeout)
+    except TransportError:
+        pass
+    fed = 0
+
+    def decided(data: bytes) -> bool:
+        nonlocal fed
+        oracle.feed(data[fed:])
+        fed = len(data)
+        return oracle.decided
+
+    case_timeout = float(ctx.settings.get("ws_case_timeout", 5.0))
+    result = (
+        await net.read_until(stream, case_timeout, READ_CAP, decided)
+        if not oracle.decided
+        else net.ReadResult(b"", Ending.DONE, 0.0)
+    )
+    oracle.feed(result.data[fed:])
+    judgement = oracle.finish(_TRANSPORT[result.ending])
+    _account(ctx, case, judgement, request + wire, answer.data + result.data,
+             trio.current_time() - started)
+    we_closed = case.kind in (CaseKind.CLIENT_CLOSE, CaseKind.BAD_CLOSE)
+    still_open = result.ending in (Ending.DONE, Ending.TIMEOUT)
+    if still_open and oracle.close is not None and not we_closed:
+        await _answer_close(ctx, stream, timeout)
+    return judgement
+
+
+async def _answer_close(ctx: WalkerContext, stream: trio.SocketStream, timeout: float) -> None:
+    """RFC 6455 §5.5.1: answer the server's Close with ours before dropping TCP."""
+    reply = Frame(Opcode.CLOSE, close_payload(1000))
+    try:
+        await net.send_all(stream, reply.encode(ctx.rng.randbytes(4)), min(timeout, 1.0))
+    except TransportError:
+        pass
+
+
+async def _send(
+    ctx: WalkerContext, stream: trio.SocketStream, data: bytes, timeout: float, case: AnyCase
+) -> bool:
+    try:
+        await net.send_all(stream, data, timeout)
+    except TransportError as exc:
+        ctx.tally.incr(f"{SLICE}.errors")
+        ctx.tally.incr(f"{SLICE}.case.{case.name}.{Verdict.UNJUDGED.value}")
+        ctx.record_exchange(slice=SLICE, case=case.name, sent=data, error=exc.cause)
+        return False
+    return True
+
+
+def _path(ctx: WalkerContext) -> str:
+    return str(ctx.settings.get("ws_path", "/ws"))
+
+
+def _account(
+    ctx: WalkerContext,
+    case: AnyCase,
+    judgement: WsJudgement,
+    sent: bytes,
+    received: bytes,
+    elapsed: float,
+) -> None:
+    tally = ctx.tally
+    tally.incr(f"{SLICE}.case.{case.name}.{judgement.verdict.value}")
+    tally.record_latency(f"{SLICE}.latency", elapsed * 1e6)
+    if judgement.pongs_missing:
+        tally.incr(f"{SLICE}.pongs_missing", judgement.pongs_missing)
+    evidence: dict[str, Any] = {
+        "case": case.name,
+        "rfc": case.rfc,
+        "quote": case.quote,
+        "requirement": case.requirement.value,
+        "reaction": judgement.reaction.value,
+        "verdict": judgement.verdict.value,
+        "detail": judgement.detail,
+        "close_code": judgement.close_code,
+        "path": _path(ctx),
+        "sent": sent,
+        "received": received,
+        "elapsed_s": round(elapsed, 6),
+    }
+    ctx.record_exchange(slice=SLICE, case=case.name, sent=sent, received=received,
+                        reaction=judgement.reaction.value, verdict=judgement.verdict.value)
+    counter = judgement.counter
+    if counter is None:
+        return
+    high = COUNTER_SEVERITY[counter] is Severity.HIGH
+    if high and judgement.verdict is Verdict.VIOLATION:
+        ctx.report_violation(counter, evidence)
+    else:
+        tally.incr(counter)
+        tally.keep_example(counter, evidence)

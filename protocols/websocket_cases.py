@@ -1,0 +1,532 @@
+"""The WebSocket torture catalogue: what a client sends, and what RFC 6455 lets a server do.
+
+How this works: every case is a frozen ``WsCase`` (or ``HandshakeCase``) with the frames to
+send, the reactions that pass (``allowed``), the reactions that are only a SHOULD/MAY
+deviation (``tolerated``, reported as lenient), the RFC section and the sentence it rests on.
+Whatever is in neither set violates ``requirement``. The walker sends, the oracle
+(``protocols.websocket_oracle``) observes one ``WsReaction``, and the verdict follows from
+this table alone. Mask keys are not data: the walker draws them per frame from its PRNG.
+
+"Fail the WebSocket Connection" (RFC 6455 §7.1.7) means: close the TCP connection, after
+sending a Close frame with an appropriate code if possible. So a Close frame with the code
+the RFC names passes, a plain FIN or RST passes too, and a Close with some other valid code
+passes leniently (the code is a SHOULD). What fails is carrying on (an echo of the bad
+payload, or an answer to a Ping sent after the bad frame while the socket stays open) and
+hanging (no Close, no TCP close, no answer by the deadline).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from protocols.outcome import Reaction, Requirement, Severity
+from protocols.websocket_frames import (
+    RESERVED_CONTROL_OPCODES,
+    RESERVED_DATA_OPCODES,
+    CloseCode,
+    Frame,
+    Opcode,
+    close_payload,
+)
+
+
+class WsReaction(enum.Enum):
+    """How a server reacted to one WebSocket case, as seen from the client socket."""
+
+    #: A Close frame whose code is one the RFC names for this case (RFC 6455 §7.4.1).
+    CLOSED_EXPECTED = "closed_expected"
+    #: A Close frame with another valid code, or with no code (§5.5.1 allows an empty body).
+    CLOSED_OTHER = "closed_other"
+    #: A Close frame whose code is in a range RFC 6455 §7.4.2 does not assign (0-999, 1004,
+    #: unregistered 1016-2999, >= 5000): odd, but no MUST forbids it.
+    CLOSED_UNDEFINED = "closed_undefined"
+    #: A Close frame the RFC forbids: code 1005/1006/1015 (§7.4.1 "MUST NOT be set"), a
+    #: 1-byte body or a reason that is not UTF-8 (§5.5.1).
+    CLOSED_BAD = "closed_bad"
+    #: TCP FIN with no Close frame: a legitimate way to fail the connection (§7.1.7).
+    SILENT_CLOSE = "silent_close"
+    #: TCP RST: also failing the connection (a close with unread data sends RST).
+    RESET = "reset"
+    #: The server carried on: echoed the bad payload, or answered the Ping sent after the bad
+    #: frame and kept the connection open (§7.1.7 wants it closed).
+    ACCEPTED = "accepted"
+    #: A valid case got its answer (the echo, or the Pong to the last Ping).
+    RESPONDED = "responded"
+    #: A valid message got no echo, but the Ping after it was answered: alive, not an echo.
+    ALIVE_NO_ECHO = "alive_no_echo"
+    #: No Close, no TCP close and no answer by the deadline.
+    HANG = "hang"
+    #: The server's bytes are not valid WebSocket frames (masked, reserved opcode, ...).
+    GARBAGE = "garbage"
+    #: The read cap was reached before a decision: not judged.
+    OVERFLOW = "overflow"
+
+
+class CaseKind(enum.Enum):
+    """How the oracle reads a case's answer."""
+
+    #: Frames the server MUST fail; a Ping canary follows to tell "carried on" from "hung".
+    BAD_FRAME = "bad_frame"
+    #: A frame header declaring a length we never send: nothing can follow it.
+    BAD_LENGTH = "bad_length"
+    #: A Close frame whose body is invalid; the answer must be a Close or a TCP close.
+    BAD_CLOSE = "bad_close"
+    #: A valid Close; RFC 6455 §5.5.1 requires a Close in response.
+    CLIENT_CLOSE = "client_close"
+    #: Pings; the last one must get its Pong (earlier ones MAY be coalesced).
+    PING_FLOOD = "ping_flood"
+    #: A valid message that an echo endpoint sends back; a Ping canary follows.
+    ECHO = "echo"
+
+
+_FAILED = frozenset({WsReaction.CLOSED_EXPECTED, WsReaction.SILENT_CLOSE, WsReaction.RESET})
+_ODD_CLOSE = frozenset({WsReaction.CLOSED_OTHER, WsReaction.CLOSED_UNDEFINED})
+_ANY_CLOSE = _FAILED | _ODD_CLOSE
+
+
+@dataclass(frozen=True)
+class WsCase:
+    name: str
+    kind: CaseKind
+    frames: tuple[Frame, ...]
+    #: Reactions that pass.
+    allowed: frozenset[WsReaction]
+    #: Reactions that only miss a SHOULD/MAY: judged lenient, never a violation.
+    tolerated: frozenset[WsReaction]
+    rfc: str
+    quote: str
+    requirement: Requirement
+    severity: Severity
+    #: Close codes the RFC names for this case.
+    codes: frozenset[int] = frozenset()
+    #: Bytes that must never come back in a data frame (an echo of them = carried on).
+    bad_payload: bytes = b""
+
+    def message(self) -> tuple[int, bytes]:
+        """(opcode, payload) of the data message the frames carry (for ECHO cases)."""
+        data = [f for f in self.frames if not f.opcode & 0x8]
+        return (data[0].opcode if data else Opcode.TEXT), b"".join(f.payload for f in data)
+
+
+@dataclass(frozen=True)
+class HandshakeCase:
+    """A malformed opening handshake; the server MUST refuse it with an HTTP error."""
+
+    name: str
+    #: Send a Sec-WebSocket-Key (a fresh random one) or omit it.
+    with_key: bool
+    #: The Sec-WebSocket-Version value, or None to omit the header.
+    version: str | None
+    #: A header the refusal MUST carry (lower-case), or None.
+    required_header: bytes | None
+    allowed: frozenset[Reaction]
+    tolerated: frozenset[Reaction]
+    rfc: str
+    quote: str
+    requirement: Requirement
+    severity: Severity
+
+
+def _fail_case(
+    name: str,
+    frames: tuple[Frame, ...],
+    rfc: str,
+    quote: str,
+    *,
+    codes: frozenset[int] = frozenset({CloseCode.PROTOCOL_ERROR}),
+    bad_payload: bytes = b"",
+) -> WsCase:
+    return WsCase(
+        name=name,
+        kind=CaseKind.BAD_FRAME,
+        frames=frames,
+        allowed=_FAILED,
+        tolerated=_ODD_CLOSE,
+        rfc=rfc,
+        quote=quote,
+        requirement=Requirement.MUST,
+        severity=Severity.HIGH,
+        codes=codes,
+        bad_payload=bad_payload,
+    )
+
+
+_Q_UNMASKED = (
+    "The server MUST close the connection upon receiving a frame that is not masked. In "
+    "this case, a server MAY send a Close frame with a status code of 1002 (protocol error)"
+)
+_Q_RSV = (
+    "If a nonzero value is received and none of the negotiated extensions defines the "
+    "meaning of such a nonzero value, the receiving endpoint MUST _Fail the WebSocket "
+    "Connection_."
+)
+_Q_OPCODE = (
+    "If an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket "
+    "Connection_."
+)
+_Q_CONTROL = (
+    "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be "
+    "fragmented."
+)
+_Q_FRAGMENT = (
+    "A fragmented message consists of a single frame with the FIN bit clear and an opcode "
+    "other than 0, followed by zero or more frames with the FIN bit clear and the opcode set "
+    "to 0, and terminated by a single frame with the FIN bit set and an opcode of 0."
+)
+_Q_INTERLEAVE = (
+    "The fragments of one message MUST NOT be interleaved between the fragments of another "
+    "message unless an extension has been negotiated that can interpret the interleaving."
+)
+_Q_UTF8 = (
+    "When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream "
+    "is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket "
+    "Connection_."
+)
+_Q_CLOSE_REPLY = (
+    "If an endpoint receives a Close frame and did not previously send a Close frame, the "
+    "endpoint MUST send a Close frame in response."
+)
+_Q_PING = (
+    "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response, unless it "
+    "already received a Close frame. [§5.5.3] A Pong frame sent in response to a Ping frame "
+    "must have identical \"Application data\" ... the endpoint MAY elect to send a Pong frame "
+    "for only the most recently processed Ping frame."
+)
+_Q_SIZE = (
+    "Implementations that have implementation- and/or platform-specific limitations "
+    "regarding the frame size or total message size after reassembly from multiple frames "
+    "MUST protect themselves against exceeding those limits. ... Such an implementation "
+    "SHOULD impose a limit on frame sizes"
+)
+_Q_MSB = (
+    "If 127, the following 8 bytes interpreted as a 64-bit unsigned integer (the most "
+    "significant bit MUST be 0) are the payload length."
+)
+
+# Invalid UTF-8 from the Autobahn "6.x UTF-8 handling" family: κόσμε, then a surrogate.
+_KOSME = "κόσμε".encode()
+_SURROGATE = b"\xed\xa0\x80"
+_OUT_OF_RANGE = b"\xf4\x90\x80\x80"  # U+110000: beyond the Unicode range
+
+
+def _bad_frame_cases() -> list[WsCase]:
+    cases = [
+        _fail_case(
+            "unmasked_text",
+            (Frame(Opcode.TEXT, b"assay-unmasked", masked=False),),
+            "RFC 6455 §5.1",
+            _Q_UNMASKED,
+            bad_payload=b"assay-unmasked",
+        ),
+        _fail_case(
+            "unmasked_ping",
+            (Frame(Opcode.PING, b"assay-unmasked-ping", masked=False),),
+            "RFC 6455 §5.1",
+            _Q_UNMASKED,
+            bad_payload=b"assay-unmasked-ping",
+        ),
+    ]
+    for rsv, label in ((4, "rsv1"), (2, "rsv2"), (1, "rsv3"), (7, "rsv123")):
+        payload = f"assay-{label}".encode()
+        cases.append(
+            _fail_case(
+                f"{label}_text",
+                (Frame(Opcode.TEXT, payload, rsv=rsv),),
+                "RFC 6455 §5.2",
+                _Q_RSV,
+                bad_payload=payload,
+            )
+        )
+    cases.append(
+        _fail_case(
+            "rsv1_ping",
+            (Frame(Opcode.PING, b"assay-rsv1-ping", rsv=4),),
+            "RFC 6455 §5.2",
+            _Q_RSV,
+            bad_payload=b"assay-rsv1-ping",
+        )
+    )
+    for opcode in (*RESERVED_DATA_OPCODES, *RESERVED_CONTROL_OPCODES):
+        payload = f"assay-opcode-{opcode:x}".encode()
+        cases.append(
+            _fail_case(
+                f"reserved_opcode_{opcode:x}",
+                (Frame(opcode, payload),),
+                "RFC 6455 §5.2",
+                _Q_OPCODE,
+                bad_payload=payload,
+            )
+        )
+    big = b"assay-big-ping-" + b"x" * (126 - 15)
+    cases += [
+        _fail_case(
+            "ping_payload_126",
+            (Frame(Opcode.PING, big),),
+            "RFC 6455 §5.5",
+            _Q_CONTROL,
+            bad_payload=big,
+        ),
+        _fail_case(
+            "fragmented_ping",
+            (
+                Frame(Opcode.PING, b"assay-frag", fin=False),
+                Frame(Opcode.CONTINUATION, b"mented-ping"),
+            ),
+            "RFC 6455 §5.5",
+            _Q_CONTROL,
+            bad_payload=b"assay-frag",
+        ),
+        _fail_case(
+            "continuation_without_start",
+            (Frame(Opcode.CONTINUATION, b"assay-orphan-continuation"),),
+            "RFC 6455 §5.4",
+            _Q_FRAGMENT,
+            bad_payload=b"assay-orphan-continuation",
+        ),
+        _fail_case(
+            "data_inside_fragmented_message",
+            (
+                Frame(Opcode.TEXT, b"assay-start-", fin=False),
+                Frame(Opcode.TEXT, b"assay-interleaved"),
+            ),
+            "RFC 6455 §5.4",
+            _Q_INTERLEAVE,
+            bad_payload=b"assay-interleaved",
+        ),
+        _fail_case(
+            "invalid_utf8_text",
+            (Frame(Opcode.TEXT, _KOSME + _SURROGATE + b"edited"),),
+            "RFC 6455 §8.1",
+            _Q_UTF8,
+            codes=frozenset({CloseCode.INVALID_PAYLOAD}),
+            bad_payload=_SURROGATE,
+        ),
+        _fail_case(
+            "invalid_utf8_fragmented",
+            (
+                Frame(Opcode.TEXT, _KOSME, fin=False),
+                Frame(Opcode.CONTINUATION, _OUT_OF_RANGE, fin=False),
+                Frame(Opcode.CONTINUATION, b"edited"),
+            ),
+            "RFC 6455 §8.1",
+            _Q_UTF8,
+            codes=frozenset({CloseCode.INVALID_PAYLOAD}),
+            bad_payload=_OUT_OF_RANGE,
+        ),
+    ]
+    return cases
+
+
+def _length_cases() -> list[WsCase]:
+    common = dict(
+        kind=CaseKind.BAD_LENGTH,
+        allowed=_ANY_CLOSE,
+        # A server without a size limit legitimately waits for the rest of the payload.
+        tolerated=frozenset({WsReaction.HANG}),
+        requirement=Requirement.SHOULD,
+        severity=Severity.LOW,
+    )
+    return [
+        WsCase(
+            name="declared_length_2_53",
+            frames=(Frame(Opcode.BINARY, b"assay-huge", declared_length=1 << 53),),
+            rfc="RFC 6455 §10.4",
+            quote=_Q_SIZE,
+            codes=frozenset({CloseCode.MESSAGE_TOO_BIG}),
+            **common,
+        ),
+        WsCase(
+            name="declared_length_msb_set",
+            frames=(Frame(Opcode.BINARY, b"assay-msb", declared_length=(1 << 63) | 10),),
+            rfc="RFC 6455 §5.2",
+            quote=_Q_MSB,
+            codes=frozenset({CloseCode.PROTOCOL_ERROR, CloseCode.MESSAGE_TOO_BIG}),
+            **common,
+        ),
+    ]
+
+
+#: Close codes no endpoint may send or must treat as a protocol error, per RFC 6455 §7.4:
+#: 0/999 ("0-999 are not used"), 1004 ("Reserved"), 1005/1006/1015 ("MUST NOT be set"),
+#: unassigned protocol codes (1016-2999; 1012-1014 are IANA-registered and valid) and
+#: codes beyond the defined ranges.
+INVALID_CLOSE_CODES = (0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535)
+
+
+def _close_cases() -> list[WsCase]:
+    cases = []
+    for code in INVALID_CLOSE_CODES:
+        forbidden = code in (1005, 1006, 1015)
+        cases.append(
+            WsCase(
+                name=f"close_code_{code}",
+                kind=CaseKind.BAD_CLOSE,
+                frames=(Frame(Opcode.CLOSE, close_payload(code, b"assay")),),
+                allowed=_FAILED,
+                # Echoing an unassigned code back breaks no MUST; echoing 1005/1006/1015
+                # does (CLOSED_BAD), and so does never answering the Close (§5.5.1).
+                tolerated=_ODD_CLOSE,
+                rfc="RFC 6455 §7.4.1" if forbidden else "RFC 6455 §7.4.2",
+                quote=(
+                    f"{code} is a reserved value and MUST NOT be set as a status code in a "
+                    "Close control frame by an endpoint."
+                    if forbidden
+                    else "Status codes in the range 0-999 are not used. ... 1000-2999 are "
+                    "reserved for definition by this protocol"
+                )
+                + " [§5.5.1] "
+                + _Q_CLOSE_REPLY,
+                requirement=Requirement.MUST,
+                severity=Severity.HIGH,
+                codes=frozenset({CloseCode.PROTOCOL_ERROR}),
+            )
+        )
+    cases.append(
+        WsCase(
+            name="close_reason_invalid_utf8",
+            kind=CaseKind.BAD_CLOSE,
+            frames=(Frame(Opcode.CLOSE, close_payload(1000, b"assay-" + _SURROGATE)),),
+            allowed=_FAILED,
+            tolerated=_ODD_CLOSE,
+            rfc="RFC 6455 §8.1",
+            quote=_Q_UTF8 + " [§5.5.1] " + _Q_CLOSE_REPLY,
+            requirement=Requirement.MUST,
+            severity=Severity.HIGH,
+            codes=frozenset({CloseCode.INVALID_PAYLOAD, CloseCode.PROTOCOL_ERROR}),
+        )
+    )
+    cases.append(
+        WsCase(
+            name="client_close",
+            kind=CaseKind.CLIENT_CLOSE,
+            frames=(Frame(Opcode.CLOSE, close_payload(CloseCode.NORMAL, b"assay-bye")),),
+            allowed=frozenset({WsReaction.CLOSED_EXPECTED, WsReaction.CLOSED_OTHER}),
+            # RST can destroy a Close frame already in flight; FIN alone cannot.
+            tolerated=frozenset({WsReaction.CLOSED_UNDEFINED, WsReaction.RESET}),
+            rfc="RFC 6455 §5.5.1",
+            quote=_Q_CLOSE_REPLY,
+            requirement=Requirement.MUST,
+            severity=Severity.MED,
+            codes=frozenset({CloseCode.NORMAL}),
+        )
+    )
+    return cases
+
+
+#: Pings in the flood; each carries its index so a Pong names the Ping it answers.
+PING_FLOOD_COUNT = 32
+
+
+def _valid_cases() -> list[WsCase]:
+    pings = tuple(
+        Frame(Opcode.PING, f"assay-ping-{i:02d}".encode()) for i in range(PING_FLOOD_COUNT)
+    )
+    answered = dict(
+        allowed=frozenset({WsReaction.RESPONDED}),
+        # Closing instead (a ping policy, text-only endpoint, ...) is the server's choice.
+        tolerated=_ANY_CLOSE | frozenset({WsReaction.ALIVE_NO_ECHO}),
+        requirement=Requirement.MUST,
+    )
+    split = "κόσμε".encode()
+    return [
+        WsCase(
+            name="ping_flood",
+            kind=CaseKind.PING_FLOOD,
+            frames=pings,
+            rfc="RFC 6455 §5.5.2",
+            quote=_Q_PING,
+            severity=Severity.HIGH,
+            codes=frozenset({CloseCode.POLICY_VIOLATION}),
+            **answered,
+        ),
+        WsCase(
+            name="ping_max_payload",
+            kind=CaseKind.PING_FLOOD,
+            frames=(Frame(Opcode.PING, b"assay-ping-125-" + b"y" * 110),),
+            rfc="RFC 6455 §5.5.2",
+            quote=_Q_PING,
+            severity=Severity.HIGH,
+            **answered,
+        ),
+        WsCase(
+            name="echo_text",
+            kind=CaseKind.ECHO,
+            frames=(Frame(Opcode.TEXT, b"assay-echo-text"),),
+            rfc="RFC 6455 §5.6",
+            quote="Text: The \"Payload data\" is text data encoded as UTF-8.",
+            severity=Severity.MED,
+            **answered,
+        ),
+        WsCase(
+            name="echo_binary",
+            kind=CaseKind.ECHO,
+            frames=(Frame(Opcode.BINARY, b"assay-echo-\x00\xff\x80binary"),),
+            rfc="RFC 6455 §5.6",
+            quote="Binary: The \"Payload data\" is arbitrary binary data",
+            severity=Severity.MED,
+            **answered,
+        ),
+        WsCase(
+            name="echo_fragmented_split_codepoint",
+            kind=CaseKind.ECHO,
+            # Valid UTF-8 split inside a code point, with a Ping between the fragments.
+            frames=(
+                Frame(Opcode.TEXT, b"assay-" + split[:3], fin=False),
+                Frame(Opcode.PING, b"assay-mid-message"),
+                Frame(Opcode.CONTINUATION, split[3:]),
+            ),
+            rfc="RFC 6455 §5.4",
+            quote="An endpoint MUST be capable of handling control frames in the middle of "
+            "a fragmented message.",
+            severity=Severity.MED,
+            **answered,
+        ),
+    ]
+
+
+CASES: tuple[WsCase, ...] = (
+    *_bad_frame_cases(),
+    *_length_cases(),
+    *_close_cases(),
+    *_valid_cases(),
+)
+
+_REFUSED = frozenset({Reaction.REJECTED_CLOSED, Reaction.REJECTED_KEPT_ALIVE})
+_LENIENT_REFUSAL = frozenset({Reaction.SERVER_ERROR, Reaction.SILENT_CLOSE, Reaction.RESET})
+
+HANDSHAKE_CASES: tuple[HandshakeCase, ...] = (
+    HandshakeCase(
+        name="handshake_missing_key",
+        with_key=False,
+        version="13",
+        required_header=None,
+        allowed=_REFUSED,
+        tolerated=_LENIENT_REFUSAL,
+        rfc="RFC 6455 §4.2.1",
+        quote="If the server, while reading the handshake, finds that the client did not "
+        "send a handshake that matches the description below ... the server MUST stop "
+        "processing the client's handshake and return an HTTP response with an appropriate "
+        "error code (such as 400 Bad Request).",
+        requirement=Requirement.MUST,
+        severity=Severity.HIGH,
+    ),
+    HandshakeCase(
+        name="handshake_wrong_version",
+        with_key=True,
+        version="12",
+        required_header=b"sec-websocket-version",
+        allowed=_REFUSED,
+        tolerated=_LENIENT_REFUSAL,
+        rfc="RFC 6455 §4.2.2",
+        quote="If this version does not match a version understood by the server, the server "
+        "MUST abort the WebSocket handshake described in this section and instead send an "
+        "appropriate HTTP error code (such as 426 Upgrade Required) and a "
+        "|Sec-WebSocket-Version| header field indicating the version(s) the server is "
+        "capable of understanding.",
+        requirement=Requirement.MUST,
+        severity=Severity.HIGH,
+    ),
+)
+
+BY_NAME: dict[str, WsCase | HandshakeCase] = {c.name: c for c in (*CASES, *HANDSHAKE_CASES)}
