@@ -107,6 +107,7 @@ class Coordinator:
         self.started_at = time.time()
         self.run_started: float | None = None
         self.run_ended: float | None = None
+        self.deadline: float | None = None
         self.failure: str | None = None
         self.interrupted: int | None = None
         self.fail_fast_tripped: str | None = None
@@ -191,6 +192,7 @@ class Coordinator:
             return
         start_at = time.time() + START_LEAD_S
         deadline = start_at + self.config.duration_s
+        self.deadline = deadline
         self.control = wire.Start(self.run_id, start_at, deadline)
         self._move(Phase.RUNNING)
         self.log.info("run started", actors=len(self.actors),
@@ -263,7 +265,11 @@ class Coordinator:
             for process in self.fleet.reap():
                 record = self.actors[process.actor_id]
                 record.exit = describe_exit(process.returncode or 0)
-                clean_stop = process.returncode == 0 and self.phase is Phase.STOPPING
+                # Actors stop by themselves at the deadline and exit 0 after their final
+                # tally; the exit can be reaped before their Bye is read.
+                at_end = self.phase is Phase.STOPPING or (
+                    self.deadline is not None and time.time() >= self.deadline - 1.0)
+                clean_stop = process.returncode == 0 and at_end
                 if not record.bye and not process.expected_exit and not clean_stop:
                     why = f": {record.error}" if record.error else ""
                     self.abort(f"actor {process.actor_id} (pid {process.pid}) died, "
