@@ -30,13 +30,16 @@ from actors import slices
 from actors.walker import Target, WalkerContext, walker_rng
 from actors.zmq_io import ZmqReceiver, send_nowait, send_patiently
 from protocols import wire
-from protocols.tally import Tally
+from protocols.tally import Tally, UnrecordedTally
 
 GREETING_TIMEOUT_S = 20.0
 COORDINATOR_SILENCE_S = 5.0
 HELLO_EVERY_S = 0.25
 FINAL_SEND_TIMEOUT_S = 5.0
 WALKER_RESTART_PAUSE_S = 0.2
+#: Benchmarks only (benchmarks/bench_markov.py): "1" makes tally counters and latency
+#: recording no-ops for this actor's whole life, to measure what recording costs.
+NO_RECORDING_ENV = "ASSAY_BENCH_NO_RECORDING"
 
 
 class Phase(enum.Enum):
@@ -83,6 +86,8 @@ class ActorState:
 class Actor:
     def __init__(self, actor_id: int, incarnation: int, pull_url: str, pub_url: str) -> None:
         self.state = ActorState(actor_id, incarnation)
+        if os.environ.get(NO_RECORDING_ENV) == "1":  # read once, at actor start
+            self.state.tally = UnrecordedTally()
         self._ctx = zmq.Context.instance()
         self._push = self._ctx.socket(zmq.PUSH)
         self._push.setsockopt(zmq.LINGER, int(FINAL_SEND_TIMEOUT_S * 1000))
@@ -104,7 +109,7 @@ class Actor:
     def _tally_message(self, final: bool) -> wire.TallyReport:
         state = self.state
         state.seq += 1
-        counters, histograms, examples = state.tally.snapshot()
+        counters, histograms, examples = state.tally.snapshot(all_examples=final)
         return wire.TallyReport(
             state.actor_id, state.incarnation, state.seq, final, counters, histograms, examples
         )

@@ -47,6 +47,7 @@ EXAMPLE_COUNTERS = frozenset({
     "adv.server_error", "adv.garbage", "adv.status_mismatch", "adv.canary_lost",
 })
 #: What a kept example holds (examples ship with every tally flush: keep them small).
+FAILING_VERDICTS = (".violation", ".lenient")
 EXAMPLE_KEYS = ("case", "rfc", "verdict", "reaction", "reason", "statuses", "baseline_status",
                 "sent", "received", "ending")
 
@@ -288,7 +289,8 @@ def _record(
             ctx.report_violation(counter, evidence)
             continue
         ctx.tally.incr(counter)
-        if counter in EXAMPLE_COUNTERS and counter not in ctx.tally.examples:
+        failing_case = counter.startswith("adv.case.") and counter.endswith(FAILING_VERDICTS)
+        if (counter in EXAMPLE_COUNTERS or failing_case) and counter not in ctx.tally.examples:
             ctx.tally.keep_example(counter, {key: evidence[key] for key in EXAMPLE_KEYS})
 
 

@@ -241,6 +241,8 @@ def _account(
     }
     ctx.record_exchange(slice=SLICE, case=case.name, sent=sent, received=received,
                         reaction=judgement.reaction.value, verdict=judgement.verdict.value)
+    if judgement.verdict in (Verdict.VIOLATION, Verdict.LENIENT):
+        tally.keep_example(f"{SLICE}.case.{case.name}.{judgement.verdict.value}", evidence)
     counter = judgement.counter
     if counter is None:
         return

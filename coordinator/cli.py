@@ -46,7 +46,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--ws-path", help="WebSocket route for the ws slice (default /ws)")
     add("--sse-path", help="SSE route for the sse slice (default /events)")
     add("--stats-url", help="URL or path of a JSON/Prometheus page with the subscriber count")
-    add("--stats-field", help="JSON field or Prometheus metric with the SSE subscriber count")
+    add("--stats-field", help="JSON field (dotted) with the SSE subscriber count")
+    add("--stats-metric", help="Prometheus metric with the SSE subscriber count")
     add("--target-pid", help="pid of the target process, for liveness and forensics")
     add("--slices", help="comma-separated slices to run (default: all available)")
     add("--fail-fast", action="store_const", const=True, default=None,
@@ -61,7 +62,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     names = ["target", "duration", "concurrency", "procs", "seed", "results", "spec", "markov",
              "log_format", "label", "health_path", "ws_path", "sse_path", "stats_url",
-             "stats_field", "target_pid", "fail_fast", "checkpoint_interval",
+             "stats_field", "stats_metric", "target_pid", "fail_fast", "checkpoint_interval",
              "progress_interval", "request_timeout"]
     return {name: getattr(args, name) for name in names}
 

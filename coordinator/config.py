@@ -43,6 +43,7 @@ class RunConfig:
     sse_path: str = "/events"
     stats_url: str | None = None
     stats_field: str | None = None
+    stats_metric: str | None = None
     target_pid: int | None = None
     slices: tuple[str, ...] = ()
     fail_fast: bool = False
@@ -162,6 +163,7 @@ _CONVERTERS: dict[str, Any] = {
     "sse_path": lambda v: ("sse_path", validate_path(str(v), "--sse-path")),
     "stats_url": lambda v: ("stats_url", str(v)),
     "stats_field": lambda v: ("stats_field", str(v)),
+    "stats_metric": lambda v: ("stats_metric", str(v)),
     "target_pid": lambda v: ("target_pid", parse_positive_int(v, "--target-pid")),
     "fail_fast": lambda v: ("fail_fast", _bool(v, "fail_fast")),
     "checkpoint_interval": lambda v: (

@@ -75,6 +75,7 @@ def execute_run(config: RunConfig) -> int:
             "sse_path": config.sse_path,
             "stats_url": config.stats_url or ("/stats" if builtin else None),
             "stats_field": config.stats_field or ("sse_subscribers" if builtin else None),
+            "stats_metric": config.stats_metric,
             "request_timeout_s": config.request_timeout_s,
             "markov": markov.to_settings(),
         }

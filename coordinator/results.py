@@ -123,15 +123,35 @@ def failing_cases(counters: Mapping[str, int], examples: Mapping[str, Any]) -> d
         if verdict not in ("violation", "lenient"):
             continue
         example = examples.get(name, {})
+        case = ".".join(parts[2:-1])
+        rfc, requirement = case_reference(parts[0], case)
         found.setdefault(parts[0], []).append({
-            "case": ".".join(parts[2:-1]),
+            "case": case,
             "verdict": verdict,
             "count": count,
-            "rfc": example.get("rfc") if isinstance(example, Mapping) else None,
-            "requirement": example.get("requirement") if isinstance(example, Mapping) else None,
+            "rfc": rfc,
+            "requirement": requirement,
             "example": example,
         })
     return found
+
+
+def case_reference(slice_name: str, case: str) -> tuple[str | None, str | None]:
+    """The RFC section and requirement of a catalogue case, from the catalogue itself."""
+    catalogues = {"adv": "protocols.adversarial_cases", "ws": "protocols.websocket_cases"}
+    module_name = catalogues.get(slice_name)
+    if module_name is None:
+        return None, None
+    try:
+        import importlib
+
+        entry = importlib.import_module(module_name).BY_NAME.get(case)
+    except (ImportError, AttributeError):
+        return None, None
+    if entry is None:
+        return None, None
+    requirement = getattr(entry, "requirement", None)
+    return getattr(entry, "rfc", None), getattr(requirement, "value", requirement)
 
 
 def totals(counters: Mapping[str, int], elapsed_s: float) -> dict[str, Any]:

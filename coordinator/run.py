@@ -34,15 +34,19 @@ from coordinator import invariants, results
 from coordinator.config import RunConfig
 from coordinator.logs import get_logger
 from coordinator.progress import Progress
+from coordinator.sse_leak_check import leak_verdict, subscriber_baseline
 from coordinator.supervisor import Fleet, describe_exit
 from coordinator.target import HealthMonitor
 from protocols import wire
+from protocols.outcome import Verdict
 from protocols.tally import TallyMerger, sum_counters
 
 CONTROL_TICK_S = 0.25
 READY_TIMEOUT_S = 30.0
 FINALS_TIMEOUT_S = 10.0
 START_LEAD_S = 0.3
+POST_RUN_CHECKS_S = 15.0
+SSE_GRACE_S = 10.0
 EXIT_INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -112,6 +116,10 @@ class Coordinator:
         self.interrupted: int | None = None
         self.fail_fast_tripped: str | None = None
         self.trips: dict[str, dict[str, Any]] = {}
+        self.coord_counters: dict[str, int] = {}
+        self.coord_examples: dict[str, dict[str, Any]] = {}
+        self.post_run: dict[str, Any] = {}
+        self.sse_baseline: int | None = None
         self.dropped_frames = 0
         self._main_scope = trio.CancelScope()
         self._all_ready = trio.Event()
@@ -163,6 +171,9 @@ class Coordinator:
                     with self._main_scope:
                         await self._handshake_and_run()
                     await self._collect_finals()
+                    if self.interrupted is None and self.failure is None:
+                        with trio.move_on_after(POST_RUN_CHECKS_S):
+                            await self._post_run_checks()
                     nursery.cancel_scope.cancel()
         finally:
             self.fleet.stop()
@@ -190,6 +201,8 @@ class Coordinator:
             self.abort(f"actors not ready within {READY_TIMEOUT_S:.0f} s "
                        f"({ready} of {len(self.actors)} reported ready)")
             return
+        if "sse" in self.inputs.walker_plan.per_slice:
+            self.sse_baseline = await subscriber_baseline(*self._stats_source(), 5.0)
         start_at = time.time() + START_LEAD_S
         deadline = start_at + self.config.duration_s
         self.deadline = deadline
@@ -222,6 +235,26 @@ class Coordinator:
         missing = [a for a, r in self.actors.items() if not r.final and r.exit is None]
         if missing:
             self.log.warning("no final tally", actors=missing)
+
+    def _stats_source(self) -> tuple[str, str | None, str | None, str | None]:
+        settings = self.inputs.settings
+        return (self.inputs.target_url, settings.get("stats_url"), settings.get("stats_field"),
+                settings.get("stats_metric"))
+
+    async def _post_run_checks(self) -> None:
+        """Checks that need the walkers gone: SSE subscriber slots back to baseline."""
+        if "sse" not in self.inputs.walker_plan.per_slice:
+            return
+        verdict, reason = await leak_verdict(*self._stats_source(), self.sse_baseline,
+                                             SSE_GRACE_S)
+        self.post_run["sse_subscribers"] = {"verdict": verdict.value, "reason": reason,
+                                            "baseline": self.sse_baseline}
+        if verdict is Verdict.VIOLATION:
+            self.coord_counters["sse.leak"] = self.coord_counters.get("sse.leak", 0) + 1
+            detail = {"check": "subscriber count after the run", "reason": reason}
+            self.coord_examples.setdefault("sse.leak", detail)
+            self._trip("sse.leak", {"evidence": detail, "received_at": time.time(),
+                                    "via": "post-run check"})
 
     # -- tasks ----------------------------------------------------------------------------
     def _publish(self) -> None:
@@ -372,7 +405,8 @@ class Coordinator:
 
     # -- results --------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
-        return sum_counters([self.merger.counters(), self.health.counters])
+        return sum_counters([self.merger.counters(), self.health.counters,
+                             self.coord_counters])
 
     def _verdict_line(self) -> str:
         tripped = sorted(t["invariant"] for t in self.trips.values())
@@ -383,7 +417,7 @@ class Coordinator:
         end = self.run_ended or time.time()
         elapsed = max(0.0, end - self.run_started) if self.run_started else 0.0
         histograms = self.merger.histograms()
-        examples = {**self.merger.examples(), **self.health.examples}
+        examples = {**self.merger.examples(), **self.health.examples, **self.coord_examples}
         grouped_counters = results.per_slice_counters(counters)
         latency = results.latency_block(histograms)
         slices_block: dict[str, Any] = {}
@@ -427,6 +461,7 @@ class Coordinator:
             "tier_3": {"judged": False, "reason": "no --tier3 tier requested"},
             "invariants": verdicts,
             "trips": self.trips,
+            "post_run_checks": self.post_run,
             "incidents": [],
             "dropped_frames": self.dropped_frames,
             "results_path": str(self.run_dir),

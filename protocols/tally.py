@@ -8,6 +8,13 @@ only the snapshot with the highest seq and sums across them: a lost message is c
 the next one, a duplicate or a late (reordered) one is ignored, and an actor restarted as a
 new incarnation adds to, never replaces, what its predecessor reported.
 
+Over a long soak with actor restarts the number of incarnations grows, so the first
+snapshot of a newer incarnation *retires* the older ones of the same actor: their final
+counters, histograms and examples fold into one per-actor aggregate, and a decoded
+histogram is kept only for live incarnations. A frame that still arrives from a retired
+incarnation is counted in ``late_frames`` and ignored (its predecessor snapshot is already
+folded; at most one tally interval of a dead process is lost, never double counted).
+
 Latency recording is on the hot path, so ``record_latency`` only counts quantised values in a
 dict; the HdrHistogram is fed in bulk at snapshot time (one ``record_value(v, n)`` per
 distinct value) and histograms are merged as histograms, never as percentiles.
@@ -48,6 +55,7 @@ class Tally:
     examples: dict[str, dict[str, Any]] = field(default_factory=dict)
     _histograms: dict[str, HdrHistogram] = field(default_factory=dict)
     _pending: dict[str, dict[int, int]] = field(default_factory=dict)
+    _examples_sent: set[str] = field(default_factory=set)
 
     def incr(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
@@ -68,10 +76,22 @@ class Tally:
         self._drain_pending()
         return self._histograms
 
-    def snapshot(self) -> tuple[dict[str, int], dict[str, bytes], dict[str, dict[str, Any]]]:
-        """Cumulative state in wire form: counters, encoded histograms, examples."""
+    def snapshot(
+        self, all_examples: bool = True
+    ) -> tuple[dict[str, int], dict[str, bytes], dict[str, dict[str, Any]]]:
+        """Cumulative state in wire form: counters, encoded histograms, examples.
+
+        Examples are first-per-counter and never change once kept, so with
+        ``all_examples=False`` only those added since the previous snapshot travel (the
+        merger takes their union); the final snapshot sends them all again.
+        """
         encoded = {name: hist.encode() for name, hist in self.histograms().items()}
-        return dict(self.counters), encoded, dict(self.examples)
+        if all_examples:
+            examples = dict(self.examples)
+        else:
+            examples = {k: v for k, v in self.examples.items() if k not in self._examples_sent}
+        self._examples_sent.update(examples)
+        return dict(self.counters), encoded, examples
 
     def _drain_pending(self) -> None:
         for name, values in self._pending.items():
@@ -81,6 +101,19 @@ class Tally:
             for value, count in values.items():
                 hist.record_value(value, count)
         self._pending.clear()
+
+
+class UnrecordedTally(Tally):
+    """Benchmark only: counters and latencies are dropped, so that a run with and one
+    without recording show what recording costs (``ASSAY_BENCH_NO_RECORDING=1``).
+    Examples are still kept: they are evidence, not recording, and cost nothing per request.
+    """
+
+    def incr(self, name: str, amount: int = 1) -> None:
+        return None
+
+    def record_latency(self, name: str, micros: float) -> None:
+        return None
 
 
 def bounded_example(example: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,12 +135,37 @@ class _Snapshot:
     examples: dict[str, dict[str, Any]]
 
 
+@dataclass
+class _Retired:
+    """One actor's dead incarnations folded together: bounded however often it restarts."""
+
+    seqs: dict[int, int] = field(default_factory=dict)  # incarnation -> final seq
+    counters: dict[str, int] = field(default_factory=dict)
+    histograms: dict[str, HdrHistogram] = field(default_factory=dict)
+    examples: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def fold(self, incarnation: int, snap: _Snapshot, decoded: dict[str, HdrHistogram]) -> None:
+        self.seqs[incarnation] = snap.seq
+        for name, value in snap.counters.items():
+            self.counters[name] = self.counters.get(name, 0) + value
+        for name, hist in decoded.items():
+            target = self.histograms.get(name)
+            if target is None:
+                target = self.histograms[name] = new_histogram()
+            target.add(hist)
+        for counter, example in snap.examples.items():
+            self.examples.setdefault(counter, example)
+
+
 class TallyMerger:
     """Coordinator-side merge of cumulative snapshots, robust to loss/duplication/reorder."""
 
     def __init__(self) -> None:
         self._latest: dict[tuple[int, int], _Snapshot] = {}
         self._decoded: dict[tuple[tuple[int, int], int], dict[str, HdrHistogram]] = {}
+        self._retired: dict[int, _Retired] = {}
+        #: Frames from an incarnation that was already retired (ignored, see module doc).
+        self.late_frames = 0
 
     def accept(
         self,
@@ -120,29 +178,65 @@ class TallyMerger:
     ) -> bool:
         """Keep the snapshot if it is newer than what we hold; return whether it was."""
         key = (actor_id, incarnation)
+        retired = self._retired.get(actor_id)
+        if retired is not None and incarnation in retired.seqs:
+            self.late_frames += 1
+            return False
         held = self._latest.get(key)
         if held is not None and seq <= held.seq:
+            # Stale counters are ignored, but examples only ever accumulate: actors send
+            # each example once (see Tally.snapshot), so a late frame may carry new ones.
+            for counter, example in (examples or {}).items():
+                held.examples.setdefault(counter, example)
             return False
-        self._latest[key] = _Snapshot(seq, dict(counters), dict(histograms), dict(examples or {}))
+        kept = dict(held.examples) if held is not None else {}
+        for counter, example in (examples or {}).items():
+            kept.setdefault(counter, example)
+        self._latest[key] = _Snapshot(seq, dict(counters), dict(histograms), kept)
+        for older in [k for k in self._latest if k[0] == actor_id and k[1] < incarnation]:
+            self._retire(older)
         return True
+
+    def _retire(self, key: tuple[int, int]) -> None:
+        """Fold a superseded incarnation into its actor's aggregate and free its decoding."""
+        snap = self._latest.pop(key)
+        decoded = self._decode(key, snap)
+        self._decoded.pop((key, snap.seq), None)
+        self._retired.setdefault(key[0], _Retired()).fold(key[1], snap, decoded)
 
     def sources(self) -> Iterable[tuple[int, int]]:
         return self._latest.keys()
 
     def seq_of(self, actor_id: int, incarnation: int) -> int | None:
         held = self._latest.get((actor_id, incarnation))
-        return None if held is None else held.seq
+        if held is None:
+            retired = self._retired.get(actor_id)
+            return None if retired is None else retired.seqs.get(incarnation)
+        return held.seq
+
+    def incarnations_of(self, actor_id: int) -> list[int]:
+        """Every incarnation of ``actor_id`` that reported, live or retired, ascending."""
+        retired = self._retired.get(actor_id)
+        found = set(retired.seqs) if retired is not None else set()
+        found |= {inc for aid, inc in self._latest if aid == actor_id}
+        return sorted(found)
 
     def counters(self) -> dict[str, int]:
-        return sum_counters(snap.counters for snap in self._latest.values())
+        return sum_counters([*(r.counters for r in self._retired.values()),
+                             *(snap.counters for snap in self._latest.values())])
 
     def counters_of_actor(self, actor_id: int) -> dict[str, int]:
-        return sum_counters(
-            snap.counters for (aid, _), snap in self._latest.items() if aid == actor_id
-        )
+        retired = self._retired.get(actor_id)
+        return sum_counters([
+            *([retired.counters] if retired is not None else []),
+            *(snap.counters for (aid, _), snap in self._latest.items() if aid == actor_id),
+        ])
 
     def examples(self) -> dict[str, dict[str, Any]]:
         merged: dict[str, dict[str, Any]] = {}
+        for actor_id in sorted(self._retired):
+            for counter, example in self._retired[actor_id].examples.items():
+                merged.setdefault(counter, example)
         for key in sorted(self._latest):
             for counter, example in self._latest[key].examples.items():
                 merged.setdefault(counter, example)
@@ -150,6 +244,12 @@ class TallyMerger:
 
     def histograms(self) -> dict[str, HdrHistogram]:
         merged: dict[str, HdrHistogram] = {}
+        for retired in self._retired.values():
+            for name, hist in retired.histograms.items():
+                target = merged.get(name)
+                if target is None:
+                    target = merged[name] = new_histogram()
+                target.add(hist)
         for key, snap in self._latest.items():
             for name, hist in self._decode(key, snap).items():
                 target = merged.get(name)
@@ -170,8 +270,12 @@ class TallyMerger:
         return decoded
 
     def to_state(self) -> dict[str, Any]:
-        """Plain-data form, for checkpoints that a resumed coordinator reloads."""
-        return {
+        """Plain-data form, for checkpoints that a resumed coordinator reloads.
+
+        Live incarnations under ``"ACTOR:INCARNATION"``; retired aggregates, when any, under
+        ``"retired"`` keyed by actor.
+        """
+        state: dict[str, Any] = {
             f"{aid}:{inc}": {
                 "seq": snap.seq,
                 "counters": snap.counters,
@@ -180,11 +284,33 @@ class TallyMerger:
             }
             for (aid, inc), snap in self._latest.items()
         }
+        if self._retired:
+            state["retired"] = {
+                str(aid): {
+                    "seqs": {str(inc): seq for inc, seq in r.seqs.items()},
+                    "counters": r.counters,
+                    "histograms": {k: h.encode().decode("ascii")
+                                   for k, h in r.histograms.items()},
+                    "examples": r.examples,
+                }
+                for aid, r in self._retired.items()
+            }
+        return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> TallyMerger:
         merger = cls()
+        for aid_text, folded in state.get("retired", {}).items():
+            merger._retired[int(aid_text)] = _Retired(
+                seqs={int(inc): int(seq) for inc, seq in folded["seqs"].items()},
+                counters=dict(folded["counters"]),
+                histograms={k: HdrHistogram.decode(v.encode("ascii"))
+                            for k, v in folded["histograms"].items()},
+                examples=dict(folded.get("examples", {})),
+            )
         for key, snap in state.items():
+            if key == "retired":
+                continue
             aid, inc = (int(part) for part in key.split(":"))
             merger.accept(
                 aid,

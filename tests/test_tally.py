@@ -95,3 +95,18 @@ def test_latency_quantisation_stays_within_hdr_precision():
     hist = tally.histograms()["h"]
     assert hist.get_total_count() == 6
     assert abs(hist.get_max_value() - 9_999_999) / 9_999_999 < 0.001
+
+
+def test_examples_travel_once_and_accumulate_even_out_of_order():
+    tally = Tally()
+    tally.keep_example("adv.desync", {"n": 1})
+    _, _, first = tally.snapshot(all_examples=False)
+    tally.keep_example("ws.hang_no_close", {"n": 2})
+    _, _, second = tally.snapshot(all_examples=False)
+    assert list(first) == ["adv.desync"] and list(second) == ["ws.hang_no_close"]
+    merger = TallyMerger()
+    merger.accept(0, 0, 2, {}, {}, second)
+    merger.accept(0, 0, 1, {}, {}, first)  # late, stale: counters ignored, example kept
+    assert set(merger.examples()) == {"adv.desync", "ws.hang_no_close"}
+    _, _, final = tally.snapshot(all_examples=True)
+    assert set(final) == {"adv.desync", "ws.hang_no_close"}
