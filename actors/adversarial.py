@@ -22,6 +22,7 @@ hung up early is part of the observation, not an error: the read that follows se
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,21 +110,40 @@ class Exchange:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+class CaseDeck:
+    """One dealing order over the catalogue, shared by all adversarial walkers of an actor.
+
+    Walkers that each walked the catalogue from their own offset would spend a short run on
+    overlapping stretches and miss whole regions; dealing from one deck gives the actor's
+    walkers distinct cases, so the catalogue is covered at the actor's full case rate. The
+    starting point comes from the first walker's PRNG, so it still replays from the seed.
+    """
+
+    def __init__(self, cases: Sequence[AdversarialCase]) -> None:
+        self.cases = cases
+        self._next: int | None = None
+
+    def draw(self, rng: random.Random) -> AdversarialCase:
+        if self._next is None:
+            self._next = rng.randrange(len(self.cases))
+        case = self.cases[self._next % len(self.cases)]
+        self._next += 1
+        return case
+
+
 def prepare(settings: dict[str, Any]) -> dict[str, Any]:
     """Validate this slice's settings once per actor (an unknown case name fails the plan)."""
-    AdvSettings.from_mapping(settings)
+    settings["adv_deck"] = CaseDeck(AdvSettings.from_mapping(settings).catalogue())
     return settings
 
 
 async def run(ctx: WalkerContext) -> None:
     """Walk the catalogue until the deadline (the actor may also cancel us at stop)."""
     settings = AdvSettings.from_mapping(ctx.settings)
-    cases = settings.catalogue()
+    deck = ctx.settings.get("adv_deck") or CaseDeck(settings.catalogue())
     baselines = BaselineCache(settings)
-    index = ctx.rng.randrange(len(cases))
     while not ctx.expired():
-        case = cases[index % len(cases)]
-        index += 1
+        case = deck.draw(ctx.rng)
         with trio.move_on_at(ctx.deadline):
             if not await probe(ctx, case, settings, baselines):
                 await trio.sleep(settings.backoff)

@@ -293,6 +293,12 @@ async def leak_check(ctx: WalkerContext, cfg: _Config) -> bool:
         tally.incr(f"{SLICE}.leak_unjudged")
         tally.incr(f"{SLICE}.rate_limited")
         return True
+    if not await _answers_plain_request(ctx, cfg):
+        # A target that refuses or ignores every request is a liveness/hang failure, which
+        # the coordinator judges itself; blaming held SSE slots for it would be wrong.
+        tally.incr(f"{SLICE}.leak_unjudged")
+        tally.incr(f"{SLICE}.target_unresponsive")
+        return True
     evidence = {
         **attempts[-1],
         "attempts": len(attempts),
@@ -302,6 +308,26 @@ async def leak_check(ctx: WalkerContext, cfg: _Config) -> bool:
     }
     ctx.report_violation(f"{SLICE}.leak", evidence)
     return False
+
+
+async def _answers_plain_request(ctx: WalkerContext, cfg: _Config) -> bool:
+    """Whether a plain GET of the health path gets any HTTP response on a fresh connection."""
+    path = str(ctx.settings.get("health_path") or ctx.target.base_path or "/")
+    request = (f"GET {path} HTTP/1.1\r\nHost: {ctx.target.host_header}\r\n"
+               "Connection: close\r\n\r\n").encode()
+    try:
+        stream = await net.connect(ctx.target, cfg.timeout)
+    except TransportError:
+        return False
+    try:
+        await net.send_all(stream, request, cfg.timeout)
+        result = await net.read_until(stream, cfg.timeout, 16384,
+                                      lambda data: b"\r\n" in data)
+    except TransportError:
+        return False
+    finally:
+        await net.aclose_quietly(stream)
+    return result.data.startswith(b"HTTP/")
 
 
 async def _fresh_subscriber(ctx: WalkerContext, cfg: _Config) -> tuple[bool, dict[str, Any]]:

@@ -36,6 +36,12 @@ DEFECTS: tuple[Defect, ...] = (
         "I-ADV-ACCEPTED",
     ),
     Defect(
+        "accept-space-before-colon",
+        "a lenient parser front-end accepts 'Name : value' header lines (RFC 9112 §5.1 "
+        "requires a 400)",
+        "I-ADV-ACCEPTED",
+    ),
+    Defect(
         "cl-te-desync",
         "with both Content-Length and Transfer-Encoding: chunked, Content-Length wins "
         "(request smuggling)",

@@ -9,7 +9,8 @@ would have understood:
   framing headers: several different ``Content-Length`` values collapse to the first one
   (``accept-conflicting-content-length``); a ``Transfer-Encoding`` next to a
   ``Content-Length`` is dropped so that the length wins (``cl-te-desync``). Everything after
-  the head passes through untouched; the caller hands the rewriter the next head's bytes at
+  the head passes through untouched; ``Name : value`` loses its space before the colon
+  (``accept-space-before-colon``); the caller hands the rewriter the next head's bytes at
   the start of every request cycle.
 * ``ws-accept-unmasked`` works the same way on WebSocket frames; it lives with the frame
   scanner in ``wsframes.py``.
@@ -34,18 +35,32 @@ def _header_name(line: bytes) -> bytes:
     return line.split(b":", 1)[0].lower()
 
 
-def rewrite_head(head: bytes, *, first_length_wins: bool, length_beats_chunked: bool) -> bytes:
+_SPACE_BEFORE_COLON = re.compile(rb"^([^\s:]+)[ \t]+:")
+
+
+def rewrite_head(
+    head: bytes,
+    *,
+    first_length_wins: bool,
+    length_beats_chunked: bool,
+    space_before_colon: bool = False,
+) -> bytes:
     """Rewrite the framing headers of one request head (request line and headers, no body).
 
     Args:
         head: bytes up to and including the blank line that ends the head.
         first_length_wins: keep only the first of several Content-Length values.
         length_beats_chunked: drop Transfer-Encoding when a Content-Length is present.
+        space_before_colon: accept ``Name : value`` by dropping the whitespace (RFC 9112
+            §5.1 says a server MUST reject such a request with 400).
 
     Returns:
         The head to give the strict parser; unchanged when no rule applies.
     """
     lines = _LINE.findall(head)
+    if space_before_colon:
+        lines = lines[:1] + [_SPACE_BEFORE_COLON.sub(rb"\1:", line) for line in lines[1:]]
+        head = b"".join(lines)
     lengths = [line for line in lines[1:] if _header_name(line) == b"content-length"]
     if not lengths:
         return head
@@ -65,11 +80,17 @@ class HeadRewriter:
     """Buffers the start of a request cycle until its head is complete, then rewrites it."""
 
     def __init__(
-        self, *, first_length_wins: bool, length_beats_chunked: bool, max_head: int
+        self,
+        *,
+        first_length_wins: bool,
+        length_beats_chunked: bool,
+        max_head: int,
+        space_before_colon: bool = False,
     ) -> None:
         self._rules = {
             "first_length_wins": first_length_wins,
             "length_beats_chunked": length_beats_chunked,
+            "space_before_colon": space_before_colon,
         }
         self._max_head = max_head
         self._pending = bytearray()

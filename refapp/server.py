@@ -122,13 +122,15 @@ class HttpConnection:
         self._leak_bodies = config.has("leak-on-reset-mid-body")
         first_length_wins = config.has("accept-conflicting-content-length")
         length_beats_chunked = config.has("cl-te-desync")
+        space_before_colon = config.has("accept-space-before-colon")
         self._rewriter = (
             HeadRewriter(
                 first_length_wins=first_length_wins,
                 length_beats_chunked=length_beats_chunked,
+                space_before_colon=space_before_colon,
                 max_head=MAX_HEAD_BYTES,
             )
-            if first_length_wins or length_beats_chunked
+            if first_length_wins or length_beats_chunked or space_before_colon
             else None
         )
         self.conn = self._new_parser()

@@ -1,0 +1,61 @@
+"""Every HIGH predicate is proven twice end to end: `assay run` against the refapp with one
+injected defect fails that predicate (and only what the defect really causes), and the
+correct refapp passes (tests/test_run_integration.py). Each run is at most 20 s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.assay_cli import assay, only_results
+
+pytestmark = pytest.mark.integration
+
+# defect -> (invariants that must fail, invariants the defect may also legitimately fail)
+CASES = {
+    "accept-space-before-colon": ({"I-ADV-ACCEPTED"}, set()),
+    # Taking the first of two lengths leaves the rest of the body to be parsed as a request.
+    "accept-conflicting-content-length": ({"I-ADV-ACCEPTED"}, {"I-ADV-DESYNC"}),
+    # Content-Length winning over chunked also keeps the connection open (RFC 9112 §6.3).
+    "cl-te-desync": ({"I-ADV-DESYNC"}, {"I-ADV-MUST"}),
+    # A dead accept loop is also a liveness failure, and later sessions cannot connect.
+    "h2c-crash": ({"I-H2C-CRASHED"}, {"I-LIVENESS", "I-MKV-TRANSPORT"}),
+    "ws-accept-unmasked": ({"I-WS-ACCEPTED"}, set()),
+    "ws-hang-on-bad-frame": ({"I-WS-HANG"}, set()),
+    "sse-leak-on-reset": ({"I-SSE-LEAK"}, set()),
+}
+# A target that hangs or dies fails every slice that needs it; only the coordinator's own
+# judgement is asserted for those, the rest may follow.
+DEAD_TARGET = {
+    "hang-after": "I-HANG",
+    "crash-after": "I-LIVENESS",
+}
+
+
+def _failed(document: dict) -> set[str]:
+    return {entry["id"] for entry in document["invariants"]["failed"]}
+
+
+@pytest.mark.parametrize("defect", sorted(CASES))
+def test_defect_fails_its_predicate_and_nothing_unrelated(defect: str, tmp_path: Path):
+    must, may = CASES[defect]
+    result = assay("run", "--duration", "12s", "--procs", "2", "--refapp-defect", defect,
+                   "--results", str(tmp_path), "--seed", "11")
+    assert result.returncode == 1, result.stdout + result.stderr
+    failed = _failed(only_results(tmp_path))
+    assert must <= failed, (failed, result.stdout)
+    assert failed <= must | may, (failed, result.stdout)
+    for invariant in must:
+        assert invariant in result.stdout
+
+
+@pytest.mark.parametrize("defect", sorted(DEAD_TARGET))
+def test_dead_or_hung_target_is_judged_by_the_coordinator(defect: str, tmp_path: Path):
+    result = assay("run", "--duration", "20s", "--procs", "2", "--refapp-defect", defect,
+                   "--results", str(tmp_path), "--seed", "12")
+    assert result.returncode == 1, result.stdout + result.stderr
+    document = only_results(tmp_path)
+    assert DEAD_TARGET[defect] in _failed(document), result.stdout
+    trip = document["trips"]
+    assert any(t["invariant"] == DEAD_TARGET[defect] for t in trip.values())
