@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -73,17 +74,37 @@ def test_foreign_target_needs_no_flags_but_the_url(tmp_path: Path):
     assert document["tier_1"]["slices"]["markov"]["counters"]["markov.requests"] > 0
 
 
-def test_sigterm_mid_run_keeps_results_and_leaves_no_orphans(tmp_path: Path):
+def _background_run(tmp_path: Path, *extra: str, quiet: bool = False) -> subprocess.Popen:
+    """A 60 s markov-only run in the background, with its actors up when this returns."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    output = subprocess.DEVNULL if quiet else subprocess.PIPE
     proc = subprocess.Popen([sys.executable, "-m", "coordinator", "run", "--duration", "60s",
                              "--procs", "2", "--concurrency", "4", "--slices", "markov",
-                             "--results", str(tmp_path), "--checkpoint-interval", "1s"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--results", str(tmp_path), "--checkpoint-interval", "0.5s",
+                             *extra],
+                            stdout=output, stderr=output, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _checkpointed_requests(tmp_path) == 0:
+        time.sleep(0.2)
+    assert len(actor_processes(proc.pid)) == 2
+    return proc
+
+
+def _checkpointed_requests(parent: Path) -> int:
+    """Session requests in the latest checkpoint (0 before the first one)."""
+    for path in parent.glob("*/validate-results.json"):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return 0
+        markov = document["tier_1"]["slices"].get("markov", {})
+        return markov.get("counters", {}).get("markov.requests", 0)
+    return 0
+
+
+def test_sigterm_mid_run_keeps_results_and_leaves_no_orphans(tmp_path: Path):
+    proc = _background_run(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(actor_processes(proc.pid)) < 2:
-            time.sleep(0.2)
-        time.sleep(3)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -97,19 +118,9 @@ def test_sigterm_mid_run_keeps_results_and_leaves_no_orphans(tmp_path: Path):
 
 
 def test_actor_killed_mid_run_is_reported_and_exit_3(tmp_path: Path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "coordinator", "run", "--duration", "60s",
-                             "--procs", "2", "--concurrency", "4", "--slices", "markov",
-                             "--results", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = _background_run(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        pids: list[int] = []
-        while time.monotonic() < deadline and len(pids) < 2:
-            pids = actor_processes(proc.pid)
-            time.sleep(0.2)
-        time.sleep(2)
-        os.kill(pids[0], signal.SIGKILL)
+        os.kill(actor_processes(proc.pid)[0], signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -123,15 +134,7 @@ def test_actor_killed_mid_run_is_reported_and_exit_3(tmp_path: Path):
 
 
 def test_coordinator_sigkill_takes_actors_down(tmp_path: Path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "coordinator", "run", "--duration", "60s",
-                             "--procs", "2", "--concurrency", "4", "--slices", "markov",
-                             "--results", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(actor_processes(proc.pid)) < 2:
-        time.sleep(0.2)
-    assert len(actor_processes(proc.pid)) == 2
+    proc = _background_run(tmp_path, quiet=True)
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 10
