@@ -19,6 +19,8 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     "h2c": ("actors.h2c_churn", 10, "h2c.sent", "h2c.errors"),
     "ws": ("actors.ws_torture", 5, "ws.sessions", "ws.errors"),
     "sse": ("actors.sse_kill", 5, "sse.sent", "sse.errors"),
+    # Weight 0: never planned by share; ``--tier3`` adds its walkers explicitly.
+    "tier3": ("actors.tier3", 0, "tier3.attempted", "tier3.errored"),
 }
 
 _loaded: dict[str, ModuleType] = {}

@@ -18,9 +18,12 @@ import base64
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from protocols.http1 import ResponseError, ResponseParser
 
 PROGRAM_FORMAT = "assay-program/1"
 
@@ -51,8 +54,13 @@ class Action(enum.Enum):
     PROBE = "probe"
     #: SIGSTOP the target pid for ``interval_s`` then SIGCONT (local pid only).
     PAUSE_TARGET = "pause_target"
-    #: Lower the target's open-files soft limit to ``count`` for ``interval_s`` (prlimit).
+    #: Lower the target's open-files soft limit to ``count`` above the descriptors it holds
+    #: when the step runs, for ``interval_s`` (prlimit); always restored.
     LIMIT_TARGET_FILES = "limit_target_files"
+    #: Impair the network path for ``interval_s``: ``data`` holds ``tc netem`` arguments
+    #: (``delay 30ms loss 1%``). Needs a private network namespace the run creates as root;
+    #: where there is none the executor records the step as not run, with the reason.
+    NETEM = "netem"
 
 
 class ReadUntil(enum.Enum):
@@ -82,6 +90,14 @@ class Step:
     count: int = 0
     path: str = ""
     label: str = ""
+    #: READ/SLOW_READ/PROBE: bind variables from the response this step received, as
+    #: ``(name, source)`` pairs; sources are ``cookie:NAME``, ``header:NAME``,
+    #: ``json:dotted.path`` and ``regex:PATTERN`` (first group). See ``Bindings``.
+    capture: tuple[tuple[str, str], ...] = ()
+    #: SEND/DRIP: ``data`` holds ``{name}`` placeholders for captured variables. Needed
+    #: where the target mints values per session (a login cookie, a created id), so a
+    #: recorded exchange replays against a fresh target instead of a stale session.
+    template: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action.value}
@@ -90,7 +106,9 @@ class Step:
             value = getattr(self, name)
             if value == defaults[name]:
                 continue
-            if isinstance(value, bytes):
+            if name == "capture":
+                value = [[var, source] for var, source in value]
+            elif isinstance(value, bytes):
                 value = base64.b64encode(value).decode("ascii")
             elif isinstance(value, float):
                 value = round(value, 6)
@@ -180,13 +198,19 @@ class ProgramError(ValueError):
 
 
 _STEP_FIELDS = ("conn", "data", "delay_s", "timeout_s", "cap", "until", "chunk",
-                "interval_s", "count", "path", "label")
+                "interval_s", "count", "path", "label", "capture", "template")
 _STEP_DEFAULTS = {name: Step.__dataclass_fields__[name].default for name in _STEP_FIELDS}
 
 
 def _convert(name: str, value: Any) -> Any:
     default = _STEP_DEFAULTS[name]
     try:
+        if name == "capture":
+            return _convert_capture(value)
+        if name == "template":
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
         if name == "data":
             return base64.b64decode(value, validate=True)
         if name == "until":
@@ -216,3 +240,123 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float):
         return round(value, 6)
     return value
+
+
+# -- variables: captures from responses, placeholders in later sends -----------------------
+
+#: ``{name}`` in a template step's data; JSON (``{"a": 1}``) never matches this.
+_PLACEHOLDER = re.compile(rb"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+CAPTURE_SOURCES = ("cookie", "header", "json", "regex")
+
+
+def _convert_capture(value: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list):
+        raise ValueError
+    pairs = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 2:
+            raise ValueError
+        var, source = item
+        if not isinstance(var, str) or not _VARIABLE.match(var) or not isinstance(source, str):
+            raise ValueError
+        kind, sep, arg = source.partition(":")
+        if not sep or kind not in CAPTURE_SOURCES or not arg:
+            raise ValueError
+        if kind == "regex":
+            try:
+                re.compile(arg)
+            except re.error:
+                raise ValueError(arg) from None
+        pairs.append((var, source))
+    return tuple(pairs)
+
+
+def render(data: bytes, variables: Mapping[str, str]) -> bytes:
+    """Replace ``{name}`` with bound values; unbound placeholders stay literal.
+
+    Literal, not an error: a shrunk program may have lost the step that captured a value,
+    and sending the placeholder is then just another request the target answers.
+    """
+
+    def value(match: re.Match[bytes]) -> bytes:
+        bound = variables.get(match.group(1).decode("ascii"))
+        return match.group(0) if bound is None else bound.encode("latin-1", "replace")
+
+    return _PLACEHOLDER.sub(value, data)
+
+
+def capture_values(pairs: Sequence[tuple[str, str]], received: bytes) -> dict[str, str]:
+    """The values ``pairs`` select from one received response (absent ones are skipped)."""
+    if not pairs:
+        return {}
+    response = _first_response(received)
+    found: dict[str, str] = {}
+    for var, source in pairs:
+        kind, _, arg = source.partition(":")
+        value: str | None = None
+        if kind == "regex":
+            match = re.search(arg, received.decode("latin-1"))
+            if match is not None:
+                value = match.group(1) if match.groups() else match.group(0)
+        elif response is not None:
+            value = _from_response(response, kind, arg)
+        if value is not None:
+            found[var] = value
+    return found
+
+
+def _first_response(received: bytes) -> Any:
+    parser = ResponseParser()
+    parser.feed(received)
+    parser.feed_eof()
+    try:
+        return parser.next_response()
+    except ResponseError:
+        return None
+
+
+def _from_response(response: Any, kind: str, arg: str) -> str | None:
+    if kind == "header":
+        raw = response.header(arg.lower().encode("latin-1"))
+        return None if raw is None else raw.decode("latin-1").strip()
+    if kind == "cookie":
+        for raw in response.header_values(b"set-cookie"):
+            pair = raw.decode("latin-1").split(";", 1)[0]
+            name, eq, value = pair.partition("=")
+            if eq and name.strip() == arg:
+                return value.strip()
+        return None
+    try:
+        node: Any = json.loads(response.body)
+    except (ValueError, RecursionError):
+        return None
+    for part in arg.split("."):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    if isinstance(node, bool) or not isinstance(node, (str, int, float)):
+        return None
+    return str(node)
+
+
+class Bindings:
+    """The variables one execution of a program has captured so far.
+
+    The executor owns one per run: ``outgoing(step)`` gives the bytes to send for a
+    SEND/DRIP step, ``incoming(step, received)`` applies a read step's captures.
+    """
+
+    def __init__(self, initial: Mapping[str, str] | None = None) -> None:
+        self.values: dict[str, str] = dict(initial or {})
+
+    def outgoing(self, step: Step) -> bytes:
+        return render(step.data, self.values) if step.template else step.data
+
+    def incoming(self, step: Step, received: bytes) -> dict[str, str]:
+        captured = capture_values(step.capture, received)
+        self.values.update(captured)
+        return captured

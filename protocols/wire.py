@@ -137,11 +137,40 @@ class Bye:
     incarnation: int
 
 
-Message = Union[Hello, Plan, Ready, Start, Stop, TallyReport, Violation, ActorFailed, Bye]  # noqa: UP007
+@dataclass(frozen=True)
+class ForensicsRequest:
+    """Coordinator -> forensics agent (REQ/REP): capture the target's process state now.
+
+    ``pid`` 0 means "unknown": the agent uses its own ``--pid`` or whoever listens on
+    ``port``. The agent must answer within ``budget_s``.
+    """
+
+    TYPE: ClassVar[str] = "forensics_request"
+    request_id: str
+    pid: int
+    port: int
+    budget_s: float
+
+
+@dataclass(frozen=True)
+class ForensicsReply:
+    """Forensics agent -> coordinator: captured files and, per capture, ok or why not."""
+
+    TYPE: ClassVar[str] = "forensics_reply"
+    request_id: str
+    pid: int
+    files: dict[str, bytes]
+    #: capture name -> "ok" or "missing: <reason>"
+    status: dict[str, str]
+
+
+Message = Union[Hello, Plan, Ready, Start, Stop, TallyReport, Violation, ActorFailed, Bye,  # noqa: UP007
+                ForensicsRequest, ForensicsReply]
 
 MESSAGE_TYPES: dict[str, type] = {
     cls.TYPE: cls
-    for cls in (Hello, Plan, Ready, Start, Stop, TallyReport, Violation, ActorFailed, Bye)
+    for cls in (Hello, Plan, Ready, Start, Stop, TallyReport, Violation, ActorFailed, Bye,
+                ForensicsRequest, ForensicsReply)
 }
 
 

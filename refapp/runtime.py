@@ -62,6 +62,7 @@ async def serve(config: ServerConfig) -> None:
     async with trio.open_nursery() as root:
         await root.start(_watch_signals, root.cancel_scope)
         root.start_soon(state.broker.run)
+        await root.start(_count_pauses, state)
         accept_scope = trio.CancelScope()
         state.stop_accepting = accept_scope.cancel
         await root.start(_accept_loop, listener, state, root, accept_scope)
@@ -84,6 +85,19 @@ async def _watch_signals(
             return
 
 
+async def _count_pauses(
+    state: ServerState, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Count SIGCONTs: each one ends a SIGSTOP, so a client that paused us can check we saw it.
+
+    A clock-gap detector would also fire on a starved scheduler; SIGCONT is exact.
+    """
+    with trio.open_signal_receiver(signal.SIGCONT) as signals:
+        task_status.started()
+        async for _ in signals:
+            state.stats.faults.pauses += 1
+
+
 async def _accept_loop(
     listener: trio.SocketListener,
     state: ServerState,
@@ -102,6 +116,8 @@ async def _accept_loop(
                 except OSError as exc:
                     if exc.errno not in _TRANSIENT_ACCEPT:
                         raise
+                    if exc.errno in (errno.EMFILE, errno.ENFILE):
+                        state.stats.faults.accept_exhausted += 1
                     log.debug("accept: %s", exc)
                     await trio.sleep(0.1)
                     continue

@@ -23,6 +23,10 @@ class Faults:
     half_closes: int = 0
     #: Request bodies that ended (EOF or reset) before their declared framing said they would.
     aborted_bodies: int = 0
+    #: Times the process was continued (SIGCONT) after being stopped: a paused server.
+    pauses: int = 0
+    #: accept() calls refused for lack of descriptors (EMFILE/ENFILE), e.g. a lowered limit.
+    accept_exhausted: int = 0
 
 
 @dataclass(slots=True)
@@ -49,6 +53,8 @@ class Stats:
                 "resets": self.faults.resets,
                 "half_closes": self.faults.half_closes,
                 "aborted_bodies": self.faults.aborted_bodies,
+                "pauses": self.faults.pauses,
+                "accept_exhausted": self.faults.accept_exhausted,
             },
             "connections_total": self.connections_total,
             "leaked_body_slots": self.leaked_body_slots,

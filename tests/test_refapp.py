@@ -234,7 +234,8 @@ def test_stats_shape(app: RefappProcess) -> None:
     doc = stats(app)
     for key in ("sse_subscribers", "ws_sessions", "connections", "requests"):
         assert isinstance(doc[key], int)
-    assert set(doc["faults"]) == {"resets", "half_closes", "aborted_bodies"}
+    assert set(doc["faults"]) == {"resets", "half_closes", "aborted_bodies", "pauses",
+                                  "accept_exhausted"}
 
 
 # -- HTTP/1.1 framing and limits -------------------------------------------------------------

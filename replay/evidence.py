@@ -1,0 +1,623 @@
+"""Evidence -> Program: turn what a walker saw into a replayable, checkable program.
+
+How this works: ``derive(TripContext)`` dispatches on the tripped counter to one converter
+per slice. A converter rebuilds the exchange from the exact bytes in the evidence (falling
+back to the pure catalogue builders where the evidence was truncated), prepends the
+walker's recent exchanges as an optional prefix (state-dependent bugs need them; the
+shrinker drops them when they do not matter), and names the oracle in ``replay.checks``
+that re-judges the transcript. The result is a ``Derived``: the program as *units* (the
+shrinker deletes whole units: a request with its reads, never half of one) plus two facts
+the incident path needs to decide where to shrink:
+
+* ``needs_fresh``: the failure destroys the target's state (a crash, a dead accept loop,
+  a saturated broker), so a live target cannot tell a smaller candidate from a bigger one;
+  shrink against freshly launched instances or not at all.
+* ``stateful``: the bug is intermittent against a shared target (periodic lost writes);
+  a candidate must fail on repeated runs to count.
+* ``shrink_data``: whether bytes inside a request may be deleted too. Only where the
+  oracle judges an outcome that does not depend on what the bytes *mean* (the target died,
+  a write was lost): an adversarial case is judged as the catalogue case it was, and a
+  request whose smuggling header was shrunk away is a different case that a correct server
+  fails just the same (delta debugging's "slippage").
+
+Read-after-write (I-DRV-1) needs session state: the login's cookie and the ids the target
+minted. The converter captures them (``Step.capture``) from the replayed login and create
+responses and templates later requests (``Step.template``), so the repro runs against a
+fresh target; the failing write/read pair is repeated at the end because lost writes are
+often periodic or racy.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from actors.walker import Target
+from protocols.adversarial_cases import BY_NAME as ADV_CASES
+from protocols.adversarial_cases import baseline_request
+from protocols.program import Action, Check, Program, ReadUntil, Step
+from protocols.websocket_cases import CASES as WS_CASES
+from protocols.websocket_cases import HANDSHAKE_CASES, HandshakeCase
+
+Unit = tuple[Step, ...]
+PREFIX_LIMIT = 8
+PREFIX_TIMEOUT_S = 1.0
+#: Extra write/read rounds appended to a lost-write repro (covers defects of period <= 4).
+DRV_REPEATS = 4
+#: Most SSE subscriptions a refusal-mode repro opens before its check.
+SSE_KILL_CAP = 300
+
+
+class EvidenceError(ValueError):
+    """No replayable program can be built from this evidence; the message says why."""
+
+
+@dataclass(frozen=True)
+class TripContext:
+    """Everything the coordinator knows about one trip, as plain data."""
+
+    counter: str
+    invariant: str
+    evidence: Mapping[str, Any]
+    target_url: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    counters: Mapping[str, int] = field(default_factory=dict)
+    target_started_at: float | None = None
+    tripped_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Derived:
+    units: tuple[Unit, ...]
+    check: Check
+    meta: Mapping[str, Any]
+    needs_fresh: bool = False
+    stateful: bool = False
+    notes: tuple[str, ...] = ()
+    shrink_data: bool = False
+
+    @property
+    def program(self) -> Program:
+        return program_of(self.units, self.check, self.meta)
+
+
+def program_of(units: Iterable[Unit], check: Check, meta: Mapping[str, Any]) -> Program:
+    return Program(tuple(step for unit in units for step in unit), check, dict(meta))
+
+
+def derive(ctx: TripContext, *, prefix_limit: int = PREFIX_LIMIT) -> Derived:
+    """Build the program for one trip; raises ``EvidenceError`` when none can be built."""
+    converter = _CONVERTERS.get(ctx.counter)
+    if converter is None:
+        raise EvidenceError(f"no evidence converter for counter {ctx.counter}")
+    derived = converter(ctx, prefix_limit)
+    meta = {"predicate": ctx.invariant, "counter": ctx.counter, "source": "incident",
+            **derived.meta}
+    return Derived(derived.units, derived.check, meta, derived.needs_fresh, derived.stateful,
+                   derived.notes, derived.shrink_data)
+
+
+def group_units(steps: Sequence[Step]) -> tuple[Unit, ...]:
+    """Units for a program of unknown origin: each action that starts something (a send,
+    a probe, a pause) opens a unit; reads and hang-ups join the unit before them."""
+    starts = {Action.SEND, Action.DRIP, Action.PROBE, Action.SLEEP, Action.BURST,
+              Action.PAUSE_TARGET, Action.LIMIT_TARGET_FILES}
+    units: list[list[Step]] = []
+    for step in steps:
+        if step.action in starts or not units:
+            units.append([step])
+        else:
+            units[-1].append(step)
+    return tuple(tuple(unit) for unit in units)
+
+
+# -- shared helpers -------------------------------------------------------------------------
+
+
+def as_bytes(value: Any) -> bytes:
+    """Evidence bytes arrive as bytes (msgpack), ``{"base64": ...}`` (JSON) or text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, Mapping) and isinstance(value.get("base64"), str):
+        try:
+            return base64.b64decode(value["base64"], validate=True)
+        except ValueError:
+            return b""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _recent(ctx: TripContext, limit: int) -> list[Mapping[str, Any]]:
+    """The walker's exchanges before the violating one (the ring includes it last)."""
+    ring = ctx.evidence.get("recent") or []
+    step = ctx.evidence.get("step")
+    entries = [e for e in ring if isinstance(e, Mapping)]
+    if isinstance(step, int):
+        entries = [e for e in entries if isinstance(e.get("step"), int) and e["step"] < step]
+    return entries[-limit:] if limit > 0 else []
+
+
+def _prefix_units(entries: Iterable[Mapping[str, Any]], first_conn: int = 1000) -> list[Unit]:
+    units = []
+    for offset, entry in enumerate(entries):
+        sent = as_bytes(entry.get("sent"))
+        if not sent:
+            continue
+        conn = first_conn + offset
+        hang_up = Action.RST if entry.get("mode") == "rst" else Action.CLOSE
+        units.append((
+            Step(Action.SEND, conn=conn, data=sent, label="prefix"),
+            Step(Action.READ, conn=conn, timeout_s=PREFIX_TIMEOUT_S, until=ReadUntil.RESPONSE,
+                 label="prefix.reply"),
+            Step(hang_up, conn=conn),
+        ))
+    return units
+
+
+def _target(ctx: TripContext) -> Target:
+    url = ctx.evidence.get("target")
+    return Target.from_url(url if isinstance(url, str) and "://" in url else ctx.target_url)
+
+
+def _setting(ctx: TripContext, name: str, default: float) -> float:
+    value = ctx.settings.get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else default
+
+
+# -- adversarial ----------------------------------------------------------------------------
+
+
+def _adv(ctx: TripContext, limit: int) -> Derived:
+    ev = ctx.evidence
+    case = ADV_CASES.get(str(ev.get("case")))
+    if case is None:
+        raise EvidenceError(f"adversarial case {ev.get('case')!r} is not in this catalogue")
+    target = _target(ctx)
+    host, path = target.host_header, target.base_path
+    sent = as_bytes(ev.get("sent"))
+    if not sent or ev.get("sent_truncated"):
+        sent = case.build(host, path)
+    timeout = _setting(ctx, "adv_timeout", 3.0)
+    grace = _setting(ctx, "adv_grace", 0.3)
+    units: list[Unit] = _prefix_units(_recent(ctx, limit))
+    units.append((
+        Step(Action.SEND, conn=1, data=baseline_request(case.method, host, path),
+             label="adv.baseline_sent"),
+        Step(Action.READ, conn=1, timeout_s=timeout, label="adv.baseline"),
+        Step(Action.READ, conn=1, timeout_s=grace, until=ReadUntil.CLOSE, label="adv.baseline"),
+        Step(Action.CLOSE, conn=1),
+    ))
+    units.append((*_send_case(case, sent, ctx),
+                  Step(Action.READ, conn=0, timeout_s=timeout, label="adv.reply"),
+                  Step(Action.READ, conn=0, timeout_s=grace, until=ReadUntil.CLOSE,
+                       label="adv.grace")))
+    canary = as_bytes(ev.get("canary_sent"))
+    if canary:
+        units.append((
+            Step(Action.SEND, conn=0, data=canary, label="adv.canary"),
+            Step(Action.READ, conn=0, timeout_s=timeout, label="adv.canary_reply"),
+            Step(Action.READ, conn=0, timeout_s=grace, until=ReadUntil.CLOSE,
+                 label="adv.canary_grace"),
+        ))
+    units.append((Step(Action.CLOSE, conn=0),))
+    params: dict[str, Any] = {"case": case.name, "counter": ctx.counter}
+    if isinstance(ev.get("baseline_status"), int):
+        params["baseline_status"] = ev["baseline_status"]
+    return Derived(tuple(units), Check("adv_case", params),
+                   {"case": case.name, "rfc": case.rfc})
+
+
+def _send_case(case: Any, sent: bytes, ctx: TripContext) -> Unit:
+    if case.drip is None:
+        return (Step(Action.SEND, conn=0, data=sent, label="adv.case"),)
+    drip_max = _setting(ctx, "adv_drip_max", 6.0)
+    start = 0
+    if case.drip_body_only and b"\r\n\r\n" in sent:
+        start = sent.index(b"\r\n\r\n") + 4
+    dripped = sent[start:start + max(1, int(drip_max / case.drip))]
+    steps = [Step(Action.SEND, conn=0, data=sent[:start], label="adv.case")] if start else []
+    steps.append(Step(Action.DRIP, conn=0, data=dripped, chunk=1, interval_s=case.drip,
+                      label="adv.case"))
+    return tuple(steps)
+
+
+# -- WebSocket ------------------------------------------------------------------------------
+
+_WS_BY_NAME: dict[str, Any] = {c.name: c for c in (*WS_CASES, *HANDSHAKE_CASES)}
+
+
+def _ws(ctx: TripContext, limit: int) -> Derived:
+    ev = ctx.evidence
+    case = _WS_BY_NAME.get(str(ev.get("case")))
+    if case is None:
+        raise EvidenceError(f"WebSocket case {ev.get('case')!r} is not in this catalogue")
+    sent = as_bytes(ev.get("sent"))
+    if not sent or ev.get("sent_truncated"):
+        raise EvidenceError("the WebSocket evidence lost its bytes (truncated); the frames "
+                            "were masked with keys only the walker knew")
+    timeout = _setting(ctx, "ws_timeout", 5.0)
+    case_timeout = _setting(ctx, "ws_case_timeout", 5.0)
+    units: list[Unit] = _prefix_units(_recent(ctx, limit))
+    if isinstance(case, HandshakeCase):
+        units.append((Step(Action.SEND, conn=0, data=sent, label="ws.request"),
+                      Step(Action.READ, conn=0, timeout_s=case_timeout, label="ws.answer"),
+                      Step(Action.CLOSE, conn=0)))
+    else:
+        split = sent.find(b"\r\n\r\n")
+        if split < 0:
+            raise EvidenceError("WebSocket evidence has no complete opening handshake")
+        handshake, frames = sent[:split + 4], sent[split + 4:]
+        units.append((Step(Action.SEND, conn=0, data=handshake, label="ws.request"),
+                      Step(Action.READ, conn=0, timeout_s=timeout, label="ws.handshake")))
+        units.append((Step(Action.SEND, conn=0, data=frames, label="ws.frames"),
+                      Step(Action.READ, conn=0, timeout_s=case_timeout, cap=4 * 1024 * 1024,
+                           until=ReadUntil.WS_CLOSE, label="ws.answer")))
+        units.append((Step(Action.CLOSE, conn=0),))
+    return Derived(tuple(units), Check("ws_case", {"case": case.name, "counter": ctx.counter}),
+                   {"case": case.name, "rfc": case.rfc})
+
+
+# -- h2c ------------------------------------------------------------------------------------
+
+_EARLY_STAGES = {"mid_headers", "request_sent"}
+
+
+def _h2c(ctx: TripContext, limit: int) -> Derived:
+    ev = ctx.evidence
+    target = _target(ctx)
+    path = str(ev.get("path") or target.base_path or "/")
+    timeout = _setting(ctx, "h2c_timeout", 5.0)
+    probe_timeout = min(timeout, 2.0)
+    pause = min(_setting(ctx, "h2c_probe_pause_s", 1.0), 0.5)
+    units: list[Unit] = []
+    for offset, entry in enumerate(_recent(ctx, limit)):
+        units.append(_h2c_round(entry, 1000 + offset, timeout))
+    sent = as_bytes(ev.get("sent"))
+    if sent:
+        units.append(_h2c_round(ev, 0, timeout, label="h2c.answer"))
+    # A server may take a moment to die (refapp's defect peeks 50 ms for a preface): the
+    # walker's probes came after a whole round trip, so the repro waits a little too.
+    units.append((Step(Action.SLEEP, interval_s=0.25),))
+    units.append((Step(Action.PROBE, path=path, timeout_s=probe_timeout, label="probe"),))
+    units.append((Step(Action.SLEEP, interval_s=pause, label="hold"),))
+    units.append((Step(Action.PROBE, path=path, timeout_s=probe_timeout, label="probe"),))
+    garbage = str(ev.get("reason", "")).startswith("garbage answer")
+    params = {"garbage": garbage, "preface": ev.get("stage") not in _EARLY_STAGES | {
+        "after_response"}}
+    return Derived(tuple(units), Check("h2c_crashed", params),
+                   {"stage": ev.get("stage"), "mode": ev.get("mode")}, needs_fresh=True,
+                   shrink_data=True)
+
+
+def _h2c_round(entry: Mapping[str, Any], conn: int, timeout: float,
+               label: str = "h2c.prefix") -> Unit:
+    sent = as_bytes(entry.get("sent"))
+    hang_up = Step(Action.RST if entry.get("mode") == "rst" else Action.CLOSE, conn=conn)
+    split = sent.find(b"\r\n\r\n")
+    if entry.get("stage") in _EARLY_STAGES or split < 0:
+        return (Step(Action.SEND, conn=conn, data=sent, label="h2c.sent"), hang_up)
+    request, rest = sent[:split + 4], sent[split + 4:]
+    steps = [Step(Action.SEND, conn=conn, data=request, label="h2c.sent"),
+             Step(Action.READ, conn=conn, timeout_s=timeout, label=label)]
+    if rest:
+        steps += [Step(Action.SEND, conn=conn, data=rest, label="h2c.sent"),
+                  Step(Action.READ, conn=conn, timeout_s=min(timeout, 1.0),
+                       until=ReadUntil.ANY, label=label + ".more")]
+    return (*steps, hang_up)
+
+
+# -- SSE ------------------------------------------------------------------------------------
+
+
+def _sse(ctx: TripContext, limit: int) -> Derived:
+    ev = ctx.evidence
+    target = _target(ctx)
+    sse_path = str(ev.get("path") or ctx.settings.get("sse_path") or "/events")
+    request = as_bytes(ev.get("sent")) or (
+        f"GET {sse_path} HTTP/1.1\r\nHost: {target.host_header}\r\n"
+        "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n").encode("latin-1")
+    kills = [e for e in _recent(ctx, 10_000) if e.get("stage") and as_bytes(e.get("sent"))]
+    stats_path = _same_origin_path(ctx.settings.get("stats_url"), target)
+    field_name = ctx.settings.get("stats_field")
+    if stats_path and isinstance(field_name, str):
+        chosen = kills[-limit:] or [{"stage": "after_headers", "mode": "rst"}] * 4
+        units = [(Step(Action.PROBE, path=stats_path, timeout_s=2.0, label="sse.stats_before"),)]
+        units += [_sse_kill(entry, request, 1000 + i) for i, entry in enumerate(chosen)]
+        units.append((Step(Action.SLEEP, interval_s=1.0, label="hold"),))
+        units.append((Step(Action.PROBE, path=stats_path, timeout_s=2.0,
+                           label="sse.stats_after"),))
+        return Derived(tuple(units), Check("sse_leak", {"mode": "count", "field": field_name,
+                                                        "min_leaked": 1}),
+                       {"mode": "count"}, stateful=True)
+    # Every subscription that left may hold a slot (the walker's own leak checks too), and
+    # the run spread them over actors: over-approximate, the shrinker finds the threshold.
+    seen = max(int(ctx.counters.get("sse.sent", 0)), int(ev.get("kills_before", 0) or 0))
+    total = min(SSE_KILL_CAP, 2 * seen + 8)
+    pattern = kills or [{"stage": "after_headers", "mode": "rst"}]
+    units = [_sse_kill(pattern[i % len(pattern)], request, 1000 + i) for i in range(total)]
+    units.append((Step(Action.SLEEP, interval_s=0.5, label="hold"),))
+    units.append((Step(Action.SEND, conn=0, data=request, label="sse.subscribe"),
+                  Step(Action.READ, conn=0, timeout_s=1.5, until=ReadUntil.CLOSE,
+                       label="sse.check"),
+                  Step(Action.CLOSE, conn=0)))
+    return Derived(tuple(units), Check("sse_leak", {"mode": "refused"}), {"mode": "refused"},
+                   needs_fresh=True,
+                   notes=(f"no stats URL: the repro abandons {total} subscriptions and then "
+                          "expects a fresh one to be refused",))
+
+
+def _sse_kill(entry: Mapping[str, Any], request: bytes, conn: int) -> Unit:
+    hang_up = Step(Action.RST if entry.get("mode") != "fin" else Action.CLOSE, conn=conn)
+    send = Step(Action.SEND, conn=conn, data=request, label="sse.kill")
+    if entry.get("stage") == "before_headers":
+        return (send, hang_up)
+    return (send, Step(Action.READ, conn=conn, timeout_s=2.0, until=ReadUntil.ANY,
+                       label="sse.kill.head"), hang_up)
+
+
+def _same_origin_path(url: Any, target: Target) -> str | None:
+    if not isinstance(url, str) or not url:
+        return None
+    if "://" not in url:
+        return url if url.startswith("/") else "/" + url
+    parts = urlsplit(url)
+    if parts.hostname == target.host and (parts.port or 80) == target.port:
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return None
+
+
+# -- liveness and hang (judged by the coordinator's probe, no walker evidence) --------------
+
+
+def _liveness(ctx: TripContext, limit: int) -> Derived:
+    target = _target(ctx)
+    path = str(ctx.evidence.get("path") or ctx.settings.get("health_path") or target.base_path)
+    uptime = 0.0
+    if ctx.target_started_at is not None and ctx.tripped_at is not None:
+        uptime = max(0.0, min(300.0, ctx.tripped_at - ctx.target_started_at))
+    units: list[Unit] = []
+    if uptime:
+        units.append((Step(Action.SLEEP, interval_s=round(uptime + 0.5, 3),
+                           label="uptime"),))
+    for number in range(3):
+        if number:
+            units.append((Step(Action.SLEEP, interval_s=0.5, label="hold"),))
+        units.append((Step(Action.PROBE, path=path, timeout_s=3.0, label="probe"),))
+    how = "hung" if ctx.counter == "coord.target_hung" else "down"
+    return Derived(tuple(units), Check("probes_fail", {"how": how}), {"uptime_s": uptime},
+                   needs_fresh=True,
+                   notes=("no walker evidence for a health-probe trip: the repro waits for "
+                          "the target's uptime at the trip, then probes",))
+
+
+# -- read after write (I-DRV-1) -------------------------------------------------------------
+
+_REQUEST_LINE = re.compile(rb"\A([A-Z]+) (\S+) HTTP/1\.[01]\r?\n")
+_COOKIE_LINE = re.compile(rb"(?im)^cookie:[ \t]*([^\r\n]*)(?=\r?$)")
+_WRITES = {b"POST", b"PUT", b"PATCH"}
+#: A path segment that looks minted by the target (hex, UUID, number), not a route name.
+_ID_LIKE = re.compile(r"[0-9a-fA-F-]{6,}|\d+")
+
+
+@dataclass
+class _Exchange:
+    request: bytes
+    method: bytes
+    path: str
+    received: bytes
+
+
+def _drv1(ctx: TripContext, limit: int) -> Derived:
+    ev = ctx.evidence
+    read_wire = as_bytes(ev.get("sent"))
+    if not read_wire:
+        check = ev.get("check") if isinstance(ev.get("check"), Mapping) else ev
+        read_wire = as_bytes(check.get("request"))
+    failing = _parse_exchange(read_wire, as_bytes(ev.get("received")))
+    if failing is None:
+        raise EvidenceError("the read-after-write evidence holds no parseable request")
+    history = [x for x in (_parse_exchange(as_bytes(e.get("sent")), as_bytes(e.get("received")))
+                           for e in _recent(ctx, 64)) if x is not None]
+    exchanges = [*history, failing]
+    minted = _minted_ids(exchanges)
+    login = as_bytes(ev.get("login_sent"))
+    known = {literal for literal, _, _ in minted.values()}
+    stale = [segment for segment in failing.path.split("?")[0].split("/")
+             if segment not in known and _ID_LIKE.fullmatch(segment)]
+    if login and (stale or (_needs_id(failing.path, exchanges) and not known)):
+        raise EvidenceError(f"the write that created {failing.path} is older than the "
+                            "walker's ring of recent exchanges; cannot rebuild its session")
+    cookies = _cookie_names(exchanges)
+    units: list[Unit] = []
+    notes: list[str] = []
+    if login:
+        captures = tuple((_cookie_var(name), f"cookie:{name}") for name in cookies)
+        units.append((Step(Action.SEND, conn=0, data=login, label="raw:other:login"),
+                      Step(Action.READ, conn=0, timeout_s=5.0, capture=captures,
+                           label="raw.reply")))
+    else:
+        notes.append("no login in the evidence: cookies are replayed literally and the repro "
+                     "works only while that session lives")
+    jar = cookies if login else []
+    variables: dict[str, str] = {}  # literal id -> variable name
+    for index, exchange in enumerate(exchanges):
+        if index in minted:
+            literal, json_path, collection = minted[index]
+            var = f"id_{len(variables) + 1}"
+            units.append(_drv_unit(exchange, variables, jar, (var, json_path, collection)))
+            variables[literal] = var
+        else:
+            units.append(_drv_unit(exchange, variables, jar))
+    # Lost writes are often periodic or racy: repeat the failing write/read pair.
+    failing_key = _templated(failing.path, variables)
+    for index in range(len(history) - 1, -1, -1):
+        write = history[index]
+        created = None
+        if index in minted:
+            literal, json_path, collection = minted[index]
+            created = f"{collection.rstrip('/')}/{{{variables[literal]}}}"
+        if created == failing_key:  # the failing item's creation was the lost write
+            for round_ in range(DRV_REPEATS):
+                var = f"{variables[literal]}_r{round_}"
+                units.append(_drv_unit(write, variables, jar, (var, json_path, collection)))
+                units.append(_drv_unit(failing, {**variables, literal: var}, jar))
+            break
+        if write.method in _WRITES and _templated(write.path, variables) == failing_key:
+            # Re-sending the same value cannot show a lost write (the previous one already
+            # stored it): each round writes a slightly different value first.
+            decoy = _decoy(write)
+            for _ in range(DRV_REPEATS):
+                if decoy is not None:
+                    units.append(_drv_unit(decoy, variables, jar))
+                units.append(_drv_unit(write, variables, jar))
+                units.append(_drv_unit(failing, variables, jar))
+            break
+    return Derived(tuple(units), Check("read_after_write", {}),
+                   {"resource": failing.path}, stateful=True, notes=tuple(notes),
+                   shrink_data=True)
+
+
+def _decoy(write: _Exchange) -> _Exchange | None:
+    """``write`` with one field changed but still valid-looking: a string keeps its length
+    (last character swapped), a number moves by one towards zero; None when the body is not
+    a JSON object with such a field."""
+    head_end = write.request.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    try:
+        body = json.loads(write.request[head_end + 4:])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    for key, value in body.items():
+        if isinstance(value, str) and value:
+            body[key] = value[:-1] + ("a" if value[-1] != "a" else "b")
+            break
+        if isinstance(value, int) and not isinstance(value, bool):
+            body[key] = value - 1 if value > 0 else value + 1
+            break
+    else:
+        return None
+    data = json.dumps(body, separators=(",", ":")).encode()
+    head = re.sub(rb"(?im)^content-length:[ \t]*\d+", b"Content-Length: " +
+                  str(len(data)).encode(), write.request[:head_end + 4])
+    return _Exchange(head + data, write.method, write.path, b"")
+
+
+def _parse_exchange(request: bytes, received: bytes) -> _Exchange | None:
+    match = _REQUEST_LINE.match(request)
+    if match is None:
+        return None
+    return _Exchange(request, match.group(1), match.group(2).decode("latin-1"), received)
+
+
+def _leaves(node: Any, path: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...], str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node[:32]):
+            yield from _leaves(value, (*path, str(index)))
+    elif isinstance(node, (str, int)) and not isinstance(node, bool):
+        yield path, str(node)
+
+
+def _minted_ids(exchanges: Sequence[_Exchange]) -> dict[int, tuple[str, str, str]]:
+    """exchange index -> (literal id, json path, collection path) for responses that
+    returned a value later used as a path segment (the target minted it)."""
+    minted: dict[int, tuple[str, str, str]] = {}
+    for index, exchange in enumerate(exchanges):
+        if exchange.method != b"POST" or not exchange.received:
+            continue
+        try:
+            body = json.loads(exchange.received)
+        except (ValueError, RecursionError):
+            continue
+        later = [x.path.split("?")[0].split("/") for x in exchanges[index + 1:]]
+        for path, value in _leaves(body):
+            if len(value) >= 2 and any(value in segments for segments in later):
+                minted[index] = (value, ".".join(path), exchange.path.split("?")[0])
+                break
+    return minted
+
+
+def _needs_id(path: str, exchanges: Sequence[_Exchange]) -> bool:
+    """Whether ``path`` names a resource some POST created (vs a fixed singleton)."""
+    collections = {x.path.split("?")[0].rstrip("/") for x in exchanges if x.method == b"POST"}
+    return any(path.startswith(c + "/") for c in collections if c)
+
+
+def _cookie_names(exchanges: Sequence[_Exchange]) -> list[str]:
+    names: list[str] = []
+    for exchange in exchanges:
+        for match in _COOKIE_LINE.finditer(exchange.request):
+            for pair in match.group(1).decode("latin-1").split(";"):
+                name = pair.split("=", 1)[0].strip()
+                if name and name not in names:
+                    names.append(name)
+    return names
+
+
+def _cookie_var(name: str) -> str:
+    return "cookie_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def _templated(path: str, variables: Mapping[str, str]) -> str:
+    """``path`` (query dropped) with every minted id segment replaced by its placeholder."""
+    segments = path.split("?")[0].split("/")
+    return "/".join(f"{{{variables[s]}}}" if s in variables else s for s in segments)
+
+
+def _drv_unit(exchange: _Exchange, variables: Mapping[str, str], cookies: Sequence[str],
+              mints: tuple[str, str, str] | None = None) -> Unit:
+    """One request and its response read; ``mints`` = (variable, json path, collection)
+    captures the id the response returns."""
+    request = exchange.request
+    head_end = request.find(b"\r\n\r\n")
+    head, body = (request[:head_end + 4], request[head_end + 4:]) if head_end >= 0 \
+        else (request, b"")
+    line_end = head.find(b"\n") + 1
+    line, rest = head[:line_end], head[line_end:]
+    path = exchange.path.split("?")[0]
+    key = _templated(path, variables)
+    templated = key != path
+    if templated:
+        line = line.replace(path.encode("latin-1"), key.encode("latin-1"), 1)
+    if cookies:
+        jar = "; ".join(f"{name}={{{_cookie_var(name)}}}" for name in cookies)
+        rest, count = _COOKIE_LINE.subn(b"Cookie: " + jar.encode("latin-1"), rest)
+        templated |= count > 0
+    captures: tuple[tuple[str, str], ...] = ()
+    if mints is not None:
+        var, json_path, collection = mints
+        captures = ((var, f"json:{json_path}"),)
+        key = f"{collection.rstrip('/')}/{{{var}}}"
+    # A POST whose minted id nothing reads again creates a record nobody checks: "other".
+    writes = exchange.method in (b"PUT", b"PATCH") or mints is not None
+    role = ("write" if writes and body else
+            "read" if exchange.method == b"GET" else
+            "delete" if exchange.method == b"DELETE" else "other")
+    return (Step(Action.SEND, conn=0, data=line + rest + body, template=templated,
+                 label=f"raw:{role}:{key}"),
+            Step(Action.READ, conn=0, timeout_s=5.0, capture=captures, label="raw.reply"))
+
+
+_CONVERTERS: dict[str, Callable[[TripContext, int], Derived]] = {
+    "adv.wrong_accepted": _adv,
+    "adv.desync": _adv,
+    "ws.accepted_bad_frame": _ws,
+    "ws.hang_no_close": _ws,
+    "h2c.crashed": _h2c,
+    "sse.leak": _sse,
+    "markov.read_after_write_mismatch": _drv1,
+    "coord.target_down": _liveness,
+    "coord.target_hung": _liveness,
+}
