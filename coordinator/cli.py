@@ -57,6 +57,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--checkpoint-interval", help="how often results are rewritten (default 10s)")
     add("--progress-interval", help="progress line interval when not on a terminal (5s)")
     add("--request-timeout", help="deadline for one request/response (default 10s)")
+    add("--restart-actors", action="store_const", const=True, default=None,
+        help="restart an actor that dies as a new incarnation (default: exit 3; soak: on)")
+    add("--max-restarts-per-hour", help="more actor restarts in an hour end the run (10)")
+    add("--resource-warmup", help="target RSS/fd/thread samples ignored at first (5m)")
+    add("--resource-bucket", help="bucket whose minimum feeds the leak slope (60s)")
+    add("--tier3", choices=("pr", "nightly", "weekend"), metavar="TIER",
+        help="also run the corpus tier's seeds (pr|nightly|weekend) in tier3 walkers; the run "
+        "ends when every seed has a verdict or the duration runs out")
+    add("--tier3-walkers", type=int, metavar="N",
+        help="walkers running seeds, across all actors (default 8 per actor)")
+    from coordinator.incidents import add_incident_options
+
+    add_incident_options(parser)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -64,11 +77,14 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
              "log_format", "label", "health_path", "ws_path", "sse_path", "stats_url",
              "stats_field", "stats_metric", "target_pid", "fail_fast", "checkpoint_interval",
              "progress_interval", "request_timeout"]
+    names += ["restart_actors", "max_restarts_per_hour", "resource_warmup", "resource_bucket"]
     return {name: getattr(args, name) for name in names}
 
 
-def config_from_args(args: argparse.Namespace, mode: str = "run") -> RunConfig:
-    config = build_config(_flags(args), args.config, os.environ, RunConfig(mode=mode))
+def config_from_args(args: argparse.Namespace, mode: str = "run",
+                     base: RunConfig | None = None) -> RunConfig:
+    """``base`` replaces the defaults (the soak preset, or a resumed soak's stored config)."""
+    config = build_config(_flags(args), args.config, os.environ, base or RunConfig(mode=mode))
     if args.slices:
         config = replace(config, slices=tuple(s.strip() for s in args.slices.split(",") if s))
     if args.refapp_defect:
@@ -77,7 +93,13 @@ def config_from_args(args: argparse.Namespace, mode: str = "run") -> RunConfig:
         config = replace(config, refapp_defects=tuple(args.refapp_defect))
     if config.seed is None:
         config = replace(config, seed=parse_seed(int.from_bytes(os.urandom(8), "big")))
-    return config
+    from coordinator.incidents import incident_settings_from_args
+
+    try:
+        incidents = incident_settings_from_args(args).to_json()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return replace(config, extra={**config.extra, "incidents": incidents})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,11 +108,75 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="validate a target (default: the built-in refapp)")
     _add_run_options(run)
+    soak = sub.add_parser("soak", help="long run (default 24h): checkpoints, actor restarts, "
+                          "--resume DIR after a crash")
+    _add_run_options(soak)
+    soak.add_argument("--resume", type=Path, metavar="DIR",
+                      help="continue the soak in DIR whose coordinator was killed")
+    _add_replay_and_corpus(sub)
+    from coordinator.agent import add_agent_parser
+    from replay.replay_cli import add_bisect_parser
+
+    add_bisect_parser(sub)
+    add_agent_parser(sub)
     refapp = sub.add_parser("refapp", help="serve the built-in reference target alone")
     refapp.add_argument("--host", default="127.0.0.1")
     refapp.add_argument("--port", default="8080")
     refapp.add_argument("--defect", action="append", default=[])
     return parser
+
+
+def _add_replay_and_corpus(sub: Any) -> None:
+    replay = sub.add_parser("replay", help="re-run a seed (--seed N) or a reproducer FILE")
+    add = replay.add_argument
+    add("file", nargs="?", type=Path, help="a reproducer file (assay-repro/1)")
+    add("--seed", help="a Tier 3 seed (u64): expand, run, judge")
+    add("--target", help="http:// URL (default: start the built-in refapp)")
+    add("--target-pid", help="the target's local pid: enables target-side faults")
+    add("--commit", help="target commit, recorded in the failure's identity")
+    add("--dry-run", action="store_true", help="print the seed's plan and digest, send nothing")
+    add("--refapp-defect", action="append", default=[], metavar="NAME",
+        help="without --target: inject a defect into the built-in refapp")
+    add("--save", metavar="FILE", help="--seed: also write the seed's program as a repro file")
+    add("--health-path", help="--seed: path of recovery and liveness probes")
+    add("--ws-path", help="--seed: WebSocket route (default /ws)")
+    add("--sse-path", help="--seed: SSE route (default /events)")
+    add("--attempts", type=int, default=1, help="FILE: runs before giving up (default 1)")
+    corpus = sub.add_parser("corpus", help="add seeds or reproducers to the corpus; list it")
+    from corpus.cli import add_arguments
+
+    add_arguments(corpus)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """``--seed`` goes to ``corpus.replay_seed``; FILE to the reproducer replay."""
+    if (args.seed is None) == (args.file is None):
+        sys.stderr.write("assay replay: error: give exactly one of FILE or --seed N\n")
+        return EXIT_USAGE
+    if args.seed is not None:
+        from corpus.replay_seed import main as replay_seed
+
+        return replay_seed(args)
+    import corpus.seed_checks  # noqa: F401  (seed programs saved as repro files)
+    from replay import repro
+
+    if args.target is None:
+        sys.stderr.write("assay replay: error: FILE needs --target URL\n")
+        return EXIT_USAGE
+    try:
+        loaded = repro.load_repro(args.file)
+        pid = int(args.target_pid) if args.target_pid else None
+        outcome = repro.replay(loaded, args.target, attempts=max(1, args.attempts), pid=pid)
+    except (repro.ReproError, ValueError) as exc:
+        sys.stderr.write(f"assay: error: {exc}\n")
+        return EXIT_USAGE
+    except repro.TargetUnreachable as exc:
+        sys.stderr.write(f"assay: error: target unreachable: {exc}\n")
+        return EXIT_INFRA
+    print(f"{'FAIL (still reproduces)' if outcome.violated else 'PASS (gone)'}: "
+          f"{outcome.detail}")
+    print(f"digest: {loaded.program.digest()}")
+    return EXIT_FAIL if outcome.violated else EXIT_PASS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +188,32 @@ def main(argv: list[str] | None = None) -> int:
             logs.configure(config.log_format)
             from coordinator.execute import execute_run
 
+            if args.tier3:
+                from coordinator.tier3 import TIER_BUDGET_S
+
+                if args.duration is None and "ASSAY_DURATION" not in os.environ \
+                        and config.duration_s == RunConfig().duration_s:
+                    config = replace(config, duration_s=TIER_BUDGET_S[args.tier3])
+                return execute_run(config, tier3=(args.tier3, args.tier3_walkers))
             return execute_run(config)
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "bisect":
+            from replay.replay_cli import run_bisect
+
+            return run_bisect(args)
+        if args.command == "agent":
+            from coordinator.agent import run_agent
+
+            return run_agent(args)
+        if args.command == "corpus":
+            from corpus.cli import main as corpus_main
+
+            return corpus_main(args)
+        if args.command == "soak":
+            from coordinator.soak import soak_main
+
+            return soak_main(args)
         if args.command == "refapp":
             from refapp.__main__ import main as refapp_main
 

@@ -52,6 +52,11 @@ class RunConfig:
     checkpoint_interval_s: float = 10.0
     progress_interval_s: float = 5.0
     request_timeout_s: float = 10.0
+    # Long runs (coordinator.restarts, coordinator.resources); `assay soak` turns restarts on.
+    restart_actors: bool = False
+    max_restarts_per_hour: int = 10
+    resource_warmup_s: float = 300.0
+    resource_bucket_s: float = 60.0
     mode: str = "run"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -170,6 +175,11 @@ _CONVERTERS: dict[str, Any] = {
         "checkpoint_interval_s", parse_duration(v, "checkpoint interval")),
     "progress_interval": lambda v: ("progress_interval_s", parse_duration(v, "progress interval")),
     "request_timeout": lambda v: ("request_timeout_s", parse_duration(v, "request timeout")),
+    "restart_actors": lambda v: ("restart_actors", _bool(v, "restart_actors")),
+    "max_restarts_per_hour": lambda v: (
+        "max_restarts_per_hour", parse_positive_int(v, "--max-restarts-per-hour")),
+    "resource_warmup": lambda v: ("resource_warmup_s", parse_duration(v, "resource warm-up")),
+    "resource_bucket": lambda v: ("resource_bucket_s", parse_duration(v, "resource bucket")),
 }
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import trio
@@ -27,7 +29,12 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
-def execute_run(config: RunConfig) -> int:
+def execute_run(config: RunConfig, run_dir: Path | None = None,
+                setup: Callable[[Coordinator], None] | None = None,
+                tier3: tuple[str, int | None] | None = None) -> int:
+    """``run_dir`` given: continue in that directory (a soak resume) instead of a fresh one.
+    ``setup`` adjusts the built coordinator before its fleet starts (``coordinator.soak``:
+    the run's own log file, the checkpointed state of a resume)."""
     log = get_logger("assay")
     builtin = config.target is None
     markov = prep.load_markov_inputs(config, builtin)
@@ -79,10 +86,24 @@ def execute_run(config: RunConfig) -> int:
             "request_timeout_s": config.request_timeout_s,
             "markov": markov.to_settings(),
         }
-        try:
-            run_dir = create_run_dir(config.results_dir, config.mode, label)
-        except ResultsError as exc:
-            return _fail(EXIT_USAGE, str(exc))
+        if tier3 is not None:  # (tier, walkers): seeds run alongside Tier 1
+            from coordinator import tier3 as tier3_plan
+            from corpus.store import CorpusError
+
+            try:
+                walker_plan, settings["tier3"] = tier3_plan.plan(
+                    tier3[0], tier3[1], walker_plan, url=url, builtin=builtin,
+                    target_pid=target_pid, health_path=config.health_path,
+                    ws_path=config.ws_path, sse_path=config.sse_path,
+                    defects=tuple(config.refapp_defects))
+            except CorpusError as exc:
+                return _fail(EXIT_USAGE, str(exc))
+            not_run.pop("tier3", None)
+        if run_dir is None:
+            try:
+                run_dir = create_run_dir(config.results_dir, config.mode, label)
+            except ResultsError as exc:
+                return _fail(EXIT_USAGE, str(exc))
         assert config.seed is not None
         inputs = RunInputs(
             target_url=url, label=label, health_path=health_path, target_pid=target_pid,
@@ -93,6 +114,8 @@ def execute_run(config: RunConfig) -> int:
         )
         log.info("results", path=str(run_dir))
         coordinator = Coordinator(config, inputs, run_dir)
+        if setup is not None:
+            setup(coordinator)
         return trio.run(coordinator.run)
 
 

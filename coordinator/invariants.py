@@ -85,6 +85,18 @@ REGISTRY: tuple[Invariant, ...] = (
     Invariant("I-MKV-UNEXPECTED", MED, "more than 1 % of session responses had a status the "
               "model does not expect", "markov.unexpected_status", "markov.requests",
               "no session request completed", denominator="markov.requests", limit=0.01),
+    # Target resource oracles (coordinator.resources): slopes of per-bucket minima after a
+    # warm-up, above a noise floor. Not judged without a pid or a long enough run; the
+    # coordinator then supplies the precise reason under the pseudo-slice "res".
+    Invariant("I-MEM-RSS", HIGH, "the target's resident memory keeps growing under steady "
+              "load (a leak, not a GC saw-tooth)", "res.rss_growing", "res.rss_judged",
+              "target pid unknown or the run too short for a slope"),
+    Invariant("I-FD-LEAK", HIGH, "the target's open file descriptors keep growing under "
+              "steady load", "res.fds_growing", "res.fds_judged",
+              "target pid unknown or the run too short for a slope"),
+    Invariant("I-THREADS", MED, "the target's thread count keeps growing under steady load",
+              "res.threads_growing", "res.threads_judged",
+              "target pid unknown or the run too short for a slope"),
 )
 
 BY_ID = {inv.id: inv for inv in REGISTRY}

@@ -30,10 +30,14 @@ import zmq
 
 from actors.walker import Target
 from actors.zmq_io import ZmqReceiver, send_nowait
-from coordinator import invariants, results
+from coordinator import invariants, longrun, results, tier3
 from coordinator.config import RunConfig
+from coordinator.incidents import IncidentManager, load_settings
+from coordinator.logrotate import watch_actor_logs
 from coordinator.logs import get_logger
 from coordinator.progress import Progress
+from coordinator.resources import TargetWatch
+from coordinator.restarts import RestartPolicy
 from coordinator.sse_leak_check import leak_verdict, subscriber_baseline
 from coordinator.supervisor import Fleet, describe_exit
 from coordinator.target import HealthMonitor
@@ -93,6 +97,9 @@ class ActorRecord:
     bye: bool = False
     exit: str | None = None
     error: str | None = None
+    restarts: int = 0  # --restart-actors: incarnations started after a death
+    last_exit: str | None = None
+    restart_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Coordinator:
@@ -106,6 +113,13 @@ class Coordinator:
         self.merger = TallyMerger()
         self.target = Target.from_url(inputs.target_url)
         self.health = HealthMonitor(self.target, inputs.health_path, inputs.target_pid)
+        # Long runs (coordinator.longrun): target resources/restarts, actor restarts, resume.
+        self.watch = TargetWatch(self.health, inputs.target_pid, self.target.port,
+                                 config.resource_warmup_s, config.resource_bucket_s)
+        self.restart_policy = RestartPolicy(config.max_restarts_per_hour)
+        self.elapsed_before = 0.0  # set by a soak resume: run time before this coordinator
+        self.resumes: list[dict[str, Any]] = []
+        self._plan_message: wire.Plan | None = None
         self.actors = {a: ActorRecord(a) for a in inputs.walker_plan.per_actor}
         self.control: wire.Message | None = None
         self.started_at = time.time()
@@ -116,6 +130,12 @@ class Coordinator:
         self.interrupted: int | None = None
         self.fail_fast_tripped: str | None = None
         self.trips: dict[str, dict[str, Any]] = {}
+        self.incidents = IncidentManager(
+            run_dir, load_settings(config.extra), run_id=self.run_id,
+            target_url=inputs.target_url, target_pid=inputs.target_pid,
+            builtin=inputs.builtin, refapp_defects=tuple(config.refapp_defects),
+            run_settings=inputs.settings, seed=inputs.seed, counters=self.counters,
+            log=self.log, run_duration_s=config.duration_s)
         self.coord_counters: dict[str, int] = {}
         self.coord_examples: dict[str, dict[str, Any]] = {}
         self.post_run: dict[str, Any] = {}
@@ -160,20 +180,22 @@ class Coordinator:
                            self.run_dir / "logs")
         (self.run_dir / "logs").mkdir(exist_ok=True)
         try:
-            for actor_id in self.actors:
-                self.actors[actor_id].pid = self.fleet.spawn(actor_id).pid
+            for actor_id, record in self.actors.items():
+                record.pid = self.fleet.spawn(actor_id, record.incarnations - 1).pid
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._receive_loop, ZmqReceiver(pull))
                     nursery.start_soon(self._broadcast_loop)
                     nursery.start_soon(self._watch_signals, signals, nursery.cancel_scope)
                     nursery.start_soon(self._watch_fleet)
+                    nursery.start_soon(self.incidents.serve)
                     with self._main_scope:
                         await self._handshake_and_run()
                     await self._collect_finals()
                     if self.interrupted is None and self.failure is None:
                         with trio.move_on_after(POST_RUN_CHECKS_S):
                             await self._post_run_checks()
+                    await self.incidents.drain(stop=lambda: self.interrupted is not None)
                     nursery.cancel_scope.cancel()
         finally:
             self.fleet.stop()
@@ -193,7 +215,7 @@ class Coordinator:
             "settings": self.inputs.settings,
             "tally_interval_s": self.config.tally_interval_s,
         }
-        self.control = wire.Plan(self.run_id, plan)
+        self.control = self._plan_message = wire.Plan(self.run_id, plan)
         with trio.move_on_after(READY_TIMEOUT_S):
             await self._all_ready.wait()
         if not self._all_ready.is_set():
@@ -204,23 +226,39 @@ class Coordinator:
         if "sse" in self.inputs.walker_plan.per_slice:
             self.sse_baseline = await subscriber_baseline(*self._stats_source(), 5.0)
         start_at = time.time() + START_LEAD_S
-        deadline = start_at + self.config.duration_s
+        # A resumed soak runs only what is left of its budget (at least a second, so that
+        # even a run killed while stopping gets judged by this same path).
+        deadline = start_at + max(1.0, self.config.duration_s - self.elapsed_before)
         self.deadline = deadline
         self.control = wire.Start(self.run_id, start_at, deadline)
         self._move(Phase.RUNNING)
         self.log.info("run started", actors=len(self.actors),
                       walkers=self.inputs.walker_plan.total, target=self.inputs.target_url)
-        self.run_started = start_at
+        self.run_started = start_at - self.elapsed_before
         progress = Progress(self.config.duration_s, self.config.progress_interval_s)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.health.run, self._on_coordinator_trip)
                 nursery.start_soon(self._progress_loop, progress)
                 nursery.start_soon(self._checkpoint_loop)
+                nursery.start_soon(self.watch.run, lambda counter, detail: self._trip(
+                    counter, {"evidence": detail, "received_at": time.time(),
+                              "via": "resources"}))
+                nursery.start_soon(watch_actor_logs, self.run_dir / "logs")
+                if self.inputs.settings.get("tier3"):
+                    nursery.start_soon(self._tier3_until_done, nursery.cancel_scope)
                 await trio.sleep(max(0.0, deadline - time.time()))
                 nursery.cancel_scope.cancel()
         finally:
             progress.close()
+
+    async def _tier3_until_done(self, running: trio.CancelScope) -> None:
+        """--tier3: end the run early once every seed of the tier has a verdict."""
+        while not tier3.done(self.counters(), self.inputs.settings.get("tier3")):
+            await trio.sleep(CONTROL_TICK_S)
+        self.log.info("tier 3 complete: stopping the run", after_s=round(
+            time.time() - (self.run_started or time.time()), 1))
+        running.cancel()
 
     async def _collect_finals(self) -> None:
         if self.phase is not Phase.STOPPING:
@@ -303,6 +341,8 @@ class Coordinator:
                 at_end = self.phase is Phase.STOPPING or (
                     self.deadline is not None and time.time() >= self.deadline - 1.0)
                 clean_stop = process.returncode == 0 and at_end
+                if longrun.restart_actor(self, process):
+                    continue
                 if not record.bye and not process.expected_exit and not clean_stop:
                     why = f": {record.error}" if record.error else ""
                     self.abort(f"actor {process.actor_id} (pid {process.pid}) died, "
@@ -333,6 +373,10 @@ class Coordinator:
         record = self._record(message.actor_id, message.incarnation)
         if record is not None:
             record.pid = message.pid
+            if self.phase is Phase.RUNNING and self._plan_message is not None:
+                # A restarted actor greets mid-run: control state is Start by now, so hand
+                # it the Plan (once per Hello; it stops greeting when the Plan arrives).
+                send_nowait(self._pub, wire.encode(self._plan_message))
 
     def _on_ready(self, message: wire.Ready) -> None:
         record = self._record(message.actor_id, message.incarnation)
@@ -349,8 +393,8 @@ class Coordinator:
             return
         fresh = self.merger.accept(message.actor_id, message.incarnation, message.seq,
                                    message.counters, message.histograms, message.examples)
-        if message.final:
-            record.final = True
+        if message.final and message.incarnation == record.incarnations - 1:
+            record.final = True  # (a dead incarnation's late final says nothing of the live one)
             self._check_all_final()
         if fresh:
             self._check_high_counters()
@@ -395,10 +439,14 @@ class Coordinator:
     def _trip(self, counter: str, detail: dict[str, Any]) -> None:
         """First HIGH trip of a counter: record it (the incident path hooks in here)."""
         invariant = invariants.HIGH_COUNTERS.get(counter)
-        if invariant is None or counter in self.trips:
+        if invariant is None:
+            return
+        if counter in self.trips:
+            self.incidents.repeat(counter)  # later trips are counted, not re-captured
             return
         self.trips[counter] = {"invariant": invariant.id, **detail}
         self.log.warning("HIGH invariant tripped", invariant=invariant.id, counter=counter)
+        self.incidents.trip(counter, invariant, self.trips[counter])
         if self.config.fail_fast and self.phase is Phase.RUNNING:
             self.fail_fast_tripped = invariant.id
             self._main_scope.cancel()
@@ -406,7 +454,7 @@ class Coordinator:
     # -- results --------------------------------------------------------------------------
     def counters(self) -> dict[str, int]:
         return sum_counters([self.merger.counters(), self.health.counters,
-                             self.coord_counters])
+                             self.coord_counters, self.watch.counters])
 
     def _verdict_line(self) -> str:
         tripped = sorted(t["invariant"] for t in self.trips.values())
@@ -430,7 +478,11 @@ class Coordinator:
                 "counters": grouped_counters.get(name, {}),
                 "latency": latency.get(name, {}),
             }
-        verdicts = invariants.judge_all(counters, self.inputs.not_run)
+        verdicts = invariants.judge_all(counters,
+                                        {**self.inputs.not_run, **self.watch.not_judged()})
+        tier3_block = tier3.results_block(counters, examples, self.inputs.settings.get("tier3"))
+        tier3.add_verdict(verdicts, tier3_block)
+        examples = tier3.tier1_examples(examples)
         return {
             "schema_version": results.SCHEMA_VERSION,
             "tool": {"name": "assay", "version": _version()},
@@ -458,18 +510,20 @@ class Coordinator:
                 "failing_cases": results.failing_cases(counters, examples),
                 "examples": examples,
             },
-            "tier_3": {"judged": False, "reason": "no --tier3 tier requested"},
+            "tier_3": tier3_block,
             "invariants": verdicts,
             "trips": self.trips,
             "post_run_checks": self.post_run,
-            "incidents": [],
+            "incidents": self.incidents.summary(),
             "dropped_frames": self.dropped_frames,
             "results_path": str(self.run_dir),
+            **longrun.sections(self, elapsed),
             "_histograms": results.encode_histograms(histograms),
         }
 
     def _write(self, document: dict[str, Any]) -> None:
         histograms = document.pop("_histograms", {})
+        longrun.on_results_write(self, document)
         try:
             results.write_json_atomic(self.run_dir / results.HISTOGRAMS_FILE, histograms)
             results.write_json_atomic(self.run_dir / results.RESULTS_FILE, document)

@@ -72,6 +72,10 @@ class Fleet:
             stderr=log or subprocess.DEVNULL, env=env, close_fds=True,
         )
         process = ActorProcess(actor_id, incarnation, popen, log)
+        previous = self.actors.get(actor_id)
+        if previous is not None and previous.log is not None:
+            previous.log.close()  # a restart replaces the entry: no descriptor per restart
+            previous.log = None
         self.actors[actor_id] = process
         return process
 

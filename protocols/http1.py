@@ -322,7 +322,7 @@ class ResponseParser:
         block = bytes(buf[:end])
         del buf[:consumed]
         self._scan_from = 0
-        status, reason, version, headers = _parse_head(block, self.max_headers)
+        status, reason, version, headers, framing = _parse_head_cached(block, self.max_headers)
 
         if status < 200 and status != 101:
             self._interim += 1
@@ -331,7 +331,7 @@ class ResponseParser:
             return _AGAIN
         self._interim = 0
         method = self._expected.popleft() if self._expected else "GET"
-        return self._frame(status, reason, version, headers, method)
+        return self._frame(status, reason, version, headers, method, framing)
 
     def _frame(
         self,
@@ -340,21 +340,10 @@ class ResponseParser:
         version: bytes,
         headers: tuple[tuple[bytes, bytes], ...],
         method: str,
+        framing: _Framing,
     ) -> Response | _Again:
         """Decide the body length (RFC 9112 §6.3) and keep-alive (§9.3)."""
-        te: list[bytes] = []
-        cl: list[bytes] = []
-        conn: list[bytes] = []
-        for name, value in headers:
-            if name in _FRAMING_FIELDS:
-                if name == b"content-length":
-                    cl.append(value)
-                elif name == b"transfer-encoding":
-                    te.append(value)
-                else:
-                    conn.append(value)
-        keep_alive = _keep_alive(conn, version) if conn else version != b"1.0"
-
+        te, cl, keep_alive = framing
         if status == 101 or (method == "CONNECT" and 200 <= status < 300):
             self._reader = self._read_switched
             return _new_response(status, reason, version, headers, b"", False)
@@ -538,6 +527,44 @@ _CACHE_MAX_LINE = 256
 _FORBIDDEN_IN_LINE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
+#: Transfer-Encoding values, Content-Length values, keep-alive (RFC 9112 §6.3, §9.3).
+_Framing = tuple[tuple[bytes, ...], tuple[bytes, ...], bool]
+_Head = tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...], _Framing]
+# Whole heads repeat too (same server, same route: only Date changes, once a second), so a
+# parsed head and its framing fields are memoised by the head's bytes: the same bytes always
+# parse to the same result, so this is a cache, not a shortcut past validation. Small and
+# bounded like the caches above; a head is cached only once it parsed without error.
+_HEAD_CACHE: dict[bytes, _Head] = {}
+_HEAD_CACHE_MAX_ENTRIES = 64
+_HEAD_CACHE_MAX_BYTES = 2048
+
+
+def _parse_head_cached(block: bytes, max_headers: int) -> _Head:
+    """``_parse_head`` plus the framing fields of its header section, memoised."""
+    head = _HEAD_CACHE.get(block)
+    if head is not None and len(head[3]) <= max_headers:
+        return head
+    status, reason, version, headers = _parse_head(block, max_headers)
+    te: list[bytes] = []
+    cl: list[bytes] = []
+    conn: list[bytes] = []
+    for name, value in headers:
+        if name in _FRAMING_FIELDS:
+            if name == b"content-length":
+                cl.append(value)
+            elif name == b"transfer-encoding":
+                te.append(value)
+            else:
+                conn.append(value)
+    keep_alive = _keep_alive(conn, version) if conn else version != b"1.0"
+    head = (status, reason, version, headers, (tuple(te), tuple(cl), keep_alive))
+    if len(block) <= _HEAD_CACHE_MAX_BYTES:
+        if len(_HEAD_CACHE) >= _HEAD_CACHE_MAX_ENTRIES:
+            _HEAD_CACHE.clear()
+        _HEAD_CACHE[block] = head
+    return head
+
+
 def _parse_head(
     block: bytes, max_headers: int
 ) -> tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...]]:
@@ -640,7 +667,7 @@ def _keep_alive(connection: list[bytes], version: bytes) -> bool:
     return b"close" not in options and (version != b"1.0" or b"keep-alive" in options)
 
 
-def _content_length(values: list[bytes]) -> int:
+def _content_length(values: Sequence[bytes]) -> int:
     # RFC 9112 §6.3 item 5: a list or repeated field with one distinct valid value is that
     # value; anything else is unrecoverable framing.
     if len(values) == 1:

@@ -101,6 +101,7 @@ class _Plan:
         "forget",
         "free",
         "is_login",
+        "last_request",
         "latency_counter",
         "literals",
         "method",
@@ -145,6 +146,11 @@ class _Plan:
         self.cum_weights: list[float] = []
         self.total_weight = 0.0
         self.free = True
+        #: (target, cookie header, headers, wire) of the last request built from a fixed
+        #: body: a walker repeats the same request bytes most of the time.
+        self.last_request: tuple[str, str | None, tuple[tuple[str, str], ...], bytes] | None = (
+            None
+        )
 
 
 class MarkovSession:
@@ -261,20 +267,25 @@ class MarkovSession:
                 for var, literal in zip(plan.vars, plan.literals[1:], strict=True):
                     parts += (bindings[var], literal)
                 target = "".join(parts)
-        body, obj = plan.body_bytes, plan.body_obj
-        if plan.schema is not None:
-            obj = generate_body(plan.schema, self._rng)
-            body = _json_bytes(obj)
-        headers: tuple[tuple[str, str], ...]
-        cookie = self._cookie_header
-        if body is not None:
-            json_type = ("Content-Type", "application/json")
-            headers = (("Cookie", cookie), json_type) if cookie else (json_type,)
-        else:
-            headers = (("Cookie", cookie),) if cookie else ()
         assert target is not None
-        wire = build_request(plan.method, target, self._host, headers, body)
-        planned = PlannedRequest(plan.name, plan.method, target, headers, body, wire, plan.is_login)
+        body, obj = plan.body_bytes, plan.body_obj
+        cookie = self._cookie_header
+        last = plan.last_request
+        if last is not None and last[0] == target and last[1] == cookie:
+            headers, wire = last[2], last[3]  # same fixed body: same bytes as last time
+        else:
+            if plan.schema is not None:
+                obj = generate_body(plan.schema, self._rng)
+                body = _json_bytes(obj)
+            if body is not None:
+                json_type = ("Content-Type", "application/json")
+                headers = (("Cookie", cookie), json_type) if cookie else (json_type,)
+            else:
+                headers = (("Cookie", cookie),) if cookie else ()
+            wire = build_request(plan.method, target, self._host, headers, body)
+            if plan.schema is None:
+                plan.last_request = (target, cookie, headers, wire)
+        planned = _new_planned(plan.name, plan.method, target, headers, body, wire, plan.is_login)
         self._outstanding, self._outstanding_plan, self._outstanding_obj = planned, plan, obj
         return planned
 
@@ -515,8 +526,9 @@ class MarkovSession:
 
     def _store_cookies(self, response: Response) -> None:
         changed = False
-        for raw in response.header_values(b"set-cookie"):
-            changed |= self._store_cookie(raw.decode("latin-1"), response)
+        for name, raw in response.headers:  # header_values() without its list, per response
+            if name == b"set-cookie":
+                changed |= self._store_cookie(raw.decode("latin-1"), response)
         if changed:
             jar = self._cookies
             self._cookie_header = "; ".join(f"{k}={v}" for k, v in jar.items()) or None
@@ -550,6 +562,35 @@ class MarkovSession:
             return False
         self._cookies[name] = value
         return True
+
+
+_PLANNED_SETTERS = tuple(
+    PlannedRequest.__dict__[name].__set__
+    for name in ("state", "method", "target", "headers", "body", "wire", "is_login")
+)
+
+
+def _new_planned(
+    state: str,
+    method: str,
+    target: str,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes | None,
+    wire: bytes,
+    is_login: bool,
+) -> PlannedRequest:
+    """``PlannedRequest(...)`` without the frozen dataclass's per-field ``__setattr__``
+    (once per request; same trick as ``http1._new_response``)."""
+    planned = object.__new__(PlannedRequest)
+    s0, s1, s2, s3, s4, s5, s6 = _PLANNED_SETTERS
+    s0(planned, state)
+    s1(planned, method)
+    s2(planned, target)
+    s3(planned, headers)
+    s4(planned, body)
+    s5(planned, wire)
+    s6(planned, is_login)
+    return planned
 
 
 #: What an unparseable body becomes: not a dict, so checks fail and captures miss.
