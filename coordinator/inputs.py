@@ -22,7 +22,7 @@ from coordinator.config import ConfigError, RunConfig
 from coordinator.planning import WalkerPlan, plan_walkers
 from coordinator.target import ProbeStatus, wait_reachable
 
-REACHABILITY_BUDGET_S = 7.0
+REACHABILITY_BUDGET_S = 5.0
 REFAPP_DIR = Path(__file__).resolve().parent.parent / "refapp"
 
 

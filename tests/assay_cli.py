@@ -47,3 +47,19 @@ def actor_processes(coordinator_pid: int | None = None) -> list[int]:
             if coordinator_pid is None or str(coordinator_pid) in cmd:
                 found.append(proc.info["pid"])
     return found
+
+
+def leftover_actors(document: dict) -> list[int]:
+    """pids of this run's actors (from its results) that are still alive."""
+    import psutil
+
+    alive = []
+    for actor in document.get("actors", []):
+        pid = actor.get("pid")
+        if pid and psutil.pid_exists(pid):
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+    return alive

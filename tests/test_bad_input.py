@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.assay_cli import actor_processes, assay
+from tests.assay_cli import assay
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def test_unreachable_target_exits_3_within_10s(tmp_path: Path):
     assert result.returncode == 3, result.stderr
     assert time.monotonic() - started < 10
     assert "unreachable" in _one_line_error(result)
-    assert actor_processes() == []
+    assert not list(tmp_path.iterdir())  # no run directory: nothing was started
 
 
 def test_malformed_yaml_names_file_and_line(tmp_path: Path):

@@ -1,6 +1,7 @@
 """Every HIGH predicate is proven twice end to end: `assay run` against the refapp with one
 injected defect fails that predicate (and only what the defect really causes), and the
-correct refapp passes (tests/test_run_integration.py). Each run is at most 20 s."""
+correct refapp passes (tests/test_run_integration.py). Each run is at most 20 s; shrinking
+is left to the incident tests (tests/test_incidents.py) to keep these short."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _failed(document: dict) -> set[str]:
 def test_defect_fails_its_predicate_and_nothing_unrelated(defect: str, tmp_path: Path):
     must, may = CASES[defect]
     result = assay("run", "--duration", "12s", "--procs", "2", "--refapp-defect", defect,
-                   "--results", str(tmp_path), "--seed", "11")
+                   "--results", str(tmp_path), "--seed", "11", "--no-shrink")
     assert result.returncode == 1, result.stdout + result.stderr
     failed = _failed(only_results(tmp_path))
     assert must <= failed, (failed, result.stdout)
@@ -53,7 +54,7 @@ def test_defect_fails_its_predicate_and_nothing_unrelated(defect: str, tmp_path:
 @pytest.mark.parametrize("defect", sorted(DEAD_TARGET))
 def test_dead_or_hung_target_is_judged_by_the_coordinator(defect: str, tmp_path: Path):
     result = assay("run", "--duration", "20s", "--procs", "2", "--refapp-defect", defect,
-                   "--results", str(tmp_path), "--seed", "12")
+                   "--results", str(tmp_path), "--seed", "12", "--no-shrink")
     assert result.returncode == 1, result.stdout + result.stderr
     document = only_results(tmp_path)
     assert DEAD_TARGET[defect] in _failed(document), result.stdout

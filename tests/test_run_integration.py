@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.assay_cli import ROOT, actor_processes, assay, invariant_status, only_results
+from tests.assay_cli import (
+    ROOT,
+    actor_processes,
+    assay,
+    invariant_status,
+    leftover_actors,
+    only_results,
+)
 from tests.servers import nginx
 
 pytestmark = pytest.mark.integration
@@ -32,7 +39,7 @@ def test_refapp_run_passes_with_markov_traffic(tmp_path: Path):
     assert document["tier_1"]["slices"]["markov"]["latency"]["markov.latency"]["count"] > 0
     assert len(document["actors"]) == 2
     assert "PASSED" in result.stdout and "p99" in result.stdout
-    assert actor_processes() == []
+    assert leftover_actors(document) == []
 
 
 def test_lost_write_defect_fails_drv1(tmp_path: Path):
