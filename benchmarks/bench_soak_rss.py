@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="bucket for the minima (default: 1/20 of the run, 30s..5m)")
     parser.add_argument("--procs", default="2")
     parser.add_argument("--concurrency", default="16")
+    parser.add_argument("--slices", help="comma-separated slices (default: all)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
     try:
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     command = [sys.executable, "-m", "coordinator", "soak", "--duration", args.duration,
                "--procs", args.procs, "--concurrency", args.concurrency,
                "--results", str(results), "--progress-interval", "60s"]
+    if args.slices:
+        command += ["--slices", args.slices]
     console = open(results / "console.log", "w")  # noqa: SIM115
     soak = subprocess.Popen(command, cwd=REPO, env=env, stdout=console,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -172,8 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"duration_s": round(elapsed, 1), "warmup_s": warmup,
                                          "bucket_s": bucket, "interval_s": args.interval,
-                                         "soak_exit": soak.returncode, "processes": report},
-                                        indent=2))
+                                         "soak_exit": soak.returncode, "processes": report,
+                                         "samples": {name: [[round(t, 1), round(v, 3)]
+                                                            for t, v in series.samples]
+                                                     for name, series in series.items()}},
+                                        indent=1))
     if soak.returncode not in (0, 1):
         return 2
     return 1 if failed else 0

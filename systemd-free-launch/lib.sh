@@ -25,7 +25,9 @@ common_flag() {
     case "$1" in
         --home) [ $# -ge 2 ] || die "--home needs a directory"; ASSAY_HOME=$2; SHIFT=2 ;;
         --home=*) ASSAY_HOME=${1#--home=}; SHIFT=1 ;;
-        --run-dir) [ $# -ge 2 ] || die "--run-dir needs a directory"; RUN_DIR_OVERRIDE=$2; SHIFT=2 ;;
+        --run-dir)
+            [ $# -ge 2 ] || die "--run-dir needs a directory"
+            RUN_DIR_OVERRIDE=$2; SHIFT=2 ;;
         --run-dir=*) RUN_DIR_OVERRIDE=${1#--run-dir=}; SHIFT=1 ;;
         *) return 1 ;;
     esac
@@ -45,7 +47,8 @@ live_pid() {
     case "$pid" in ''|*[!0-9]*) return 0 ;; esac
     if kill -0 "$pid" 2>/dev/null; then
         # A recycled pid is not our soak: it must be an assay/coordinator process.
-        if [ -r "/proc/$pid/cmdline" ] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -e coordinator -e assay; then
+        if [ -r "/proc/$pid/cmdline" ] &&
+            ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -e coordinator -e assay; then
             return 0
         fi
         echo "$pid"
