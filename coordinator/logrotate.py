@@ -23,12 +23,12 @@ import json
 import logging
 import os
 import shutil
-import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-import structlog
 import trio
+
+from coordinator import logs
 
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 2
@@ -122,20 +122,5 @@ def log_to_file(path: Path, console_format: str, max_bytes: int = MAX_BYTES,
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     sink = RotatingFile(path, max_bytes, backups)
-    renderer: structlog.types.Processor
-    if console_format == "json":
-        renderer = structlog.processors.JSONRenderer()
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _Tee(sink),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
+    logs.configure(console_format, level, tee=_Tee(sink))
     return sink

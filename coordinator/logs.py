@@ -8,7 +8,12 @@ import sys
 import structlog
 
 
-def configure(log_format: str, level: int = logging.INFO) -> None:
+def configure(
+    log_format: str,
+    level: int = logging.INFO,
+    tee: structlog.types.Processor | None = None,
+) -> None:
+    """``tee`` sees every event dict before rendering (soak mode copies them to a file)."""
     renderer: structlog.types.Processor
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()
@@ -18,6 +23,7 @@ def configure(log_format: str, level: int = logging.INFO) -> None:
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([tee] if tee is not None else []),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
