@@ -465,8 +465,10 @@ def report(results: list[Measurement], tools: list[str], rounds: int) -> None:
                   f"{rounds_text:<20}{target}")
     overhead = ratios("assay", "assay-norec", "rps")
     if overhead:
+        per_cpu = ratios("assay", "assay-norec", "per_cpu_s")
         print(f"\nrecording cost (tally counters + latency histograms): "
-              f"{100 * (1 - _median(overhead)):.1f} % of throughput (budget 10 %)")
+              f"{100 * (1 - _median(overhead)):.1f} % of throughput in req/s, "
+              f"{100 * (1 - _median(per_cpu)):.1f} % in req/CPU-s (budget 10 %)")
     coords = [m.coordinator_pct for m in results if m.coordinator_pct is not None]
     if coords:
         print(f"coordinator on the client core: median {_median(coords):.1f} % of that core")
@@ -474,6 +476,11 @@ def report(results: list[Measurement], tools: list[str], rounds: int) -> None:
     if others and _median(others) > 10:
         print(f"WARNING: other processes used a median {_median(others):.0f} % of a core during "
               "the measurements: the machine was not quiet, absolute figures are noisy")
+    steals = [m.steal_pct for m in results]
+    if steals and max(steals) > 5:
+        print(f"WARNING: the hypervisor stole up to {max(steals):.0f} % of the CPU time (median "
+              f"{_median(steals):.0f} %): req/s figures of those runs are low; req/CPU-s (the "
+              "tool's own CPU time) much less so")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,12 @@ the caps plus one read whatever the server sends.
 Speed: the head is found with ``bytes.find`` (resuming where the last scan stopped), checked
 for forbidden control bytes with one regex search over the whole block, split once, and each
 field line is cut with ``partition``; a field name is a token iff deleting every tchar with
-``translate`` leaves nothing. No per-byte Python loops, no per-line regex.
+``translate`` leaves nothing. No per-byte Python loops, no per-line regex. Servers repeat
+themselves (a route is answered with the same head, but for its Date, a second at a time),
+and parsing is a pure function of the bytes, so results are memoised, bounded: a head seen
+before is one dict lookup, framing fields included; a response whose head and body repeat
+the previous one built from that head is that (frozen) response again; and an idle parser
+fed exactly the bytes of its last response gets that response back after one comparison.
 
 Errors the server causes are ``ResponseError`` subclasses (``TargetError``):
 ``ResponseProtocolError`` (malformed: its ``ResponseIncomplete`` subclass means the
@@ -219,6 +224,10 @@ class ResponseParser:
         self._head: tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...], bool] | None = None
         self._body = bytearray()
         self._remaining = 0
+        self._idle = self._read_head  # ``_reader`` between messages
+        # (raw bytes, framing method, response) of the last response parsed from an idle
+        # parser whose buffer held exactly that response: see ``next_response``.
+        self._memo: tuple[bytes, str, Response] | None = None
 
     # -- public API ------------------------------------------------------------------------
 
@@ -277,10 +286,32 @@ class ResponseParser:
         """
         if self._error is not None:
             raise self._error
+        # A keep-alive connection to one route mostly receives the very bytes it received
+        # last time (the Date field changes once a second). Parsing is a pure function of
+        # (bytes, state, whether the method is HEAD or CONNECT), so when an idle parser
+        # holds exactly the bytes of the last response it parsed from idle, for a method
+        # that frames alike, the result is that (frozen) response again, and the buffer is
+        # consumed just as the full parse would consume it.
+        buf = self._buf
+        memo = self._memo
+        expected = self._expected
+        if (memo is not None and buf == memo[0] and self._reader == self._idle
+                and not self._interim and not self._eof
+                and _framing_method(expected[0] if expected else "GET") == memo[1]):
+            if expected:
+                expected.popleft()
+            buf.clear()
+            return memo[2]
+        raw = None
+        if buf and len(buf) <= _MEMO_MAX_RAW and self._reader == self._idle and not self._eof:
+            raw, method = bytes(buf), _framing_method(expected[0] if expected else "GET")
         try:
             while True:
                 result = self._reader()
                 if result is not _AGAIN:
+                    if (raw is not None and result is not None and not buf
+                            and self._reader == self._idle and not self._interim):
+                        self._memo = (raw, method, result)  # type: ignore[assignment]
                     return result  # type: ignore[return-value]
         except ResponseError as exc:
             self._error = exc
@@ -343,7 +374,7 @@ class ResponseParser:
         framing: _Framing,
     ) -> Response | _Again:
         """Decide the body length (RFC 9112 §6.3) and keep-alive (§9.3)."""
-        te, cl, keep_alive = framing
+        te, cl, keep_alive = framing.te, framing.cl, framing.keep_alive
         if status == 101 or (method == "CONNECT" and 200 <= status < 300):
             self._reader = self._read_switched
             return _new_response(status, reason, version, headers, b"", False)
@@ -369,16 +400,25 @@ class ResponseParser:
                 self._reader = self._read_until_eof
             return _AGAIN
         if cl:
-            length = _content_length(cl)
+            length = framing.length
+            if length is None:
+                length = _content_length(cl)
             if length > self.max_body_bytes:
                 raise ResponseTooLarge(
                     f"Content-Length {length} exceeds {self.max_body_bytes} bytes"
                 )
             buf = self._buf
             if len(buf) >= length:  # fast path: the whole body is here
+                last = framing.last
+                if last is not None and len(last.body) == length and buf.startswith(last.body):
+                    del buf[:length]
+                    return last  # same head, same body: an equal (frozen) response
                 body = bytes(buf[:length])
                 del buf[:length]
-                return _new_response(status, reason, version, headers, body, keep_alive)
+                response = _new_response(status, reason, version, headers, body, keep_alive)
+                if length <= _MEMO_MAX_BODY:
+                    framing.last = response
+                return response
             self._head = (status, reason, version, headers, keep_alive)
             self._body = bytearray()
             self._remaining = length
@@ -527,8 +567,34 @@ _CACHE_MAX_LINE = 256
 _FORBIDDEN_IN_LINE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
-#: Transfer-Encoding values, Content-Length values, keep-alive (RFC 9112 §6.3, §9.3).
-_Framing = tuple[tuple[bytes, ...], tuple[bytes, ...], bool]
+class _Framing:
+    """What one head says about framing, worked out once per distinct head."""
+
+    __slots__ = ("cl", "keep_alive", "last", "length", "te")
+
+    def __init__(self, te: tuple[bytes, ...], cl: tuple[bytes, ...], keep_alive: bool) -> None:
+        self.te = te  # Transfer-Encoding values
+        self.cl = cl  # Content-Length values
+        self.keep_alive = keep_alive  # RFC 9112 §9.3
+        #: ``_content_length(cl)`` when that is one plain number (else worked out, or
+        #: refused, where the framing needs it).
+        self.length = int(cl[0]) if len(cl) == 1 and cl[0].isdigit() and len(cl[0]) <= 18 else None
+        #: The last response built from this head with a whole Content-Length body of at
+        #: most ``_MEMO_MAX_BODY`` bytes. A response is frozen, so when the next one has
+        #: the same head and the same body it can be that very object: a server that
+        #: answers a route the same way every time costs no allocation per response.
+        self.last: Response | None = None
+
+
+_MEMO_MAX_BODY = 4096
+#: The longest response ``ResponseParser.next_response`` remembers whole.
+_MEMO_MAX_RAW = 8192
+
+
+def _framing_method(method: str) -> str:
+    """The method as far as framing cares (RFC 9112 §6.3 items 1 and 2): HEAD, CONNECT or
+    any other."""
+    return method if method == "HEAD" or method == "CONNECT" else ""
 _Head = tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...], _Framing]
 # Whole heads repeat too (same server, same route: only Date changes, once a second), so a
 # parsed head and its framing fields are memoised by the head's bytes: the same bytes always
@@ -557,7 +623,7 @@ def _parse_head_cached(block: bytes, max_headers: int) -> _Head:
             else:
                 conn.append(value)
     keep_alive = _keep_alive(conn, version) if conn else version != b"1.0"
-    head = (status, reason, version, headers, (tuple(te), tuple(cl), keep_alive))
+    head = (status, reason, version, headers, _Framing(tuple(te), tuple(cl), keep_alive))
     if len(block) <= _HEAD_CACHE_MAX_BYTES:
         if len(_HEAD_CACHE) >= _HEAD_CACHE_MAX_ENTRIES:
             _HEAD_CACHE.clear()

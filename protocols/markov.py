@@ -72,6 +72,9 @@ _TEMPLATE_SPLIT = re.compile(r"\{([^{}]*)\}")
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _COOKIE_VALUE = re.compile(r"[\x20-\x3a\x3c-\x7e]*\Z")  # printable ASCII except ';'
 _STATUS_COUNTERS = {c: f"markov.status_{c}xx" for c in range(1, 6)}
+#: What a response counts, by status class: one request, and its status class.
+_RESPONSE_COUNTERS = {c: ("markov.requests", name) for c, name in _STATUS_COUNTERS.items()}
+_OTHER_RESPONSE_COUNTERS = ("markov.requests", "markov.status_other")
 _ERROR_COUNTERS = {cause: f"markov.error.{cause}" for cause in TRANSPORT_CAUSES}
 _EXAMPLE_BODY_CHARS = 2048
 
@@ -103,6 +106,7 @@ class _Plan:
         "is_login",
         "last_request",
         "latency_counter",
+        "latency_names",
         "literals",
         "method",
         "name",
@@ -131,6 +135,7 @@ class _Plan:
         self.var_set = frozenset(self.vars)
         self.static_target: str | None = None if self.vars else base_path + path
         self.latency_counter = f"markov.latency.{name}"
+        self.latency_names = ("markov.latency", self.latency_counter)
         self.is_login = False
         self.body_bytes: bytes | None = None
         self.body_obj: Any = None
@@ -146,11 +151,10 @@ class _Plan:
         self.cum_weights: list[float] = []
         self.total_weight = 0.0
         self.free = True
-        #: (target, cookie header, headers, wire) of the last request built from a fixed
-        #: body: a walker repeats the same request bytes most of the time.
-        self.last_request: tuple[str, str | None, tuple[tuple[str, str], ...], bytes] | None = (
-            None
-        )
+        #: (target, cookie header, request) of the last request planned from a fixed body:
+        #: a walker repeats the same request most of the time, and a ``PlannedRequest`` is
+        #: frozen, so the same one can be handed out again.
+        self.last_request: tuple[str, str | None, PlannedRequest] | None = None
 
 
 class MarkovSession:
@@ -187,6 +191,7 @@ class MarkovSession:
         self._records: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
         self._cookies: dict[str, str] = {}
         self._cookie_header: str | None = None
+        self._cookies_from: tuple[tuple[bytes, bytes], ...] | None = None
         self._outstanding: PlannedRequest | None = None
         self._outstanding_plan: _Plan | None = None
         self._outstanding_obj: Any = None
@@ -272,20 +277,23 @@ class MarkovSession:
         cookie = self._cookie_header
         last = plan.last_request
         if last is not None and last[0] == target and last[1] == cookie:
-            headers, wire = last[2], last[3]  # same fixed body: same bytes as last time
+            planned = last[2]  # same fixed body, same target and cookie: the same request
         else:
             if plan.schema is not None:
                 obj = generate_body(plan.schema, self._rng)
                 body = _json_bytes(obj)
+            headers: tuple[tuple[str, str], ...]
             if body is not None:
                 json_type = ("Content-Type", "application/json")
                 headers = (("Cookie", cookie), json_type) if cookie else (json_type,)
             else:
                 headers = (("Cookie", cookie),) if cookie else ()
             wire = build_request(plan.method, target, self._host, headers, body)
+            planned = _new_planned(
+                plan.name, plan.method, target, headers, body, wire, plan.is_login
+            )
             if plan.schema is None:
-                plan.last_request = (target, cookie, headers, wire)
-        planned = _new_planned(plan.name, plan.method, target, headers, body, wire, plan.is_login)
+                plan.last_request = (target, cookie, planned)
         self._outstanding, self._outstanding_plan, self._outstanding_obj = planned, plan, obj
         return planned
 
@@ -307,13 +315,14 @@ class MarkovSession:
         plan = self._take(planned)
         sent, self._outstanding_obj = self._outstanding_obj, None
         status = response.status
-        tally.incr("markov.requests")
-        tally.incr(_STATUS_COUNTERS.get(status // 100, "markov.status_other"))
+        tally.incr_each(_RESPONSE_COUNTERS.get(status // 100, _OTHER_RESPONSE_COUNTERS))
         if latency_us is not None:
-            tally.record_latency("markov.latency", latency_us)
-            tally.record_latency(plan.latency_counter, latency_us)
-        if response.headers:
+            tally.record_latencies(plan.latency_names, latency_us)
+        if response.headers and response.headers is not self._cookies_from:
             self._store_cookies(response)
+            # The same (immutable) header tuple again -- heads are memoised by the parser --
+            # would set the same cookies again: skip it until another response comes between.
+            self._cookies_from = response.headers
         self.retry_after_s = 0.0
 
         if status == 429:
