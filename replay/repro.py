@@ -120,7 +120,10 @@ def parse_repro(text: str, source: str = "repro") -> Repro:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = ", looks truncated" if not text.rstrip().endswith("}") else ""
+        # JSON that stops mid-document fails at its very end (or inside a string that the
+        # end cut open), whatever the last byte happens to be.
+        at_end = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        cut = ", looks truncated" if at_end else ""
         raise ReproError(f"{source}: not valid JSON{cut} ({exc.msg} at line {exc.lineno} "
                          f"column {exc.colno})") from None
     if not isinstance(data, dict):
