@@ -169,7 +169,23 @@ def _agent_thread(args: argparse.Namespace) -> tuple[threading.Thread, list[int]
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(agent.run_agent(args)), daemon=True)
     thread.start()
+    _wait_listening(args.bind)
     return thread, codes
+
+
+def _wait_listening(endpoint: str, timeout: float = 10.0) -> None:
+    """The agent binds in its thread; ask only once it listens (a loaded CI host is slow)."""
+    import socket
+    import time
+
+    host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
 
 
 def _args(endpoint: str, **extra) -> argparse.Namespace:
@@ -188,8 +204,8 @@ def test_agent_answers_over_loopback(tmp_path, sleeper, monkeypatch):
     endpoint = f"tcp://127.0.0.1:{_port()}"
     thread, codes = _agent_thread(_args(endpoint))
     dossier = Dossier(tmp_path)
-    agent.request_forensics(endpoint, dossier, pid=sleeper.pid, port=0, budget_s=5)
-    thread.join(10)
+    agent.request_forensics(endpoint, dossier, pid=sleeper.pid, port=0, budget_s=20)
+    thread.join(25)
     assert codes == [0]
     got = lines(dossier)
     assert got["agent/process/status"] == "ok"
