@@ -13,16 +13,21 @@ concurrency against the same URL for the same number of seconds, one after the o
 * ``assay-norec``: the same with ``ASSAY_BENCH_NO_RECORDING=1``, which the actor reads once
   at start to turn tally counters and latency recording into no-ops. Its rate comes from
   nginx's request counter (``stub_status``), since it records nothing itself.
+* ``assay-baseline`` (with ``--baseline DIR``): assay from another checkout.
 * ``locust``: one headless locust process with a generated ``FastHttpUser`` locustfile.
 * ``hey`` (``-z Ns -c C``) and ``wrk`` (``-t1 -cC -dNs``, the ceiling).
 
-A round runs every tool once; the order rotates from round to round so slow drift on a
-shared machine does not always hit the same tool. Ratios (assay/locust, assay/hey, ...)
-are taken within a round and the table reports their median, because only same-run
-ratios mean anything on a noisy host. For each measurement the table also reports how
-busy each core was, the VM steal time, and "other CPU": CPU time burnt during the run by
-processes other than the tool under test and nginx (other people's tests, say). The load
-average is printed at the start and end.
+A round runs every tool once. The order rotates from round to round, so that drift on a
+shared host does not always hit the same tool, and the assay variants run back to back.
+Ratios (assay/locust, assay/hey, ...) are taken within a round and the table reports their
+median: only same-run ratios mean anything on a noisy host.
+
+Two figures per measurement: req/s on the pinned core, and req/CPU-s, the requests per
+second of the tool's own CPU time (process tree) in the steady middle of the run (found
+from nginx's request counter, sampled with /proc every 250 ms): what the tool does with a
+whole core even when other processes or the hypervisor took part of it. The table also
+shows each core's busy %, the VM steal time, and "other": CPU burnt meanwhile by processes
+other than the tool and nginx. The load average is printed at the start and end.
 
 Run: ``python benchmarks/bench_markov.py [--rounds 3 --seconds 10 --concurrency 32]``.
 Exit 0 when the benchmark ran (whatever the figures), 2 when nginx or taskset is missing.
@@ -483,6 +488,19 @@ def report(results: list[Measurement], tools: list[str], rounds: int) -> None:
               "tool's own CPU time) much less so")
 
 
+def round_order(tools: list[str], round_no: int) -> list[str]:
+    """The tools in the order round ``round_no`` runs them: rotated by one each round, with
+    the assay variants kept next to each other (their order rotated too), so that the
+    ratios between them compare runs taken seconds apart."""
+    variants = [t for t in tools if t.startswith("assay")]
+    units: list[list[str]] = [[t] for t in tools if not t.startswith("assay")]
+    if variants:
+        shift = (round_no - 1) % len(variants)
+        units.insert(0, variants[shift:] + variants[:shift])
+    shift = (round_no - 1) % len(units)
+    return [tool for unit in units[shift:] + units[:shift] for tool in unit]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -542,8 +560,7 @@ def main(argv: list[str] | None = None) -> int:
                        "locust": bench.run_locust, "hey": bench.run_hey, "wrk": bench.run_wrk,
                        BASELINE: lambda m: bench.run_assay(m, tree=args.baseline)}
             for round_no in range(1, args.rounds + 1):
-                shift = (round_no - 1) % len(tools)
-                for tool in tools[shift:] + tools[:shift]:
+                for tool in round_order(tools, round_no):
                     m = Measurement(tool, round_no)
                     runners[tool](m)
                     results.append(m)

@@ -35,7 +35,7 @@ import email.utils
 import json
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -111,6 +111,8 @@ class _Plan:
         "method",
         "name",
         "read",
+        "recorder",
+        "recorder_tally",
         "schema",
         "static_target",
         "targets",
@@ -136,6 +138,9 @@ class _Plan:
         self.static_target: str | None = None if self.vars else base_path + path
         self.latency_counter = f"markov.latency.{name}"
         self.latency_names = ("markov.latency", self.latency_counter)
+        #: ``recorder_tally.latency_recorder(latency_names)``, made once per tally.
+        self.recorder: Callable[[float], None] | None = None
+        self.recorder_tally: Tally | None = None
         self.is_login = False
         self.body_bytes: bytes | None = None
         self.body_obj: Any = None
@@ -317,7 +322,10 @@ class MarkovSession:
         status = response.status
         tally.incr_each(_RESPONSE_COUNTERS.get(status // 100, _OTHER_RESPONSE_COUNTERS))
         if latency_us is not None:
-            tally.record_latencies(plan.latency_names, latency_us)
+            if plan.recorder_tally is not tally:
+                plan.recorder = tally.latency_recorder(plan.latency_names)
+                plan.recorder_tally = tally
+            plan.recorder(latency_us)
         if response.headers and response.headers is not self._cookies_from:
             self._store_cookies(response)
             # The same (immutable) header tuple again -- heads are memoised by the parser --

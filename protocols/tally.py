@@ -16,13 +16,15 @@ incarnation is counted in ``late_frames`` and ignored (its predecessor snapshot 
 folded; at most one tally interval of a dead process is lost, never double counted).
 
 Latency recording is on the hot path, so ``record_latency`` only counts quantised values in a
-dict; the HdrHistogram is fed in bulk at snapshot time (one ``record_value(v, n)`` per
-distinct value) and histograms are merged as histograms, never as percentiles.
+dict (and a ``latency_recorder`` function, for once-per-request callers, only appends to a
+list); the HdrHistogram is fed in bulk at snapshot time (one slot update per distinct
+value) and histograms are merged as histograms, never as percentiles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,9 +56,10 @@ class Tally:
     counters: dict[str, int] = field(default_factory=dict)
     examples: dict[str, dict[str, Any]] = field(default_factory=dict)
     _histograms: dict[str, HdrHistogram] = field(default_factory=dict)
-    # Quantised latency -> count, per histogram name, or per tuple of names that each
-    # get every value (``record_latencies``), until the next drain.
-    _pending: dict[str | tuple[str, ...], dict[int, int]] = field(default_factory=dict)
+    # Until the next drain: quantised latency -> count per histogram (``record_latency``),
+    # and raw latencies per tuple of histograms (``latency_recorder``).
+    _pending: dict[str, dict[int, int]] = field(default_factory=dict)
+    _samples: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
     _examples_sent: set[str] = field(default_factory=set)
 
     def incr(self, name: str, amount: int = 1) -> None:
@@ -83,22 +86,20 @@ class Tally:
             pending = self._pending[name] = {}
         pending[value] = pending.get(value, 0) + 1
 
-    def record_latencies(self, names: tuple[str, ...], micros: float) -> None:
-        """``record_latency(name, micros)`` for each of ``names`` (a slice's overall and
-        per-state histograms), once per request: one quantisation and one pending count
-        for all of them, spread to each histogram when pending values are drained."""
-        value = int(micros)
-        if value >= 2048:  # as in record_latency
-            if value > HIGHEST_US:
-                value = HIGHEST_US
-            shift = value.bit_length() - 11
-            value = (value >> shift) << shift
-        elif value < 1:
-            value = 1
-        pending = self._pending.get(names)
-        if pending is None:
-            pending = self._pending[names] = {}
-        pending[value] = pending.get(value, 0) + 1
+    def latency_recorder(self, names: tuple[str, ...]) -> Callable[[float], None]:
+        """A function that records one latency (microseconds) into each histogram of
+        ``names`` (a slice's overall and per-state histograms, say), exactly as
+        ``record_latency(name, micros)`` would for each name.
+
+        For code that records on every request: the function is a bare ``list.append``,
+        and the next drain (every ``snapshot``) counts the values in bulk, in C, then
+        quantises the distinct ones. Until then the values are held one by one, so the
+        tally must be snapshotted regularly, as an actor does at every flush.
+        """
+        samples = self._samples.get(names)
+        if samples is None:
+            samples = self._samples[names] = []
+        return samples.append
 
     def keep_example(self, counter: str, example: Mapping[str, Any]) -> None:
         """Remember the first exchange that moved ``counter``; later ones are only counted."""
@@ -127,45 +128,83 @@ class Tally:
         return dict(self.counters), encoded, examples
 
     def _drain_pending(self) -> None:
-        for key, values in self._pending.items():
-            for name in (key,) if isinstance(key, str) else key:
-                hist = self._histograms.get(name)
-                if hist is None:
-                    hist = self._histograms[name] = new_histogram()
-                _record_counts(hist, values)
+        for names, samples in self._samples.items():
+            if samples:
+                values = Counter(map(int, samples))  # truncated and counted in C
+                samples.clear()  # the same list: recorders handed out keep appending to it
+                _record_counts([self._histogram(name) for name in names], values)
+        for name, values in self._pending.items():
+            _record_counts([self._histogram(name)], values)
         self._pending.clear()
 
+    def _histogram(self, name: str) -> HdrHistogram:
+        hist = self._histograms.get(name)
+        if hist is None:
+            hist = self._histograms[name] = new_histogram()
+        return hist
 
-def _record_counts(hist: HdrHistogram, values: Mapping[int, int]) -> None:
-    """``hist.record_value(value, count)`` for each pair, at a fraction of the cost.
+
+def _record_counts(hists: Sequence[HdrHistogram], values: Mapping[int, int]) -> None:
+    """``hist.record_value(value, count)`` for each pair and each histogram, at a fraction
+    of the cost.
 
     Latencies spread over many distinct microsecond values, so a flush drains about one
-    pending entry per request, and hdrh's ``record_value`` (five Python calls to find the
-    slot) made draining cost more than recording. This computes the same slot with the
-    same formula (``_counts_index_for``: bucket from the bit length, then sub-bucket) and
-    updates the same fields (counts, total, min, max); values outside the range are
-    dropped, as ``record_value`` drops them. Values are >= 1 (``record_latency`` clamps).
+    value per request, and hdrh's ``record_value`` (five Python calls to find the slot)
+    made draining cost more than recording. This computes the same slot with the same
+    formula (``_counts_index_for``: bucket from the bit length, then sub-bucket; below the
+    first bucket's top, with a unit of 1, the slot is the value itself), once for all the
+    histograms (ours share one layout), and updates the same fields (counts, total, min,
+    max). Values are whole microseconds, quantised or not: each is clamped to
+    [1, HIGHEST_US] as ``record_latency`` clamps, and its slot is its quantisation (the bits
+    below the resolution do not change the slot), so a raw value lands where
+    ``record_latency`` would have put it.
     """
-    counts = hist.counts
-    limit = hist.counts_len
-    unit = hist.unit_magnitude
-    half_magnitude = hist.sub_bucket_half_count_magnitude
-    half = hist.sub_bucket_half_count
-    mask = hist.sub_bucket_mask
+    first = hists[0]
+    layout = (first.counts_len, first.unit_magnitude, first.sub_bucket_half_count_magnitude)
+    for other in hists[1:]:
+        if (other.counts_len, other.unit_magnitude,
+                other.sub_bucket_half_count_magnitude) != layout:
+            for hist in hists:
+                _record_counts([hist], values)
+            return
+    limit = first.counts_len
+    unit = first.unit_magnitude
+    half_magnitude = first.sub_bucket_half_count_magnitude
+    half = first.sub_bucket_half_count
+    mask = first.sub_bucket_mask
+    direct = mask if unit == 0 else -1  # values up to this one are their own slot
     bucket_offset = unit + half_magnitude + 1
-    low, high, total = hist.min_value, hist.max_value, 0
+    slots: list[tuple[int, int]] = []
+    low, high, total = HIGHEST_US, 1, 0
     for value, count in values.items():
-        bucket = (value | mask).bit_length() - bucket_offset
-        index = ((bucket + 1) << half_magnitude) + (value >> (bucket + unit)) - half
-        if 0 <= index < limit:
+        if value > HIGHEST_US:
+            value = HIGHEST_US
+        elif value < 1:
+            value = 1
+        if value <= direct:
+            index = value
+        else:
+            bucket = (value | mask).bit_length() - bucket_offset
+            index = ((bucket + 1) << half_magnitude) + (value >> (bucket + unit)) - half
+            if not 0 <= index < limit:
+                continue  # record_value drops it too
+        slots.append((index, count))
+        total += count
+        if value < low:
+            low = value
+        if value > high:
+            high = value
+    if not total:
+        return
+    # record_value saw quantised values: so must min and max be.
+    low, high = _quantise(low), _quantise(high)
+    for hist in hists:
+        counts = hist.counts
+        for index, count in slots:
             counts[index] += count
-            total += count
-            if value < low:
-                low = value
-            if value > high:
-                high = value
-    hist.total_count += total
-    hist.min_value, hist.max_value = low, high
+        hist.total_count += total
+        hist.min_value = min(hist.min_value, low)
+        hist.max_value = max(hist.max_value, high)
 
 
 class UnrecordedTally(Tally):
@@ -183,8 +222,12 @@ class UnrecordedTally(Tally):
     def record_latency(self, name: str, micros: float) -> None:
         return None
 
-    def record_latencies(self, names: tuple[str, ...], micros: float) -> None:
-        return None
+    def latency_recorder(self, names: tuple[str, ...]) -> Callable[[float], None]:
+        return _ignore
+
+
+def _ignore(micros: float) -> None:
+    return None
 
 
 def bounded_example(example: Mapping[str, Any]) -> dict[str, Any]:
