@@ -18,6 +18,7 @@ import enum
 import os
 import signal
 import socket
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import Any
 import trio
 import zmq
 
-from actors import slices
+from actors import curve, slices
 from actors.walker import Target, WalkerContext, walker_rng
 from actors.zmq_io import ZmqReceiver, send_nowait, send_patiently
 from protocols import wire
@@ -37,6 +38,12 @@ COORDINATOR_SILENCE_S = 5.0
 HELLO_EVERY_S = 0.25
 FINAL_SEND_TIMEOUT_S = 5.0
 WALKER_RESTART_PAUSE_S = 0.2
+SILENT_COORDINATOR = "coordinator silent"
+#: Exit status when the actor stopped without the coordinator's Stop: it went silent (died,
+#: or the network failed) or came back in a new handshake (a resumed soak). A launcher that
+#: re-launches remote actors (systemd-free-launch/actor-host) tries again, so that a
+#: resumed coordinator gets its actors back. 0 is a normal end.
+EXIT_COORDINATOR_LOST = 4
 #: Benchmarks only (benchmarks/bench_markov.py): "1" makes tally counters and latency
 #: recording no-ops for this actor's whole life, to measure what recording costs.
 NO_RECORDING_ENV = "ASSAY_BENCH_NO_RECORDING"
@@ -84,18 +91,26 @@ class ActorState:
 
 
 class Actor:
-    def __init__(self, actor_id: int, incarnation: int, pull_url: str, pub_url: str) -> None:
+    def __init__(self, actor_id: int, incarnation: int, pull_url: str, pub_url: str,
+                 curve_keys: tuple[bytes, bytes] | None = None,
+                 greeting_timeout_s: float = GREETING_TIMEOUT_S) -> None:
+        """``curve_keys``: (the coordinator's public key, this actor's secret key) when the
+        coordinator's sockets speak CURVE (``actors.curve``)."""
         self.state = ActorState(actor_id, incarnation)
+        self.greeting_timeout_s = greeting_timeout_s
         if os.environ.get(NO_RECORDING_ENV) == "1":  # read once, at actor start
             self.state.tally = UnrecordedTally()
         self._ctx = zmq.Context.instance()
         self._push = self._ctx.socket(zmq.PUSH)
         self._push.setsockopt(zmq.LINGER, int(FINAL_SEND_TIMEOUT_S * 1000))
         self._push.setsockopt(zmq.SNDHWM, 10_000)
-        self._push.connect(pull_url)
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        if curve_keys is not None:
+            for sock in (self._push, self._sub):
+                curve.make_client(sock, *curve_keys)
+        self._push.connect(pull_url)
         self._sub.connect(pub_url)
         self._control = ZmqReceiver(self._sub)
         self._walkers_scope: trio.CancelScope | None = None
@@ -128,28 +143,37 @@ class Actor:
 
     # -- main -----------------------------------------------------------------------------
     async def main(self) -> int:
+        abort: ActorAbort | None = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._listen_control, nursery.cancel_scope)
                 nursery.start_soon(self._watch_signals, nursery.cancel_scope)
-                await self._greet()
-                await self._run_walkers()
-                await self._finish()
+                try:  # caught here, not around the nursery, which would wrap it in a group
+                    await self._greet()
+                    await self._run_walkers()
+                    await self._finish()
+                    if self.state.stop_reason is None:
+                        await self._await_coordinator_stop()
+                except ActorAbort as exc:
+                    abort = exc
                 nursery.cancel_scope.cancel()
-        except ActorAbort as exc:
-            state = self.state
-            await send_patiently(self._push, wire.encode(
-                wire.ActorFailed(state.actor_id, state.incarnation, str(exc))), 2.0)
-            return 3
+            if abort is not None:
+                state = self.state
+                sys.stderr.write(f"actor {state.actor_id}: {abort}\n")
+                await send_patiently(self._push, wire.encode(
+                    wire.ActorFailed(state.actor_id, state.incarnation, str(abort))), 2.0)
+                return 3
         finally:
             self._push.close()
             self._sub.close()
+        if self.state.stop_reason in (None, SILENT_COORDINATOR):
+            return EXIT_COORDINATOR_LOST  # never told to stop: see _await_coordinator_stop
         return 0
 
     async def _greet(self) -> None:
         state = self.state
         hello = wire.Hello(state.actor_id, state.incarnation, os.getpid(), socket.gethostname())
-        with trio.move_on_after(GREETING_TIMEOUT_S):
+        with trio.move_on_after(self.greeting_timeout_s):
             while state.plan is None and state.stop_reason is None:
                 self._send(hello)
                 with trio.move_on_after(HELLO_EVERY_S):
@@ -157,7 +181,8 @@ class Actor:
         if state.stop_reason is not None:
             return
         if state.plan is None:
-            raise ActorAbort(f"no plan from the coordinator within {GREETING_TIMEOUT_S:.0f} s")
+            raise ActorAbort(f"no plan from the coordinator within "
+                             f"{self.greeting_timeout_s:.0f} s")
         self._contexts = self._build_walkers(state.plan)
         state.move(Phase.READY)
         self._send(wire.Ready(state.actor_id, state.incarnation, state.run_id or "",
@@ -165,9 +190,13 @@ class Actor:
 
     def _build_walkers(self, plan: dict[str, Any]) -> list[tuple[Any, WalkerContext]]:
         state = self.state
+        planned = plan.get("walkers")
+        if isinstance(planned, dict) and str(state.actor_id) not in planned:
+            raise ActorAbort(f"actor id {state.actor_id} is not in the coordinator's plan "
+                             f"(planned ids: {', '.join(sorted(planned))})")
         try:
             target = Target.from_url(plan["target"])
-            assignment = plan["walkers"].get(str(state.actor_id), [])
+            assignment = plan["walkers"][str(state.actor_id)]
             seed = int(plan["seed"])
             base_settings = dict(plan.get("settings", {}))
             prepared: dict[str, dict[str, Any]] = {}
@@ -240,6 +269,14 @@ class Actor:
             if not self._send(self._tally_message(final=False)):
                 self.state.tally.incr("actor.tally_refused")
 
+    async def _await_coordinator_stop(self) -> None:
+        """We stopped on our own deadline. A live coordinator says Stop at that moment; one
+        that died shortly before never will, and the control watch notices its silence.
+        Either way the exit status then tells a launcher whether to start us again
+        (``EXIT_COORDINATOR_LOST``), so that a resumed soak gets its remote actors back."""
+        with trio.move_on_after(COORDINATOR_SILENCE_S + 2.0):
+            await self._stopped.wait()
+
     async def _finish(self) -> None:
         state = self.state
         if state.phase in (Phase.READY, Phase.RUNNING):
@@ -253,11 +290,13 @@ class Actor:
     # -- incoming -------------------------------------------------------------------------
     _plan_arrived: trio.Event
     _start_or_stop: trio.Event
+    _stopped: trio.Event
 
     def _stop(self, reason: str) -> None:
         state = self.state
         if state.stop_reason is None:
             state.stop_reason = reason
+            self._stopped.set()
         if self._walkers_scope is not None:
             self._walkers_scope.cancel()
         if state.phase is Phase.READY:
@@ -273,7 +312,7 @@ class Actor:
                 continue
             silent = time.monotonic() - state.last_control
             if state.phase is not Phase.GREETING and silent > COORDINATOR_SILENCE_S:
-                self._stop("coordinator silent")
+                self._stop(SILENT_COORDINATOR)
                 if state.phase is Phase.GREETING:
                     scope.cancel()
 
@@ -292,12 +331,30 @@ class Actor:
             state.run_id = message.run_id
             state.plan = message.plan
             self._plan_arrived.set()
+        elif isinstance(message, wire.Plan) and state.phase is Phase.RUNNING:
+            # The same run's coordinator is handshaking again: a soak resumed while we
+            # (on another host) kept running. Our Ready lets it start; our tallies go on.
+            self._send(wire.Ready(state.actor_id, state.incarnation, state.run_id or "",
+                                  len(self._contexts)))
         elif isinstance(message, wire.Start) and state.start_at is None and state.plan:
             state.start_at = message.start_at
             state.deadline = message.deadline
             self._start_or_stop.set()
+        elif (isinstance(message, wire.Start) and state.phase is Phase.RUNNING
+              and message.deadline != state.deadline):
+            self._move_deadline(message.deadline)
         elif isinstance(message, wire.Stop):
             self._stop(message.reason)
+
+    def _move_deadline(self, deadline: float) -> None:
+        """A resumed coordinator runs the rest of the budget from its own start: adopt its
+        deadline (wall clock) for every walker and the walkers' scope."""
+        self.state.deadline = deadline
+        trio_deadline = deadline + (trio.current_time() - time.time())
+        for _, ctx in self._contexts:
+            ctx.deadline = trio_deadline
+        if self._walkers_scope is not None:
+            self._walkers_scope.deadline = trio_deadline + 1.0
 
     async def _watch_signals(self, scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -310,4 +367,5 @@ class Actor:
     async def run(self) -> int:
         self._plan_arrived = trio.Event()
         self._start_or_stop = trio.Event()
+        self._stopped = trio.Event()
         return await self.main()

@@ -21,7 +21,6 @@ written by ``zmq.auth.create_certificates``) or from the environment as Z85 text
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import signal
 import sys
@@ -34,16 +33,13 @@ from urllib.parse import urlsplit
 import psutil
 import zmq
 
+from actors import curve
 from coordinator import forensics
 from protocols import wire
 
 EXIT_USAGE = 2
 REPLY_CAP = 16 * 1024 * 1024
 POLL_MS = 500
-
-
-class AgentKeyError(ValueError):
-    """Keys that cannot be loaded; one line."""
 
 
 def add_agent_parser(sub: Any) -> None:
@@ -58,70 +54,18 @@ def add_agent_parser(sub: Any) -> None:
                        help="exit after this many requests (0: serve until interrupted)")
 
 
-def endpoint_is_loopback(endpoint: str) -> bool:
-    host = urlsplit(endpoint).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _z85_or_file(value: str | None, secret: bool) -> bytes | None:
-    """A key given as Z85 text or as a certificate file; the public or the secret part."""
-    if not value:
-        return None
-    path = Path(value)
-    if path.exists():
-        try:
-            public, secret_key = zmq.auth.load_certificate(str(path))
-        except (OSError, ValueError) as exc:
-            raise AgentKeyError(f"cannot load certificate {path}: {exc}") from None
-        key = secret_key if secret else public
-        if key is None:
-            raise AgentKeyError(f"certificate {path} has no {'secret' if secret else 'public'} key")
-        return key
-    if len(value) != 40:
-        raise AgentKeyError("a Z85 key is 40 characters (or give a certificate file)")
-    return value.encode("ascii")
-
-
-def _authorized(args: argparse.Namespace) -> list[bytes]:
-    keys: list[bytes] = []
-    if args.authorized_keys is not None:
-        directory = args.authorized_keys
-        if not directory.is_dir():
-            raise AgentKeyError(f"--authorized-keys {directory} is not a directory")
-        for path in sorted(directory.glob("*.key")):
-            public, _ = zmq.auth.load_certificate(str(path))
-            keys.append(public)
-    env = os.environ.get("ASSAY_AGENT_CLIENT_KEYS", "")
-    keys += [k.strip().encode("ascii") for k in env.split(",") if k.strip()]
-    return keys
-
-
-class _Allow:
-    """ZAP credentials provider: only the listed client public keys (Z85) get in."""
-
-    def __init__(self, keys: list[bytes]) -> None:
-        self.keys = set(keys)
-
-    def callback(self, domain: str, key: bytes) -> bool:
-        return key in self.keys
-
-
 def run_agent(args: argparse.Namespace) -> int:
     endpoint = args.bind
     if not endpoint.startswith("tcp://") or urlsplit(endpoint).port is None:
         return _error("--bind must look like tcp://HOST:PORT")
     try:
-        secret = _z85_or_file(str(args.secret_key) if args.secret_key else
-                              os.environ.get("ASSAY_AGENT_SECRET_KEY"), secret=True)
-        clients = _authorized(args)
-    except AgentKeyError as exc:
+        secret = curve.load_key(args.secret_key or os.environ.get("ASSAY_AGENT_SECRET_KEY"),
+                                secret=True)
+        clients = curve.load_authorized(
+            args.authorized_keys, os.environ.get("ASSAY_AGENT_CLIENT_KEYS", "").split(","))
+    except curve.CurveKeyError as exc:
         return _error(str(exc))
-    loopback = endpoint_is_loopback(endpoint)
+    loopback = curve.endpoint_is_loopback(endpoint)
     if not loopback and (secret is None or not clients):
         return _error(f"refusing to bind {endpoint} (not loopback) without CURVE keys: give "
                       "--secret-key and --authorized-keys (or ASSAY_AGENT_SECRET_KEY and "
@@ -132,14 +76,8 @@ def run_agent(args: argparse.Namespace) -> int:
     sock.setsockopt(zmq.LINGER, 0)
     try:
         if secret is not None:
-            from zmq.auth.thread import ThreadAuthenticator
-
-            authenticator = ThreadAuthenticator(context)
-            authenticator.start()
-            authenticator.configure_curve_callback("*", _Allow(clients))
-            sock.curve_secretkey = secret
-            sock.curve_publickey = zmq.curve_public(secret)
-            sock.curve_server = True
+            authenticator = curve.start_authenticator(context, clients)
+            curve.make_server(sock, secret)
         try:
             sock.bind(endpoint)
         except zmq.ZMQError as exc:
@@ -226,14 +164,14 @@ def request_forensics(endpoint: str, dossier: forensics.Dossier, *, pid: int | N
                       client_key: str | None = None) -> None:
     """Ask the agent at ``endpoint``; write its files under ``agent/`` (blocking, bounded)."""
     try:
-        server = _z85_or_file(server_key or os.environ.get("ASSAY_AGENT_SERVER_KEY"),
-                              secret=False)
-        client = _z85_or_file(client_key or os.environ.get("ASSAY_AGENT_CLIENT_SECRET"),
-                              secret=True)
-    except AgentKeyError as exc:
+        server = curve.load_key(server_key or os.environ.get("ASSAY_AGENT_SERVER_KEY"),
+                                secret=False)
+        client = curve.load_key(client_key or os.environ.get("ASSAY_AGENT_CLIENT_SECRET"),
+                                secret=True)
+    except curve.CurveKeyError as exc:
         dossier.missing("agent/*", str(exc))
         return
-    if not endpoint_is_loopback(endpoint) and (server is None or client is None):
+    if not curve.endpoint_is_loopback(endpoint) and (server is None or client is None):
         dossier.missing("agent/*", f"{endpoint} is not loopback: CURVE keys are required "
                                    "(--agent-server-key and --agent-client-key)")
         return
@@ -242,9 +180,7 @@ def request_forensics(endpoint: str, dossier: forensics.Dossier, *, pid: int | N
     sock.setsockopt(zmq.LINGER, 0)
     try:
         if server is not None and client is not None:
-            sock.curve_serverkey = server
-            sock.curve_secretkey = client
-            sock.curve_publickey = zmq.curve_public(client)
+            curve.make_client(sock, server, client)
         sock.connect(endpoint)
         request_id = uuid.uuid4().hex[:12]
         sock.send(wire.encode(wire.ForensicsRequest(request_id, pid or 0, port, budget_s)))

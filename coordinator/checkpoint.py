@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from coordinator.config import ConfigError, RunConfig
+from coordinator.config import REDACTED_KEY, ConfigError, RunConfig
 from coordinator.logs import get_logger
 from protocols.tally import TallyMerger
 
@@ -38,7 +38,9 @@ CHECKPOINT_VERSION = 1
 #: ``extra`` (other subsystems' settings, e.g. the incident path's): a resume keeps the
 #: stored ones, since its own command line only has their defaults.
 MAY_DIFFER = frozenset({"log_format", "progress_interval_s", "checkpoint_interval_s",
-                        "results_dir", "target_pid", "extra"})
+                        "results_dir", "target_pid", "extra", "remote_ready_timeout_s",
+                        "curve_secret_key", "curve_authorized_keys"})
+
 #: A run whose results say one of these used its whole budget and was judged.
 FINISHED = frozenset({"passed", "failed"})
 
@@ -134,8 +136,10 @@ def config_from_json(stored: dict[str, Any]) -> RunConfig:
         f = kinds.get(name)
         if f is None:
             continue
-        if name in ("results_dir", "spec", "markov"):
+        if name in ("results_dir", "spec", "markov", "curve_authorized_keys"):
             value = None if value is None else Path(value)
+        elif name == "curve_secret_key" and value == REDACTED_KEY:
+            value = None
         elif isinstance(value, list):
             value = tuple(value)
         values[name] = value
@@ -171,11 +175,15 @@ def resume_into(coord: Any, data: dict[str, Any], run_dir: Path) -> None:
         record = coord.actors.get(int(key))
         if record is None:
             continue
+        record.restarts = int(stored.get("restarts", 0))
+        record.restart_history = list(stored.get("restart_history", []))
+        if record.remote:  # remote incarnations are the actors' own (see coordinator.remote)
+            record.live_incarnation = max(coord.merger.incarnations_of(record.actor_id),
+                                          default=None)
+            continue
         used = max([int(stored.get("incarnations", 1)) - 1,
                     *coord.merger.incarnations_of(record.actor_id)])
         record.incarnations = used + 2  # the live incarnation is incarnations - 1
-        record.restarts = int(stored.get("restarts", 0))
-        record.restart_history = list(stored.get("restart_history", []))
     coord.restart_policy.restore(data.get("restart_policy", {}))
     coord.watch.restore(data.get("watch", {}))
     elapsed = float(data["elapsed_s"])

@@ -67,6 +67,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "ends when every seed has a verdict or the duration runs out")
     add("--tier3-walkers", type=int, metavar="N",
         help="walkers running seeds, across all actors (default 8 per actor)")
+    add("--bind", help="tcp://HOST:PORT for the actors' sockets (tallies on PORT, control on "
+        "PORT+1; default tcp://127.0.0.1:0); off loopback CURVE keys are required")
+    add("--remote-actors", help="actors started on other load hosts (see fleet.json); the "
+        "run waits --remote-ready-timeout for them (default 0)")
+    add("--remote-ready-timeout", help="how long to wait for remote actors (default 120s)")
+    add("--curve-secret-key", help="the coordinator's CURVE secret key: certificate file or "
+        "Z85 (make one with `assay keygen`)")
+    add("--curve-authorized-keys", help="directory of the remote actors' public keys (*.key)")
     from coordinator.incidents import add_incident_options
 
     add_incident_options(parser)
@@ -77,7 +85,9 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
              "log_format", "label", "health_path", "ws_path", "sse_path", "stats_url",
              "stats_field", "stats_metric", "target_pid", "fail_fast", "checkpoint_interval",
              "progress_interval", "request_timeout"]
-    names += ["restart_actors", "max_restarts_per_hour", "resource_warmup", "resource_bucket"]
+    names += ["restart_actors", "max_restarts_per_hour", "resource_warmup", "resource_bucket",
+              "bind", "remote_actors", "remote_ready_timeout", "curve_secret_key",
+              "curve_authorized_keys"]
     return {name: getattr(args, name) for name in names}
 
 
@@ -119,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bisect_parser(sub)
     add_agent_parser(sub)
+    keygen = sub.add_parser("keygen", help="make a CURVE keypair (coordinator, actor or "
+                            "agent) for traffic off loopback")
+    keygen.add_argument("directory", type=Path, help="where NAME.key and NAME.key_secret go")
+    keygen.add_argument("--name", default="assay", help="file name stem (default assay)")
     refapp = sub.add_parser("refapp", help="serve the built-in reference target alone")
     refapp.add_argument("--host", default="127.0.0.1")
     refapp.add_argument("--port", default="8080")
@@ -179,6 +193,18 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_FAIL if outcome.violated else EXIT_PASS
 
 
+def _keygen(args: argparse.Namespace) -> int:
+    from actors import curve
+
+    try:
+        public, secret = curve.generate(args.directory, args.name)
+    except (curve.CurveKeyError, OSError) as exc:
+        sys.stderr.write(f"assay keygen: error: {exc}\n")
+        return EXIT_USAGE
+    print(f"public key {public} (give it to the other side)\nsecret key {secret} (keep it)")
+    return EXIT_PASS
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -202,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             from replay.replay_cli import run_bisect
 
             return run_bisect(args)
+        if args.command == "keygen":
+            return _keygen(args)
         if args.command == "agent":
             from coordinator.agent import run_agent
 

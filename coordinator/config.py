@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 DEFAULT_DURATION_S = 30.0
 DEFAULT_CONCURRENCY = 32
 MAX_SEED = 2**64 - 1
+DEFAULT_BIND = "tcp://127.0.0.1:0"
+#: What ``RunConfig.to_json`` records instead of a secret key given as Z85 text.
+REDACTED_KEY = "(Z85 key, not recorded)"
 
 
 class ConfigError(ValueError):
@@ -57,6 +60,13 @@ class RunConfig:
     max_restarts_per_hour: int = 10
     resource_warmup_s: float = 300.0
     resource_bucket_s: float = 60.0
+    # Actors on other load hosts (coordinator.fleet_endpoints): where the coordinator's
+    # sockets listen, how many actors it plans but does not spawn, and their CURVE keys.
+    bind: str = DEFAULT_BIND
+    remote_actors: int = 0
+    remote_ready_timeout_s: float = 120.0
+    curve_secret_key: str | None = None
+    curve_authorized_keys: Path | None = None
     mode: str = "run"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -71,6 +81,8 @@ class RunConfig:
             elif isinstance(value, tuple):
                 data[key] = list(value)
         data["procs"] = self.resolved_procs()
+        if self.curve_secret_key is not None and not Path(self.curve_secret_key).exists():
+            data["curve_secret_key"] = REDACTED_KEY  # a file path is kept
         return data
 
 
@@ -95,12 +107,22 @@ def parse_duration(text: str | float | int, what: str = "duration") -> float:
 
 
 def parse_positive_int(value: Any, what: str) -> int:
+    return _parse_int(value, what, minimum=1)
+
+
+def parse_count(value: Any, what: str) -> int:
+    """An integer that may be 0 (``--remote-actors``)."""
+    return _parse_int(value, what, minimum=0)
+
+
+def _parse_int(value: Any, what: str, minimum: int) -> int:
     try:
         number = int(str(value), 0) if isinstance(value, str) else int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{what} {value!r} is not an integer") from None
-    if number < 1:
-        raise ConfigError(f"{what} must be at least 1 (got {number})")
+    if number < minimum:
+        limit = "at least 1" if minimum == 1 else f"{minimum} or more"
+        raise ConfigError(f"{what} must be {limit} (got {number})")
     return number
 
 
@@ -145,6 +167,20 @@ def validate_target_url(url: str) -> str:
     return url
 
 
+def parse_bind(value: Any) -> str:
+    """``tcp://HOST:PORT`` for the coordinator's tally socket; control listens on PORT+1.
+    PORT 0 picks two free ports. HOST is an address (``0.0.0.0``, ``::``, ``*`` for all)."""
+    text = str(value).strip()
+    match = re.fullmatch(r"tcp://(\*|\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):(\d{1,5})", text)
+    if match is None:
+        raise ConfigError(f"--bind {text!r} must look like tcp://HOST:PORT "
+                          "(tcp://0.0.0.0:5555, tcp://127.0.0.1:0)")
+    port = int(match.group(2))
+    if port > 65534:
+        raise ConfigError(f"--bind {text!r}: port must be 0..65534 (control uses PORT+1)")
+    return text
+
+
 def validate_path(path: str, what: str) -> str:
     if not path.startswith("/") or any(c in path for c in " \r\n\t\x00"):
         raise ConfigError(f"{what} {path!r} must start with '/' and contain no whitespace")
@@ -180,6 +216,12 @@ _CONVERTERS: dict[str, Any] = {
         "max_restarts_per_hour", parse_positive_int(v, "--max-restarts-per-hour")),
     "resource_warmup": lambda v: ("resource_warmup_s", parse_duration(v, "resource warm-up")),
     "resource_bucket": lambda v: ("resource_bucket_s", parse_duration(v, "resource bucket")),
+    "bind": lambda v: ("bind", parse_bind(v)),
+    "remote_actors": lambda v: ("remote_actors", parse_count(v, "--remote-actors")),
+    "remote_ready_timeout": lambda v: (
+        "remote_ready_timeout_s", parse_duration(v, "remote ready timeout")),
+    "curve_secret_key": lambda v: ("curve_secret_key", str(v) or None),
+    "curve_authorized_keys": lambda v: ("curve_authorized_keys", Path(str(v))),
 }
 
 

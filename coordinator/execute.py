@@ -16,6 +16,7 @@ import trio
 
 from actors.slices import SLICES
 from coordinator import inputs as prep
+from coordinator import remote_actors
 from coordinator.config import RunConfig
 from coordinator.logs import get_logger
 from coordinator.results import ResultsError, create_run_dir
@@ -40,6 +41,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
     markov = prep.load_markov_inputs(config, builtin)
     enabled = prep.enabled_slices(config)
     prep.check_results_parent(config.results_dir)
+    remote_actors.load_security(config)  # keys unusable or missing: exit 2 before any work
     with ExitStack() as cleanup:
         target_pid = config.target_pid
         if builtin:

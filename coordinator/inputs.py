@@ -138,7 +138,11 @@ def make_walker_plan(
 ) -> WalkerPlan:
     """Plan with every enabled slice, then hand absent-route walkers to markov."""
     weights = {name: slices.SLICES[name][1] for name in enabled}
-    plan = plan_walkers(config.concurrency, config.resolved_procs(), enabled, weights)
+    try:
+        plan = plan_walkers(config.concurrency, config.resolved_procs(), enabled, weights,
+                            remote=config.remote_actors)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if not absent or "markov" not in plan.per_slice:
         return plan
     moved = 0
@@ -155,7 +159,7 @@ def make_walker_plan(
     reasons = "; ".join(absent[n] for n in sorted(absent))
     moved_note = f"{moved} {', '.join(sorted(absent))} walker(s) moved to markov: {reasons}"
     notes = [*plan.notes, moved_note]
-    return WalkerPlan(per_slice, per_actor, notes)
+    return WalkerPlan(per_slice, per_actor, notes, plan.remote)
 
 
 def cpu_count() -> int:

@@ -22,6 +22,12 @@ class WalkerPlan:
     per_slice: dict[str, int]
     per_actor: dict[int, list[tuple[int, str]]]
     notes: list[str] = field(default_factory=list)
+    #: Actor ids the coordinator plans for but does not spawn: actors on other load hosts.
+    remote: tuple[int, ...] = ()
+
+    @property
+    def local(self) -> list[int]:
+        return [a for a in self.per_actor if a not in self.remote]
 
     @property
     def total(self) -> int:
@@ -72,12 +78,25 @@ def assign_to_actors(per_slice: Mapping[str, int], procs: int) -> dict[int, list
 
 
 def plan_walkers(
-    concurrency: int, procs: int, enabled: Sequence[str], weights: Mapping[str, int]
+    concurrency: int, procs: int, enabled: Sequence[str], weights: Mapping[str, int],
+    remote: int = 0,
 ) -> WalkerPlan:
+    """``procs`` local actors (ids first) and ``remote`` actors on other hosts (ids after
+    them) share the walkers alike. When there are more actors than walkers, local actors
+    are dropped first: remote hosts were added on purpose, and every one of them is awaited.
+    """
     chosen = {name: weights[name] for name in enabled}
     per_slice, notes = split_walkers(concurrency, chosen)
     total = sum(per_slice.values())
-    if procs > total:
-        notes.append(f"procs reduced from {procs} to {total}: one walker per actor at least")
-        procs = total
-    return WalkerPlan(per_slice, assign_to_actors(per_slice, procs), notes)
+    if remote > total:
+        raise ValueError(f"{remote} remote actors but only {total} walkers: raise "
+                         "--concurrency to at least the number of actors")
+    if procs + remote > total:
+        notes.append(f"procs reduced from {procs} to {max(1, total - remote)}: one walker "
+                     "per actor at least")
+        procs = total - remote
+    if procs < 1:
+        raise ValueError(f"{remote} remote actors leave no walker for the coordinator's own "
+                         f"actor: raise --concurrency above {total}")
+    per_actor = assign_to_actors(per_slice, procs + remote)
+    return WalkerPlan(per_slice, per_actor, notes, tuple(range(procs, procs + remote)))

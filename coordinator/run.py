@@ -30,7 +30,7 @@ import zmq
 
 from actors.walker import Target
 from actors.zmq_io import ZmqReceiver, send_nowait
-from coordinator import invariants, longrun, results, tier3
+from coordinator import invariants, longrun, remote_actors, results, tier3
 from coordinator.config import RunConfig
 from coordinator.incidents import IncidentManager, load_settings
 from coordinator.logrotate import watch_actor_logs
@@ -100,6 +100,11 @@ class ActorRecord:
     restarts: int = 0  # --restart-actors: incarnations started after a death
     last_exit: str | None = None
     restart_history: list[dict[str, Any]] = field(default_factory=list)
+    # Actors on other load hosts (coordinator.remote_actors): not spawned, not reaped.
+    remote: bool = False
+    host: str | None = None
+    live_incarnation: int | None = None
+    last_heard: float = 0.0
 
 
 class Coordinator:
@@ -120,7 +125,8 @@ class Coordinator:
         self.elapsed_before = 0.0  # set by a soak resume: run time before this coordinator
         self.resumes: list[dict[str, Any]] = []
         self._plan_message: wire.Plan | None = None
-        self.actors = {a: ActorRecord(a) for a in inputs.walker_plan.per_actor}
+        self.actors = {a: ActorRecord(a, remote=a in inputs.walker_plan.remote)
+                       for a in inputs.walker_plan.per_actor}
         self.control: wire.Message | None = None
         self.started_at = time.time()
         self.run_started: float | None = None
@@ -173,15 +179,24 @@ class Coordinator:
         for sock in (pull, pub):
             sock.setsockopt(zmq.LINGER, 0)
         pull.setsockopt(zmq.RCVHWM, 100_000)
-        pull_port = pull.bind_to_random_port("tcp://127.0.0.1")
-        pub_port = pub.bind_to_random_port("tcp://127.0.0.1")
+        security = remote_actors.load_security(self.config)
+        try:
+            endpoints, authenticator, local_secret = remote_actors.bind_sockets(
+                zctx, pull, pub, self.config, security)
+        except BaseException:
+            pull.close()
+            pub.close()
+            raise
         self._pub = pub
-        self.fleet = Fleet(f"tcp://127.0.0.1:{pull_port}", f"tcp://127.0.0.1:{pub_port}",
-                           self.run_dir / "logs")
+        self.fleet = Fleet(endpoints.pull_url, endpoints.pub_url, self.run_dir / "logs",
+                           curve_keys=(security.public, local_secret))
         (self.run_dir / "logs").mkdir(exist_ok=True)
         try:
+            if self.inputs.walker_plan.remote:
+                self._announce_remote(endpoints, security)
             for actor_id, record in self.actors.items():
-                record.pid = self.fleet.spawn(actor_id, record.incarnations - 1).pid
+                if not record.remote:
+                    record.pid = self.fleet.spawn(actor_id, record.incarnations - 1).pid
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._receive_loop, ZmqReceiver(pull))
@@ -205,7 +220,24 @@ class Coordinator:
                     record.exit = describe_exit(process.returncode)
             pull.close()
             pub.close()
+            if authenticator is not None:
+                authenticator.stop()
         return self._judge_and_write()
+
+    def _announce_remote(self, endpoints: remote_actors.Endpoints,
+                         security: remote_actors.Security) -> None:
+        remote = self.inputs.walker_plan.remote
+        path = remote_actors.write_fleet_file(self.run_dir, endpoints, remote, security,
+                                              self.run_id)
+        if self.config.mode == "soak" and self.config.bind.endswith(":0"):
+            self.log.warning("remote actors and --bind port 0: a resumed soak will listen on "
+                             "other ports, so its remote actors cannot find it; give --bind "
+                             "tcp://HOST:PORT")
+        self.log.warning("waiting for remote actors: start them on the load hosts",
+                         actors=list(remote), fleet_file=str(path),
+                         timeout_s=self.config.remote_ready_timeout_s,
+                         example=" ".join(remote_actors.actor_command(endpoints, remote[0],
+                                                                      security)))
 
     async def _handshake_and_run(self) -> None:
         plan = {
@@ -216,12 +248,15 @@ class Coordinator:
             "tally_interval_s": self.config.tally_interval_s,
         }
         self.control = self._plan_message = wire.Plan(self.run_id, plan)
-        with trio.move_on_after(READY_TIMEOUT_S):
+        ready_timeout = (self.config.remote_ready_timeout_s
+                         if self.inputs.walker_plan.remote else READY_TIMEOUT_S)
+        with trio.move_on_after(ready_timeout):
             await self._all_ready.wait()
         if not self._all_ready.is_set():
             ready = sum(r.ready for r in self.actors.values())
-            self.abort(f"actors not ready within {READY_TIMEOUT_S:.0f} s "
-                       f"({ready} of {len(self.actors)} reported ready)")
+            self.abort(f"actors not ready within {ready_timeout:.0f} s "
+                       f"({ready} of {len(self.actors)} reported ready)"
+                       + remote_actors.describe_missing(self))
             return
         if "sse" in self.inputs.walker_plan.per_slice:
             self.sse_baseline = await subscriber_baseline(*self._stats_source(), 5.0)
@@ -347,6 +382,7 @@ class Coordinator:
                     why = f": {record.error}" if record.error else ""
                     self.abort(f"actor {process.actor_id} (pid {process.pid}) died, "
                                f"{record.exit}{why}")
+            remote_actors.check_silence(self, time.time())
             self._check_all_final()
             await trio.sleep(0.1)
 
@@ -367,11 +403,21 @@ class Coordinator:
         if record is None:
             self.dropped_frames += 1
             self.log.warning("message from unknown actor", actor=actor_id)
+        elif record.remote and incarnation == record.live_incarnation:
+            record.last_heard = time.time()
+            if record.exit is not None and record.exit.startswith("silent"):
+                record.exit = None  # it was only slow: it counts as alive again
         return record
 
     def _on_hello(self, message: wire.Hello) -> None:
         record = self._record(message.actor_id, message.incarnation)
         if record is not None:
+            if record.remote:
+                now = time.time()
+                if not remote_actors.accept_hello(self, record, message.incarnation,
+                                                  message.host, now):
+                    return
+                record.last_heard = now
             record.pid = message.pid
             if self.phase is Phase.RUNNING and self._plan_message is not None:
                 # A restarted actor greets mid-run: control state is Start by now, so hand
@@ -381,6 +427,8 @@ class Coordinator:
     def _on_ready(self, message: wire.Ready) -> None:
         record = self._record(message.actor_id, message.incarnation)
         if record is None or message.run_id != self.run_id:
+            return
+        if record.remote and message.incarnation != record.live_incarnation:
             return
         record.ready = True
         record.walkers = message.walkers
@@ -393,7 +441,7 @@ class Coordinator:
             return
         fresh = self.merger.accept(message.actor_id, message.incarnation, message.seq,
                                    message.counters, message.histograms, message.examples)
-        if message.final and message.incarnation == record.incarnations - 1:
+        if message.final and message.incarnation == remote_actors.live_incarnation(record):
             record.final = True  # (a dead incarnation's late final says nothing of the live one)
             self._check_all_final()
         if fresh:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 import actors
+from actors.curve import SECRET_KEY_ENV, SERVER_KEY_ENV
 
 PROJECT_ROOT = Path(actors.__file__).resolve().parent.parent
 
@@ -48,10 +49,14 @@ def describe_exit(code: int) -> str:
 
 
 class Fleet:
-    def __init__(self, pull_url: str, pub_url: str, log_dir: Path | None) -> None:
+    def __init__(self, pull_url: str, pub_url: str, log_dir: Path | None,
+                 curve_keys: tuple[str | None, bytes | None] = (None, None)) -> None:
+        """``curve_keys``: the coordinator's public key and the local actors' secret key,
+        when the coordinator's sockets speak CURVE (``coordinator.remote_actors``)."""
         self.pull_url = pull_url
         self.pub_url = pub_url
         self.log_dir = log_dir
+        self.curve_keys = curve_keys
         self.actors: dict[int, ActorProcess] = {}
 
     def spawn(self, actor_id: int, incarnation: int = 0) -> ActorProcess:
@@ -64,6 +69,12 @@ class Fleet:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+        server_key, secret_key = self.curve_keys
+        for name in (SERVER_KEY_ENV, SECRET_KEY_ENV):
+            env.pop(name, None)
+        if server_key is not None and secret_key is not None:
+            env[SERVER_KEY_ENV] = server_key
+            env[SECRET_KEY_ENV] = secret_key.decode("ascii")
         log = None
         if self.log_dir is not None:
             log = open(self.log_dir / f"actor-{actor_id}.log", "ab")  # noqa: SIM115

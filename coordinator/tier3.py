@@ -32,7 +32,8 @@ def plan(tier: str, walkers: int | None, walker_plan: WalkerPlan, *, url: str, b
     """Add tier3 walkers to ``walker_plan``; CorpusError if the corpus cannot be used."""
     corpus = store.load()
     seeds = corpus.tier_seeds(tier)
-    actors = sorted(walker_plan.per_actor)
+    # Seeds run on this host's actors only: target faults (SIGSTOP, prlimit) need the pid.
+    actors = sorted(walker_plan.local)
     count = walkers if walkers and walkers > 0 else WALKERS_PER_ACTOR * len(actors)
     count = max(1, min(count, len(seeds)))
     per_actor = {a: list(ws) for a, ws in walker_plan.per_actor.items()}
@@ -56,7 +57,7 @@ def plan(tier: str, walkers: int | None, walker_plan: WalkerPlan, *, url: str, b
     }
     notes = [*walker_plan.notes, f"tier 3: {len(seeds)} seeds of tier {tier} in {count} "
              f"walker(s)"]
-    return WalkerPlan(per_slice, per_actor, notes), settings
+    return WalkerPlan(per_slice, per_actor, notes, walker_plan.remote), settings
 
 
 def done(counters: dict[str, int], settings: dict[str, Any] | None) -> bool:
