@@ -39,8 +39,9 @@ HELLO_EVERY_S = 0.25
 FINAL_SEND_TIMEOUT_S = 5.0
 WALKER_RESTART_PAUSE_S = 0.2
 SILENT_COORDINATOR = "coordinator silent"
-#: Exit status when the actor stopped without the coordinator's Stop: it went silent (died,
-#: or the network failed) or came back in a new handshake (a resumed soak). A launcher that
+#: Exit status when the actor stopped without the coordinator's Stop - it went silent (died,
+#: or the network failed) or came back in a new handshake (a resumed soak) - or with a Stop
+#: that says the run may be resumed (``wire.RESUMABLE``). A launcher that
 #: re-launches remote actors (systemd-free-launch/actor-host) tries again, so that a
 #: resumed coordinator gets its actors back. 0 is a normal end.
 EXIT_COORDINATOR_LOST = 4
@@ -64,6 +65,16 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     Phase.STOPPING: frozenset({Phase.DONE}),
     Phase.DONE: frozenset(),
 }
+
+
+def exit_status(stop_reason: str | None) -> int:
+    """0 for a run that ended; ``EXIT_COORDINATOR_LOST`` when the coordinator never said
+    Stop (see ``Actor._await_coordinator_stop``), went silent, or said the run may be
+    resumed (``wire.RESUMABLE``)."""
+    if stop_reason in (None, SILENT_COORDINATOR) or (
+            stop_reason is not None and stop_reason.endswith(wire.RESUMABLE)):
+        return EXIT_COORDINATOR_LOST
+    return 0
 
 
 class ActorAbort(Exception):
@@ -107,6 +118,8 @@ class Actor:
         self._sub = self._ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        for sock in (self._push, self._sub):
+            sock.setsockopt(zmq.IPV6, 1)  # a coordinator on an IPv6 address
         if curve_keys is not None:
             for sock in (self._push, self._sub):
                 curve.make_client(sock, *curve_keys)
@@ -166,9 +179,7 @@ class Actor:
         finally:
             self._push.close()
             self._sub.close()
-        if self.state.stop_reason in (None, SILENT_COORDINATOR):
-            return EXIT_COORDINATOR_LOST  # never told to stop: see _await_coordinator_stop
-        return 0
+        return exit_status(self.state.stop_reason)
 
     async def _greet(self) -> None:
         state = self.state

@@ -15,6 +15,7 @@ Z85 text, so they can come from flags, TOML or the environment alike.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -48,9 +49,9 @@ def endpoint_is_loopback(endpoint: str) -> bool:
 
 def load_key(value: str | Path | None, secret: bool) -> bytes | None:
     """A key given as Z85 text or as a certificate file: its public or its secret part."""
-    if value is None or str(value) == "":
+    if value is None or str(value).strip() == "":
         return None
-    text = str(value)
+    text = str(value).strip()
     path = Path(text)
     if path.exists():
         try:
@@ -63,8 +64,9 @@ def load_key(value: str | Path | None, secret: bool) -> bytes | None:
                 f"certificate {path} has no {'secret' if secret else 'public'} key")
         return key
     if len(text) != 40:
-        raise CurveKeyError(f"{text[:60]!r} is neither a certificate file nor a 40-character "
-                            "Z85 key")
+        shown = "the secret key given" if secret else repr(text[:60])  # never echo a secret
+        raise CurveKeyError(f"{shown} is neither a certificate file nor a 40-character Z85 "
+                            f"key (got {len(text)} characters)")
     return text.encode("ascii")
 
 
@@ -128,6 +130,11 @@ def generate(directory: Path, name: str) -> tuple[Path, Path]:
     public, secret = directory / f"{name}.key", directory / f"{name}.key_secret"
     if public.exists() or secret.exists():
         raise CurveKeyError(f"{public} or {secret} exists already; not overwriting keys")
-    zmq.auth.create_certificates(str(directory), name)
+    previous = os.umask(0o077)  # the secret is never readable by others, not even briefly
+    try:
+        zmq.auth.create_certificates(str(directory), name)
+    finally:
+        os.umask(previous)
     secret.chmod(0o600)
+    public.chmod(0o644)
     return public, secret

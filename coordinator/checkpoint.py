@@ -93,7 +93,8 @@ def build(coord: Any, document: dict[str, Any]) -> dict[str, Any]:
         "coordinator": {"counters": coord.coord_counters, "examples": coord.coord_examples},
         "trips": coord.trips,
         "actors": {str(a): {"incarnations": r.incarnations, "restarts": r.restarts,
-                            "restart_history": r.restart_history}
+                            "restart_history": r.restart_history,
+                            "live_incarnation": r.live_incarnation}
                    for a, r in coord.actors.items()},
         "restart_policy": coord.restart_policy.to_state(),
         "watch": coord.watch.to_state(),
@@ -178,8 +179,10 @@ def resume_into(coord: Any, data: dict[str, Any], run_dir: Path) -> None:
         record.restarts = int(stored.get("restarts", 0))
         record.restart_history = list(stored.get("restart_history", []))
         if record.remote:  # remote incarnations are the actors' own (see coordinator.remote)
-            record.live_incarnation = max(coord.merger.incarnations_of(record.actor_id),
-                                          default=None)
+            known = [*coord.merger.incarnations_of(record.actor_id),
+                     *([stored["live_incarnation"]] if isinstance(
+                         stored.get("live_incarnation"), int) else [])]
+            record.live_incarnation = max(known, default=None)
             continue
         used = max([int(stored.get("incarnations", 1)) - 1,
                     *coord.merger.incarnations_of(record.actor_id)])

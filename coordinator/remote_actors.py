@@ -25,6 +25,7 @@ What differs, and is handled here:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -118,7 +119,7 @@ def bind_sockets(context: zmq.Context, pull: zmq.Socket, pub: zmq.Socket, config
             authenticator.stop()
         raise ConfigError(f"cannot bind {config.bind} (and the port after it): {exc}") from None
     local_host = "127.0.0.1" if host in WILDCARD_HOSTS else host
-    public_host = socket.getfqdn() if host in WILDCARD_HOSTS else host
+    public_host = advertised_host() if host in WILDCARD_HOSTS else host
     return Endpoints(
         f"tcp://{local_host}:{pull_port}", f"tcp://{local_host}:{pub_port}",
         f"tcp://{public_host}:{pull_port}", f"tcp://{public_host}:{pub_port}",
@@ -126,6 +127,38 @@ def bind_sockets(context: zmq.Context, pull: zmq.Socket, pub: zmq.Socket, config
 
 
 SECRET_PLACEHOLDER = "ACTOR_SECRET_KEY_FILE"
+
+
+def advertised_host() -> str:
+    """The name load hosts should dial when the coordinator listens on every interface:
+    the fully qualified host name, unless it resolves only to loopback (common in
+    containers and cloud images), then the address of the interface with the default route
+    (a UDP connect picks it from the routing table and sends nothing)."""
+    name = socket.getfqdn()
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(name, None)}
+    except OSError:
+        addresses = set()
+    if addresses and not all(curve.endpoint_is_loopback(f"tcp://{_bracket(a)}:1")
+                             for a in addresses):
+        return name
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routed like any remote, never sent to
+        address = probe.getsockname()[0]
+        if not address.startswith("127."):
+            return address
+    return name
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def advertises_loopback(config: RunConfig, endpoints: Endpoints) -> bool:
+    """A wildcard bind whose advertised name still means this machine: no load host can use
+    fleet.json as written."""
+    host = config.bind.removeprefix("tcp://").rsplit(":", 1)[0]
+    return host in WILDCARD_HOSTS and curve.endpoint_is_loopback(endpoints.advertised_pull)
 
 
 def actor_args(endpoints: Endpoints, actor_id: int, security: Security) -> list[str]:
@@ -185,9 +218,14 @@ def accept_hello(coord: Any, record: Any, incarnation: int, host: str, now: floa
                           live=record.live_incarnation)
         return False
     why = record.exit or "re-launched"
-    if coord.phase.value == "running" and not coord.restart_policy.allow(now):
-        coord.abort(coord.restart_policy.storm_message(record.actor_id, why, now))
-        return False
+    if coord.phase.value == "running":
+        if not coord.config.restart_actors:  # a plain run: a restart is a death, as locally
+            coord.abort(f"remote actor {record.actor_id} on {host} was restarted as a new "
+                        f"incarnation ({why}); restarts need --restart-actors (soak: on)")
+            return False
+        if not coord.restart_policy.allow(now):
+            coord.abort(coord.restart_policy.storm_message(record.actor_id, why, now))
+            return False
     begin_incarnation(record, why, now)
     record.live_incarnation = incarnation
     coord.log.warning("remote actor rejoined", actor=record.actor_id, host=host,
@@ -195,27 +233,57 @@ def accept_hello(coord: Any, record: Any, incarnation: int, host: str, now: floa
     return True
 
 
+def on_start(coord: Any, start_at: float) -> None:
+    """The run starts: silence is counted from now, not from an actor's Ready (actors that
+    are ready say nothing until Start, and the last one may join minutes after the first)."""
+    for record in coord.actors.values():
+        if record.remote:
+            record.last_heard = max(record.last_heard, start_at)
+
+
+def known_incarnation(coord: Any, record: Any, incarnation: int) -> bool:
+    """Tallies count only from the incarnation a Hello admitted, or one the merge already
+    holds (late frames of an earlier one): not from a stale process of another run on the
+    same port, nor from a second process started with the same id."""
+    return (incarnation == record.live_incarnation
+            or coord.merger.seq_of(record.actor_id, incarnation) is not None)
+
+
+def lost(coord: Any, record: Any, why: str) -> None:
+    """A remote actor is gone: exit 3 in a plain run; in a soak its counts are kept and the
+    run waits for it to rejoin (actor-host re-launches it)."""
+    where = f"on {record.host or 'an unknown host'}" + (
+        f" (pid {record.pid})" if record.pid else "")
+    record.exit = why
+    if coord.config.restart_actors:
+        coord.log.warning("remote actor lost; its counts are kept, waiting for it to rejoin",
+                          actor=record.actor_id, host=record.host, why=why)
+    else:
+        coord.abort(f"remote actor {record.actor_id} {where} {why}")
+
+
 def check_silence(coord: Any, now: float) -> None:
-    """While running, a remote actor silent for ``REMOTE_SILENCE_S`` is lost (see module doc)."""
+    """While running, a remote actor silent for ``REMOTE_SILENCE_S`` is lost (see module doc).
+    The last second before the deadline is left to ``judge_missing_finals``."""
     if coord.phase.value != "running":
         return
     if coord.deadline is not None and now >= coord.deadline - 1.0:
-        return  # actors stop by themselves at the deadline; their finals are awaited
+        return
     for record in coord.actors.values():
-        if not record.remote or record.exit is not None or not record.ready:
+        if not record.remote or record.exit is not None or record.live_incarnation is None:
             continue
         silent = now - record.last_heard
-        if silent < REMOTE_SILENCE_S:
-            continue
-        where = f"on {record.host}" + (f" (pid {record.pid})" if record.pid else "")
-        record.exit = f"silent for {silent:.0f} s"
-        if coord.config.restart_actors:
-            coord.log.warning("remote actor lost; its counts are kept, waiting for it to "
-                              "rejoin", actor=record.actor_id, host=record.host,
-                              silent_s=round(silent, 1))
-        else:
-            coord.abort(f"remote actor {record.actor_id} {where} went silent for "
-                        f"{silent:.0f} s")
+        if silent >= REMOTE_SILENCE_S:
+            lost(coord, record, f"went silent for {silent:.0f} s")
+
+
+def judge_missing_finals(coord: Any) -> None:
+    """After the finals were awaited: a remote actor that sent none died near the end (a
+    local one would have been reaped), so its last interval is missing: the same verdict
+    as silence mid-run."""
+    for record in coord.actors.values():
+        if record.remote and not record.final and record.exit is None:
+            lost(coord, record, "sent no final tally")
 
 
 def describe_missing(coord: Any) -> str:
@@ -235,7 +303,8 @@ class FleetFileError(ValueError):
 
 
 def ssh_plan(fleet: dict[str, Any], hosts: list[str], *, secret_key: str | None,
-             remote_repo: str, respawn: int, home: str) -> list[tuple[str, str]]:
+             remote_repo: str, respawn: int, home: str,
+             python: str | None = None) -> list[tuple[str, str]]:
     """(host, remote shell command) per remote actor: ids dealt round-robin over ``hosts``,
     each started by ``systemd-free-launch/actor-host`` on that host (detached, re-launched
     when its coordinator goes away, up to ``respawn`` times)."""
@@ -253,7 +322,8 @@ def ssh_plan(fleet: dict[str, Any], hosts: list[str], *, secret_key: str | None,
     for n, actor_id in enumerate(sorted(args_by_id, key=int)):
         args = [secret_key if a == SECRET_PLACEHOLDER else a for a in args_by_id[actor_id]]
         launcher = [f"{remote_repo.rstrip('/')}/systemd-free-launch/actor-host", "start",
-                    "--home", home, "--respawn", str(respawn), *args]
+                    "--home", home, "--respawn", str(respawn),
+                    *(["--python", python] if python else []), *args]
         plan.append((hosts[n % len(hosts)], shlex.join(launcher)))
     return plan
 
@@ -273,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--respawn", type=int, default=10)
     parser.add_argument("--home", default="assay-actors",
                         help="actor-host state directory on the load hosts")
+    parser.add_argument("--python", help="python on the load hosts (default: actor-host's)")
     args = parser.parse_args(argv)
     try:
         fleet = json.loads(args.fleet.read_text())
@@ -280,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             raise FleetFileError(f"{args.fleet} is not a fleet file")
         plan = ssh_plan(fleet, [h for h in args.hosts.split(",") if h.strip()],
                         secret_key=args.secret_key, remote_repo=args.remote_repo,
-                        respawn=args.respawn, home=args.home)
+                        respawn=args.respawn, home=args.home, python=args.python)
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"remote-actors: {exc}\n")
         return 2

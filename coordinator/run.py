@@ -178,6 +178,7 @@ class Coordinator:
         pub = zctx.socket(zmq.PUB)
         for sock in (pull, pub):
             sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IPV6, 1)  # a --bind to an IPv6 address (IPv4 still works)
         pull.setsockopt(zmq.RCVHWM, 100_000)
         security = remote_actors.load_security(self.config)
         try:
@@ -190,8 +191,8 @@ class Coordinator:
         self._pub = pub
         self.fleet = Fleet(endpoints.pull_url, endpoints.pub_url, self.run_dir / "logs",
                            curve_keys=(security.public, local_secret))
-        (self.run_dir / "logs").mkdir(exist_ok=True)
         try:
+            (self.run_dir / "logs").mkdir(exist_ok=True)
             if self.inputs.walker_plan.remote:
                 self._announce_remote(endpoints, security)
             for actor_id, record in self.actors.items():
@@ -233,6 +234,10 @@ class Coordinator:
             self.log.warning("remote actors and --bind port 0: a resumed soak will listen on "
                              "other ports, so its remote actors cannot find it; give --bind "
                              "tcp://HOST:PORT")
+        if remote_actors.advertises_loopback(self.config, endpoints):
+            self.log.warning("fleet.json tells load hosts to dial a loopback address; give "
+                             "--bind tcp://ADDRESS:PORT with this host's address",
+                             advertised=endpoints.advertised_pull)
         self.log.warning("waiting for remote actors: start them on the load hosts",
                          actors=list(remote), fleet_file=str(path),
                          timeout_s=self.config.remote_ready_timeout_s,
@@ -267,6 +272,7 @@ class Coordinator:
         self.deadline = deadline
         self.control = wire.Start(self.run_id, start_at, deadline)
         self._move(Phase.RUNNING)
+        remote_actors.on_start(self, start_at)
         self.log.info("run started", actors=len(self.actors),
                       walkers=self.inputs.walker_plan.total, target=self.inputs.target_url)
         self.run_started = start_at - self.elapsed_before
@@ -300,11 +306,14 @@ class Coordinator:
             self._move(Phase.STOPPING)
         self.run_ended = time.time()
         reason = "interrupted" if self.interrupted else ("aborted" if self.failure else "deadline")
+        if self.config.mode == "soak" and reason != "deadline":
+            reason += f" {wire.RESUMABLE}"  # remote actors wait for the resume (exit 4)
         self.control = wire.Stop(self.run_id, reason)
         self._publish()
         self._check_all_final()
         with trio.move_on_after(FINALS_TIMEOUT_S):
             await self._all_final.wait()
+        remote_actors.judge_missing_finals(self)
         missing = [a for a, r in self.actors.items() if not r.final and r.exit is None]
         if missing:
             self.log.warning("no final tally", actors=missing)
@@ -405,7 +414,7 @@ class Coordinator:
             self.log.warning("message from unknown actor", actor=actor_id)
         elif record.remote and incarnation == record.live_incarnation:
             record.last_heard = time.time()
-            if record.exit is not None and record.exit.startswith("silent"):
+            if record.exit is not None and record.exit.startswith("went silent"):
                 record.exit = None  # it was only slow: it counts as alive again
         return record
 
@@ -428,7 +437,9 @@ class Coordinator:
         record = self._record(message.actor_id, message.incarnation)
         if record is None or message.run_id != self.run_id:
             return
-        if record.remote and message.incarnation != record.live_incarnation:
+        if record.remote and message.incarnation != record.live_incarnation and \
+                not remote_actors.accept_hello(self, record, message.incarnation,
+                                               record.host or "?", time.time()):
             return
         record.ready = True
         record.walkers = message.walkers
@@ -438,6 +449,10 @@ class Coordinator:
     def _on_tally(self, message: wire.TallyReport) -> None:
         record = self._record(message.actor_id, message.incarnation)
         if record is None:
+            return
+        if record.remote and not remote_actors.known_incarnation(self, record,
+                                                                 message.incarnation):
+            self.dropped_frames += 1  # a process no Hello admitted (stale, or a duplicate id)
             return
         fresh = self.merger.accept(message.actor_id, message.incarnation, message.seq,
                                    message.counters, message.histograms, message.examples)
@@ -459,6 +474,8 @@ class Coordinator:
         if record is not None:
             record.error = message.error
             self.log.error("actor failed", actor=message.actor_id, error=message.error)
+            if record.remote and message.incarnation == record.live_incarnation:
+                remote_actors.lost(self, record, f"failed: {message.error}")
 
     def _on_bye(self, message: wire.Bye) -> None:
         record = self._record(message.actor_id, message.incarnation)

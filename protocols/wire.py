@@ -78,6 +78,12 @@ class Start:
     deadline: float
 
 
+#: Ends a Stop reason when the run may be resumed (a soak interrupted or aborted): an actor
+#: on another host then exits as if its coordinator had gone silent, so that its launcher
+#: starts it again for the resume.
+RESUMABLE = "(resumable)"
+
+
 @dataclass(frozen=True)
 class Stop:
     """Coordinator -> all actors: stop now, send the final tally, say Bye."""

@@ -28,6 +28,8 @@ from coordinator.config import ConfigError, RunConfig, build_config
 from coordinator.planning import plan_walkers
 from coordinator.restarts import RestartPolicy
 from coordinator.run import ActorRecord
+from protocols import wire
+from protocols.tally import TallyMerger
 from tests.assay_cli import ROOT, assay
 from tests.test_soak_launch import launch, launcher_env, requests, wait_for, wait_gone
 
@@ -152,12 +154,14 @@ class FakeCoordinator:
         self.deadline = time.time() + 3600
         self.config = SimpleNamespace(restart_actors=restart_actors)
         self.restart_policy = RestartPolicy(max_per_hour)
-        self.actors = {0: ActorRecord(0), 1: ActorRecord(1, remote=True)}
+        self.actors = {0: ActorRecord(0), 1: ActorRecord(1, remote=True),
+                       2: ActorRecord(2, remote=True)}
+        self.merger = TallyMerger()
         self.aborted: str | None = None
         self.log = SimpleNamespace(warning=lambda *a, **k: None)
 
     def abort(self, message: str) -> None:
-        self.aborted = message
+        self.aborted = self.aborted or message  # as Coordinator.abort: the first cause wins
 
 
 def test_a_higher_incarnation_is_a_counted_rejoin_and_a_lower_one_is_ignored():
@@ -174,6 +178,18 @@ def test_a_higher_incarnation_is_a_counted_rejoin_and_a_lower_one_is_ignored():
     assert not record.ready and record.restart_history[0]["incarnation"] == 1
     assert remote_actors.live_incarnation(record) == 2000
     assert remote_actors.live_incarnation(coord.actors[0]) == 0
+
+
+def test_a_plain_run_treats_a_rejoin_as_a_death():
+    coord = FakeCoordinator(restart_actors=False)
+    record = coord.actors[1]
+    now = time.time()
+    assert remote_actors.accept_hello(coord, record, 1000, "loadhost1", now)
+    record.last_heard = now
+    assert not remote_actors.accept_hello(coord, record, 2000, "loadhost1", now)
+    assert coord.aborted is not None
+    assert "remote actor 1 on loadhost1 was restarted" in coord.aborted
+    assert "--restart-actors" in coord.aborted
 
 
 def test_the_first_greeting_after_a_resume_is_not_a_restart():
@@ -198,7 +214,7 @@ def test_rejoins_count_towards_the_restart_storm_limit():
 def test_a_silent_remote_actor_ends_a_run_with_its_host_named():
     coord = FakeCoordinator(restart_actors=False)
     record = coord.actors[1]
-    record.ready, record.host, record.pid = True, "loadhost1", 4242
+    record.ready, record.host, record.pid, record.live_incarnation = True, "loadhost1", 4242, 1
     now = time.time()
     record.last_heard = now - 2
     remote_actors.check_silence(coord, now)
@@ -212,19 +228,78 @@ def test_a_silent_remote_actor_ends_a_run_with_its_host_named():
 def test_a_silent_remote_actor_in_a_soak_is_waited_for_with_its_counts_kept():
     coord = FakeCoordinator(restart_actors=True)
     record = coord.actors[1]
-    record.ready, record.host = True, "loadhost1"
+    record.ready, record.host, record.live_incarnation = True, "loadhost1", 1
     record.last_heard = time.time() - 60
     remote_actors.check_silence(coord, time.time())
     assert coord.aborted is None and record.exit is not None and "silent" in record.exit
 
 
-def test_silence_is_not_judged_at_the_deadline():
+def test_silence_counts_from_the_start_not_from_an_early_ready():
+    """Ready actors say nothing until Start; the last may join long after the first."""
+    coord = FakeCoordinator(restart_actors=False)
+    now = time.time()
+    early, late = coord.actors[1], coord.actors[2]
+    for record, ready_at in ((early, now - 90), (late, now - 0.5)):
+        record.ready, record.live_incarnation, record.last_heard = True, 1, ready_at
+    remote_actors.on_start(coord, now)
+    remote_actors.check_silence(coord, now + remote_actors.REMOTE_SILENCE_S - 1)
+    assert coord.aborted is None
+    remote_actors.check_silence(coord, now + remote_actors.REMOTE_SILENCE_S + 1)
+    assert coord.aborted is not None and "remote actor 1" in coord.aborted
+
+
+def test_a_rejoiner_that_never_becomes_ready_is_lost_too():
+    coord = FakeCoordinator(restart_actors=True)
+    record = coord.actors[1]
+    record.ready, record.live_incarnation = False, 5
+    record.last_heard = time.time() - remote_actors.REMOTE_SILENCE_S - 1
+    remote_actors.check_silence(coord, time.time())
+    assert record.exit is not None and "silent" in record.exit
+
+
+def test_a_remote_actor_with_no_final_tally_is_a_loss_not_a_warning():
+    """A local actor dying in the last seconds is reaped and fails the run; a remote one
+    can only be noticed by its missing final tally."""
+    coord = FakeCoordinator(restart_actors=False)
+    coord.phase = SimpleNamespace(value="stopping")
+    coord.actors[1].final = True
+    coord.actors[2].host = "loadhost2"
+    remote_actors.judge_missing_finals(coord)
+    assert coord.aborted == "remote actor 2 on loadhost2 sent no final tally"
+    soak = FakeCoordinator(restart_actors=True)
+    remote_actors.judge_missing_finals(soak)
+    assert soak.aborted is None and soak.actors[1].exit == "sent no final tally"
+
+
+def test_silence_in_the_last_second_is_left_to_the_finals():
     coord = FakeCoordinator(restart_actors=False)
     record = coord.actors[1]
-    record.ready, record.last_heard = True, time.time() - 60
+    record.ready, record.live_incarnation, record.last_heard = True, 1, time.time() - 60
     coord.deadline = time.time() + 0.5
     remote_actors.check_silence(coord, time.time())
     assert coord.aborted is None
+
+
+def test_tallies_count_only_from_an_admitted_incarnation():
+    coord = FakeCoordinator()
+    record = coord.actors[1]
+    record.live_incarnation = 2000
+    assert remote_actors.known_incarnation(coord, record, 2000)
+    assert not remote_actors.known_incarnation(coord, record, 1500)  # never greeted
+    assert not remote_actors.known_incarnation(coord, record, 3000)  # not greeted yet
+    coord.merger.accept(1, 1500, 1, {"markov.requests": 5}, {})
+    assert remote_actors.known_incarnation(coord, record, 1500)  # late frames of a known one
+
+
+@pytest.mark.parametrize(("reason", "status"), [
+    ("deadline", 0), ("interrupted", 0), ("SIGTERM", 0), (None, 4),
+    ("coordinator silent", 4), (f"interrupted {wire.RESUMABLE}", 4),
+    (f"aborted {wire.RESUMABLE}", 4)])
+def test_an_actor_exits_4_when_its_launcher_should_start_it_again(reason: str | None,
+                                                                  status: int):
+    from actors.actor import exit_status
+
+    assert exit_status(reason) == status
 
 
 # -- the ssh plan -----------------------------------------------------------------------------
@@ -242,11 +317,12 @@ def fleet_doc(curve_key: str | None = None) -> dict[str, Any]:
 
 def test_ssh_plan_deals_actors_round_robin_with_the_key_filled_in():
     plan = remote_actors.ssh_plan(fleet_doc("k" * 40), ["a", "b"], secret_key="/keys/x secret",
-                                  remote_repo="/opt/assay/", respawn=3, home="h")
+                                  remote_repo="/opt/assay/", respawn=3, home="h",
+                                  python="/opt/py/bin/python")
     assert [host for host, _ in plan] == ["a", "b", "a"]
     command = plan[1][1]
     assert command.startswith("/opt/assay/systemd-free-launch/actor-host start --home h "
-                              "--respawn 3 --pull tcp://coord:5555")
+                              "--respawn 3 --python /opt/py/bin/python --pull tcp://coord:5555")
     assert "--actor-id 3" in command and "'/keys/x secret'" in command
     assert remote_actors.SECRET_PLACEHOLDER not in command
 
@@ -288,7 +364,9 @@ def test_an_actor_with_no_coordinator_gives_up_in_one_line():
                          f"tcp://127.0.0.1:{free_port()}", "--actor-id", "1",
                          "--greeting-timeout", "1")
     assert done.returncode == 3
-    assert done.stderr.strip() == "actor 1: no plan from the coordinator within 1 s"
+    assert done.stderr.strip().splitlines()[-1] == \
+        "actor 1: no plan from the coordinator within 1 s"
+    assert "Traceback" not in done.stderr
 
 
 def free_port() -> int:
@@ -325,9 +403,11 @@ def fleet_file(results: Path) -> dict[str, Any]:
 
 
 def fake_ssh(tmp_path: Path) -> str:
-    """Stands in for ssh: runs the remote command here (argument 1 is the host)."""
+    """Stands in for ssh: runs the remote command here (argument 1 is the host), in a clean
+    environment as an ssh session would (no ASSAY_* variables, no PYTHONPATH)."""
     script = tmp_path / "fake-ssh"
-    script.write_text('#!/bin/sh\necho "fake-ssh to $1" >&2\nshift\nexec sh -c "$1"\n')
+    script.write_text('#!/bin/sh\necho "fake-ssh to $1" >&2\nshift\n'
+                      'exec env -i PATH="$PATH" HOME="$HOME" sh -c "$1"\n')
     script.chmod(0o755)
     return str(script)
 
@@ -369,7 +449,7 @@ def test_curve_admits_the_authorized_remote_actor_and_nobody_else(tmp_path: Path
         env["ASSAY_REMOTE_HOME"] = str(tmp_path / "actor-home")
         started = launch("remote-actors", "--hosts", "loadhost1", "--fleet",
                          str(only_run_dir(results) / "fleet.json"), "--secret-key",
-                         str(keys["actor"]), env=env)
+                         str(keys["actor"]), "--python", sys.executable, env=env)
         assert started.returncode == 0, started.stdout + started.stderr
         assert "actor 1 started" in started.stdout
         code, out = finish(coordinator, 90)
@@ -463,7 +543,8 @@ def test_soak_with_a_remote_actor_survives_its_kill_and_the_coordinator_resume(
     coordinator = int((home / "assay.pid").read_text())
     second = None
     try:
-        on_hosts = launch("remote-actors", "--hosts", "loadhost1", env=env)
+        on_hosts = launch("remote-actors", "--hosts", "loadhost1", "--python", sys.executable,
+                          env=env)
         assert on_hosts.returncode == 0, on_hosts.stdout + on_hosts.stderr
 
         def document() -> dict[str, Any]:
@@ -482,7 +563,7 @@ def test_soak_with_a_remote_actor_survives_its_kill_and_the_coordinator_resume(
         os.kill(coordinator, signal.SIGKILL)
         wait_gone(coordinator)
         at_kill = requests(document())
-        time.sleep(7)  # longer than the actor's patience with a silent coordinator (5 s)
+        time.sleep(10)  # well past the actor's patience with a silent coordinator (5 s)
         resumed = launch("start", "--resume", str(run_dir), env=env)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         second = int((home / "assay.pid").read_text())
@@ -503,3 +584,17 @@ def test_soak_with_a_remote_actor_survives_its_kill_and_the_coordinator_resume(
     assert "actor exited with status 137" in log or "status 9" in log  # the kill -9
     assert "actor exited with status 4" in log  # coordinator lost, re-launched
     assert log.rstrip().endswith("actor exited with status 0")
+
+
+def test_actor_host_refuses_what_it_cannot_do(tmp_path: Path):
+    env = launcher_env(tmp_path / "home")
+    home = ["--home", str(tmp_path / "actor-home")]
+    stray = launch("actor-host", "stop", *home, "3", env=env)
+    assert stray.returncode == 2 and "stop takes only" in stray.stderr
+    no_id = launch("actor-host", "start", *home, "--pull", "tcp://127.0.0.1:1", env=env)
+    assert no_id.returncode == 2 and "--actor-id" in no_id.stderr
+    no_python = launch("actor-host", "start", *home, "--python", "/nonexistent/python",
+                       "--actor-id", "1", env=env)
+    assert no_python.returncode == 2 and "no python at /nonexistent/python" in no_python.stderr
+    nothing = launch("actor-host", "status", *home, env=env)
+    assert nothing.returncode == 0 and "no actor running" in nothing.stdout
