@@ -120,8 +120,7 @@ class Actor:
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")
         for sock in (self._push, self._sub):
             sock.setsockopt(zmq.IPV6, 1)  # a coordinator on an IPv6 address
-        if curve_keys is not None:
-            for sock in (self._push, self._sub):
+            if curve_keys is not None:
                 curve.make_client(sock, *curve_keys)
         self._push.connect(pull_url)
         self._sub.connect(pub_url)
@@ -196,8 +195,12 @@ class Actor:
                              f"{self.greeting_timeout_s:.0f} s")
         self._contexts = self._build_walkers(state.plan)
         state.move(Phase.READY)
-        self._send(wire.Ready(state.actor_id, state.incarnation, state.run_id or "",
-                              len(self._contexts)))
+        self._send(self._ready())
+
+    def _ready(self) -> wire.Ready:
+        state = self.state
+        return wire.Ready(state.actor_id, state.incarnation, state.run_id or "",
+                          len(self._contexts))
 
     def _build_walkers(self, plan: dict[str, Any]) -> list[tuple[Any, WalkerContext]]:
         state = self.state
@@ -345,8 +348,7 @@ class Actor:
         elif isinstance(message, wire.Plan) and state.phase is Phase.RUNNING:
             # The same run's coordinator is handshaking again: a soak resumed while we
             # (on another host) kept running. Our Ready lets it start; our tallies go on.
-            self._send(wire.Ready(state.actor_id, state.incarnation, state.run_id or "",
-                                  len(self._contexts)))
+            self._send(self._ready())
         elif isinstance(message, wire.Start) and state.start_at is None and state.plan:
             state.start_at = message.start_at
             state.deadline = message.deadline

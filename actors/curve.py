@@ -39,6 +39,13 @@ def endpoint_is_loopback(endpoint: str) -> bool:
         host = urlsplit(endpoint).hostname or ""
     except ValueError:
         return False
+    return host_is_loopback(host)
+
+
+def host_is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (``[::1]`` with or without brackets); a name
+    other than ``localhost`` is not assumed to be one."""
+    host = host.removeprefix("[").removesuffix("]")
     if host == "localhost":
         return True
     try:

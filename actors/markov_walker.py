@@ -5,7 +5,8 @@ what a status means) are the session's; this module only moves bytes, keeps one
 keep-alive connection per walker, and times each exchange. It is the hot path of a load
 run, so it calls a non-blocking socket directly (no stream wrapper, trio's low-level
 waits only when the kernel has nothing), parses with the incremental ``ResponseParser``,
-and records latency into the tally's cheap pending dict. Per request it costs about a
+and leaves latency recording to the session (a list append per request, see
+``Tally.latency_recorder``). Per request it costs about a
 quarter of what it did with ``fail_after`` and trio's socket methods (see
 ``benchmarks/README.md``: the figures, and what each change bought).
 """
@@ -87,13 +88,11 @@ async def _open(ctx: WalkerContext) -> _Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # trio makes the socket non-blocking and does the asynchronous connect.
         await trio.socket.from_stdlib_socket(sock).connect((target.host, target.port))
-    except OSError as exc:
+    except BaseException as exc:  # failed or cancelled: the socket goes either way
         if sock is not None:
             sock.close()
-        raise net.TransportError(net.cause_of(exc), str(exc)) from None
-    except BaseException:
-        if sock is not None:
-            sock.close()
+        if isinstance(exc, OSError):
+            raise net.TransportError(net.cause_of(exc), str(exc)) from None
         raise
     return _Connection(sock)
 

@@ -178,7 +178,7 @@ def resume_into(coord: Any, data: dict[str, Any], run_dir: Path) -> None:
             continue
         record.restarts = int(stored.get("restarts", 0))
         record.restart_history = list(stored.get("restart_history", []))
-        if record.remote:  # remote incarnations are the actors' own (see coordinator.remote)
+        if record.remote:  # their incarnations are their own (see coordinator.remote_actors)
             known = [*coord.merger.incarnations_of(record.actor_id),
                      *([stored["live_incarnation"]] if isinstance(
                          stored.get("live_incarnation"), int) else [])]

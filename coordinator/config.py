@@ -60,7 +60,7 @@ class RunConfig:
     max_restarts_per_hour: int = 10
     resource_warmup_s: float = 300.0
     resource_bucket_s: float = 60.0
-    # Actors on other load hosts (coordinator.fleet_endpoints): where the coordinator's
+    # Actors on other load hosts (coordinator.remote_actors): where the coordinator's
     # sockets listen, how many actors it plans but does not spawn, and their CURVE keys.
     bind: str = DEFAULT_BIND
     remote_actors: int = 0

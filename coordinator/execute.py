@@ -41,7 +41,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
     markov = prep.load_markov_inputs(config, builtin)
     enabled = prep.enabled_slices(config)
     prep.check_results_parent(config.results_dir)
-    remote_actors.load_security(config)  # keys unusable or missing: exit 2 before any work
+    security = remote_actors.load_security(config)  # unusable or missing: exit 2, no work
     with ExitStack() as cleanup:
         target_pid = config.target_pid
         if builtin:
@@ -110,7 +110,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
         inputs = RunInputs(
             target_url=url, label=label, health_path=health_path, target_pid=target_pid,
             builtin=builtin, settings=settings, enabled_slices=enabled, not_run=not_run,
-            walker_plan=walker_plan, seed=config.seed,
+            walker_plan=walker_plan, seed=config.seed, security=security,
             notes=[f"built-in refapp with defects: {', '.join(config.refapp_defects)}"]
             if config.refapp_defects else [],
         )

@@ -91,12 +91,12 @@ def plan_walkers(
     if remote > total:
         raise ValueError(f"{remote} remote actors but only {total} walkers: raise "
                          "--concurrency to at least the number of actors")
-    if procs + remote > total:
-        notes.append(f"procs reduced from {procs} to {max(1, total - remote)}: one walker "
-                     "per actor at least")
-        procs = total - remote
-    if procs < 1:
+    if remote == total:
         raise ValueError(f"{remote} remote actors leave no walker for the coordinator's own "
                          f"actor: raise --concurrency above {total}")
+    if procs + remote > total:
+        notes.append(f"procs reduced from {procs} to {total - remote}: one walker per actor "
+                     "at least")
+        procs = total - remote
     per_actor = assign_to_actors(per_slice, procs + remote)
     return WalkerPlan(per_slice, per_actor, notes, tuple(range(procs, procs + remote)))

@@ -69,16 +69,18 @@ def load_security(config: RunConfig) -> Security:
     if (secret is None) != (not clients):
         raise ConfigError("CURVE needs both --curve-secret-key (the coordinator's) and "
                           "--curve-authorized-keys (a directory of the actors' public keys)")
-    if secret is None and not _host_is_loopback(config.bind):
+    host, _ = split_bind(config.bind)
+    if secret is None and (host in WILDCARD_HOSTS or not curve.host_is_loopback(host)):
         raise ConfigError(f"refusing to bind {config.bind} (not loopback) without CURVE keys: "
                           "give --curve-secret-key and --curve-authorized-keys "
                           "(make them with `assay keygen`)")
     return Security(secret, tuple(clients))
 
 
-def _host_is_loopback(bind: str) -> bool:
-    host = bind.removeprefix("tcp://").rsplit(":", 1)[0]
-    return host not in WILDCARD_HOSTS and curve.endpoint_is_loopback(f"tcp://{host}:1")
+def split_bind(bind: str) -> tuple[str, int]:
+    """``tcp://HOST:PORT`` (as ``config.parse_bind`` accepts it) -> (HOST, PORT)."""
+    host, port = bind.removeprefix("tcp://").rsplit(":", 1)
+    return host, int(port)
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,7 @@ def bind_sockets(context: zmq.Context, pull: zmq.Socket, pub: zmq.Socket, config
         authenticator = curve.start_authenticator(context, [*security.clients, local_public])
         for sock in (pull, pub):
             curve.make_server(sock, security.secret)
-    spec = config.bind.removeprefix("tcp://")
-    host, port_text = spec.rsplit(":", 1)
-    port = int(port_text)
+    host, port = split_bind(config.bind)
     try:
         if port == 0:
             pull_port = pull.bind_to_random_port(f"tcp://{host}")
@@ -139,25 +139,20 @@ def advertised_host() -> str:
         addresses = {info[4][0] for info in socket.getaddrinfo(name, None)}
     except OSError:
         addresses = set()
-    if addresses and not all(curve.endpoint_is_loopback(f"tcp://{_bracket(a)}:1")
-                             for a in addresses):
+    if addresses and not all(curve.host_is_loopback(a) for a in addresses):
         return name
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routed like any remote, never sent to
         address = probe.getsockname()[0]
-        if not address.startswith("127."):
+        if not curve.host_is_loopback(address):
             return address
     return name
-
-
-def _bracket(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def advertises_loopback(config: RunConfig, endpoints: Endpoints) -> bool:
     """A wildcard bind whose advertised name still means this machine: no load host can use
     fleet.json as written."""
-    host = config.bind.removeprefix("tcp://").rsplit(":", 1)[0]
+    host, _ = split_bind(config.bind)
     return host in WILDCARD_HOSTS and curve.endpoint_is_loopback(endpoints.advertised_pull)
 
 

@@ -84,6 +84,9 @@ class RunInputs:
     walker_plan: Any  # coordinator.planning.WalkerPlan
     seed: int
     notes: list[str] = field(default_factory=list)
+    #: CURVE keys for the actors' sockets, loaded (and refused: exit 2) by execute_run.
+    security: remote_actors.Security = field(
+        default_factory=lambda: remote_actors.Security(None, ()))
 
 
 @dataclass
@@ -180,7 +183,7 @@ class Coordinator:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IPV6, 1)  # a --bind to an IPv6 address (IPv4 still works)
         pull.setsockopt(zmq.RCVHWM, 100_000)
-        security = remote_actors.load_security(self.config)
+        security = self.inputs.security
         try:
             endpoints, authenticator, local_secret = remote_actors.bind_sockets(
                 zctx, pull, pub, self.config, security)

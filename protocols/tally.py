@@ -159,14 +159,7 @@ def _record_counts(hists: Sequence[HdrHistogram], values: Mapping[int, int]) -> 
     below the resolution do not change the slot), so a raw value lands where
     ``record_latency`` would have put it.
     """
-    first = hists[0]
-    layout = (first.counts_len, first.unit_magnitude, first.sub_bucket_half_count_magnitude)
-    for other in hists[1:]:
-        if (other.counts_len, other.unit_magnitude,
-                other.sub_bucket_half_count_magnitude) != layout:
-            for hist in hists:
-                _record_counts([hist], values)
-            return
+    first = hists[0]  # every histogram here is a new_histogram(): one layout for all
     limit = first.counts_len
     unit = first.unit_magnitude
     half_magnitude = first.sub_bucket_half_count_magnitude

@@ -41,14 +41,19 @@ paths() {
 }
 
 # The coordinator's pid if it is alive, else empty.
-live_pid() {
-    [ -f "$PIDFILE" ] || return 0
-    pid=$(cat "$PIDFILE" 2>/dev/null) || return 0
+live_pid() { pid_in_file "$PIDFILE" -e coordinator -e assay; }
+
+# pid_in_file FILE GREP-PATTERNS...: the pid in FILE if that process is alive and its
+# command line matches (a recycled pid is not ours), else empty.
+pid_in_file() {
+    pidfile=$1
+    shift
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile" 2>/dev/null) || return 0
     case "$pid" in ''|*[!0-9]*) return 0 ;; esac
     if kill -0 "$pid" 2>/dev/null; then
-        # A recycled pid is not our soak: it must be an assay/coordinator process.
         if [ -r "/proc/$pid/cmdline" ] &&
-            ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -e coordinator -e assay; then
+            ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$@"; then
             return 0
         fi
         echo "$pid"

@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 import pytest
+import zmq.auth
 
 from actors import curve
 from coordinator import remote_actors
@@ -31,6 +32,7 @@ from coordinator.run import ActorRecord
 from protocols import wire
 from protocols.tally import TallyMerger
 from tests.assay_cli import ROOT, assay
+from tests.servers import free_port
 from tests.test_soak_launch import launch, launcher_env, requests, wait_for, wait_gone
 
 WEIGHTS = {"markov": 60, "adv": 20, "h2c": 10, "ws": 5, "sse": 5}
@@ -82,7 +84,7 @@ def test_keys_off_loopback_are_loaded(keys: dict[str, Path]):
     config = RunConfig(bind="tcp://0.0.0.0:5555", curve_secret_key=str(keys["coordinator"]),
                        curve_authorized_keys=keys["authorized"])
     security = remote_actors.load_security(config)
-    public, _ = __import__("zmq.auth").auth.load_certificate(str(keys["coordinator_public"]))
+    public, _ = zmq.auth.load_certificate(str(keys["coordinator_public"]))
     assert security.public == public.decode()
     assert len(security.clients) == 1
 
@@ -99,8 +101,6 @@ def test_half_the_keys_is_refused(keys: dict[str, Path]):
 
 
 def test_a_z85_secret_is_not_written_to_the_results(keys: dict[str, Path]):
-    import zmq
-
     _, secret = zmq.curve_keypair()
     as_text = RunConfig(curve_secret_key=secret.decode()).to_json()
     assert secret.decode() not in json.dumps(as_text)
@@ -367,12 +367,6 @@ def test_an_actor_with_no_coordinator_gives_up_in_one_line():
     assert done.stderr.strip().splitlines()[-1] == \
         "actor 1: no plan from the coordinator within 1 s"
     assert "Traceback" not in done.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def free_port_pair() -> int:
