@@ -1,0 +1,359 @@
+"""Crash and hang shrinking: find the one input that kills (or hangs) a fresh target.
+
+Why: when the target dies, the walker that noticed holds no evidence of *what* killed it;
+the coordinator collects what every actor had in flight at the moment of death (the
+*candidates*, ranked by how close their send was to it, written as ``candidates.json`` in
+the incident directory). A crash has destroyed the live target, so each hypothesis is
+tested against a fresh instance from a ``Launcher`` (``--launch CMD``): replay the
+hypothesis, then probe; a target that no longer answers (refused, reset, the process
+gone) was killed, one that takes the connection but never answers two probes was hung.
+
+How this works:
+
+* ``parse_candidates`` validates the ``candidates.json`` document (format below);
+* ``crash_program`` turns candidates into a normal ``Program`` (assay-repro/1): each
+  candidate's writes on its own connection, a short read after each write, the candidate's
+  hang-up, then probe / hold / probe judged by ``probes_fail`` (``down`` or ``hung``);
+* ``search`` is the pure core: single candidates first in rank order, then delta
+  debugging (``replay.shrink.shrink``) over the union; every input found is confirmed by a
+  second run before it counts. It sees only candidates and a predicate;
+* ``FreshTargetJudge`` is the I/O predicate: launch, run the program, stop;
+* ``shrink_crash`` ties them together and writes ``repro.json`` and ``crash_shrink.json``.
+
+``candidates.json``::
+
+    {"death_at": 1700000000.5, "kind": "liveness" | "hang",
+     "candidates": [{"rank": 1, "actor": 0, "walker": 3, "slice": "adv",
+                     "case": "field-oversized", "sent_at": 1700000000.4,
+                     "writes": ["GET / HTTP/1.1\\r\\n...", {"base64": "..."}],
+                     "end": "close" | "rst" | "open", "summary": "..."}]}
+
+A write is a latin-1 string or ``{"base64": ...}``; all writes of a candidate go on one
+connection, in order. ``end`` (default ``close``) is how the candidate left.
+
+Everything is bounded: ``max_attempts`` fresh targets, ``budget_s`` of wall clock, and
+``CANDIDATE_LIMIT_S`` per program run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocols.program import Action, Check, Program, ReadUntil, Step
+from replay.launcher import Launcher, LaunchError
+from replay.repro import Repro, save_repro
+from replay.shrink import ShrinkAbort, shrink
+
+KINDS = ("liveness", "hang")
+#: Longest a single program run (writes + probes) may take.
+CANDIDATE_LIMIT_S = 30.0
+#: How long to listen after each write (the target's answer, or its death).
+WRITE_READ_S = 1.0
+#: Most single candidates tried before the union (the best-ranked ones).
+MAX_SINGLES = 10
+#: Grace between the last write and the first probe (a dying process takes a moment).
+SETTLE_S = 0.3
+#: Pause between the two probes: a hang must hold, a restart must not hide a crash.
+HOLD_S = 0.5
+
+
+class CandidateFormatError(ValueError):
+    """``candidates.json`` is malformed; the message names the first problem (one line)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One input in flight at the moment of death."""
+
+    rank: int
+    slice: str
+    case: str
+    sent_at: float
+    writes: tuple[bytes, ...]
+    end: str = "close"
+    actor: int | None = None
+    walker: int | None = None
+    summary: str = ""
+
+    @property
+    def size(self) -> int:
+        return sum(len(w) for w in self.writes)
+
+    def describe(self) -> str:
+        return f"#{self.rank} {self.slice}:{self.case}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rank": self.rank, "slice": self.slice, "case": self.case,
+                "sent_at": self.sent_at, "end": self.end, "actor": self.actor,
+                "walker": self.walker, "summary": self.summary,
+                "writes": [{"base64": base64.b64encode(w).decode("ascii")}
+                           for w in self.writes]}
+
+
+def _write(value: Any, where: str) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return value.encode("latin-1")
+        except UnicodeEncodeError:
+            return value.encode("utf-8")
+    if isinstance(value, Mapping) and isinstance(value.get("base64"), str):
+        try:
+            return base64.b64decode(value["base64"], validate=True)
+        except (binascii.Error, ValueError):
+            raise CandidateFormatError(f"{where}: invalid base64") from None
+    raise CandidateFormatError(f"{where}: a write must be a string or {{'base64': ...}}")
+
+
+def parse_candidates(doc: Any) -> tuple[str, tuple[Candidate, ...]]:
+    """(kind, candidates sorted by rank) from a ``candidates.json`` document, or from a bare
+    list of candidate objects (kind ``liveness``). Candidates without bytes are dropped:
+    nothing can be replayed from them."""
+    kind = "liveness"
+    items: Any = doc
+    if isinstance(doc, Mapping):
+        kind = str(doc.get("kind") or "liveness")
+        items = doc.get("candidates")
+    if kind not in KINDS:
+        raise CandidateFormatError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
+        raise CandidateFormatError("'candidates' must be a list")
+    found = []
+    for index, item in enumerate(items):
+        if isinstance(item, Candidate):
+            found.append(item)
+            continue
+        where = f"candidate {index}"
+        if not isinstance(item, Mapping):
+            raise CandidateFormatError(f"{where}: must be an object")
+        writes = item.get("writes") or []
+        if not isinstance(writes, Sequence) or isinstance(writes, (str, bytes)):
+            raise CandidateFormatError(f"{where}: 'writes' must be a list")
+        data = tuple(w for w in (_write(v, f"{where} write {n}") for n, v in enumerate(writes))
+                     if w)
+        if not data:
+            continue
+        end = str(item.get("end") or "close")
+        if end not in ("close", "rst", "open"):
+            raise CandidateFormatError(f"{where}: 'end' must be close, rst or open")
+        rank, sent_at = item.get("rank", index + 1), item.get("sent_at", 0.0)
+        if not isinstance(rank, int) or not isinstance(sent_at, (int, float)):
+            raise CandidateFormatError(f"{where}: 'rank' must be an integer, 'sent_at' a "
+                                       "number")
+        found.append(Candidate(rank, str(item.get("slice") or "?"),
+                               str(item.get("case") or "?"), float(sent_at), data, end,
+                               item.get("actor") if isinstance(item.get("actor"), int) else None,
+                               item.get("walker") if isinstance(item.get("walker"), int)
+                               else None, str(item.get("summary") or "")))
+    return kind, tuple(sorted(found, key=lambda c: (c.rank, c.sent_at)))
+
+
+def load_candidates(path: Path) -> tuple[str, tuple[Candidate, ...]]:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CandidateFormatError(f"{path}: {exc}") from None
+    return parse_candidates(doc)
+
+
+# -- candidates -> program ------------------------------------------------------------------
+
+
+def crash_program(candidates: Sequence[Candidate], kind: str, *, probe_path: str = "/",
+                  probe_timeout_s: float = 3.0, meta: Mapping[str, Any] | None = None
+                  ) -> Program:
+    """The candidates replayed in the order they were sent, then probe, hold, probe."""
+    steps: list[Step] = []
+    for number, cand in enumerate(sorted(candidates, key=lambda c: c.sent_at)):
+        conn = number + 1
+        label = f"crash.{cand.slice}.{cand.case}"
+        for write in cand.writes:
+            steps.append(Step(Action.SEND, conn=conn, data=write, label=label))
+            steps.append(Step(Action.READ, conn=conn, timeout_s=WRITE_READ_S,
+                              until=ReadUntil.ANY, label="crash.reply"))
+        if cand.end != "open":
+            steps.append(Step(Action.RST if cand.end == "rst" else Action.CLOSE, conn=conn))
+    steps.append(Step(Action.SLEEP, interval_s=SETTLE_S, label="settle"))
+    steps.append(Step(Action.PROBE, path=probe_path, timeout_s=probe_timeout_s, label="probe"))
+    steps.append(Step(Action.SLEEP, interval_s=HOLD_S, label="hold"))
+    steps.append(Step(Action.PROBE, path=probe_path, timeout_s=probe_timeout_s, label="probe"))
+    how = "hung" if kind == "hang" else "down"
+    info = {"source": "crash-shrink", "kind": kind,
+            "candidates": [c.describe() for c in candidates], **dict(meta or {})}
+    return Program(tuple(steps), Check("probes_fail", {"how": how}), info)
+
+
+# -- the pure search --------------------------------------------------------------------------
+
+
+@dataclass
+class SearchResult:
+    """What ``search`` found (``found`` None: nothing killed a fresh target) and how."""
+
+    found: tuple[Candidate, ...] | None
+    stage: str
+    attempts: int
+    elapsed_s: float
+    stopped_by: str
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _key(cands: Sequence[Candidate]) -> tuple[int, int, tuple[int, ...]]:
+    return (len(cands), sum(c.size for c in cands), tuple(c.rank for c in cands))
+
+
+def search(candidates: Sequence[Candidate], kills: Callable[[tuple[Candidate, ...]], bool], *,
+           max_attempts: int = 30, max_seconds: float = 120.0, max_singles: int = MAX_SINGLES,
+           clock: Callable[[], float] = time.monotonic) -> SearchResult:
+    """Single candidates in rank order, then ddmin over the union; each hit is confirmed by
+    a second ``kills`` run. ``kills`` may raise ``ShrinkAbort`` (e.g. nothing launches)."""
+    began = clock()
+    log: list[dict[str, Any]] = []
+    attempts = 0
+
+    def budget_left() -> bool:
+        return attempts < max_attempts and clock() - began < max_seconds
+
+    def run(cands: tuple[Candidate, ...], stage: str) -> bool:
+        nonlocal attempts
+        attempts += 1
+        verdict = bool(kills(cands))
+        log.append({"n": attempts, "stage": stage, "candidates": [c.describe() for c in cands],
+                    "kills": verdict, "at_s": round(clock() - began, 3)})
+        return verdict
+
+    def result(found: tuple[Candidate, ...] | None, stage: str, stopped: str) -> SearchResult:
+        return SearchResult(found, stage, attempts, clock() - began, stopped, log)
+
+    ordered = tuple(sorted(candidates, key=lambda c: (c.rank, c.sent_at)))
+    if not ordered:
+        return result(None, "none", "no candidates")
+    try:
+        for cand in ordered[:max_singles]:
+            if not budget_left():
+                return result(None, "single", "budget")
+            if run((cand,), "single") and budget_left() and run((cand,), "confirm"):
+                return result((cand,), "single", "found")
+        if len(ordered) == 1 or not budget_left():
+            return result(None, "single", "budget" if not budget_left() else "exhausted")
+        union = tuple(sorted(ordered, key=lambda c: c.sent_at))
+        remaining = max(1, max_attempts - attempts - 1)
+        shrunk = shrink(union, lambda cs: run(tuple(cs), "ddmin"), key=_key,
+                        max_attempts=remaining, max_seconds=max(1.0, max_seconds -
+                                                                (clock() - began)),
+                        stall_limit=remaining, clock=clock)
+        if shrunk.flaky:
+            return result(None, "union", "union does not kill a fresh target")
+        found = tuple(shrunk.steps)
+        if attempts < max_attempts + 1 and run(found, "confirm"):
+            return result(found, "ddmin", "found")
+        return result(None, "ddmin", "not confirmed")
+    except ShrinkAbort as exc:
+        return result(None, "aborted", str(exc))
+
+
+# -- the I/O predicate --------------------------------------------------------------------------
+
+
+class FreshTargetJudge:
+    """``kills(candidates)``: a fresh target per call, the crash program, then stop.
+
+    Blocking (it runs its own trio loop per attempt): call it from a worker thread when
+    the caller is async."""
+
+    def __init__(self, launcher: Launcher, kind: str, *, probe_path: str = "/",
+                 probe_timeout_s: float = 3.0) -> None:
+        self.launcher = launcher
+        self.kind = kind
+        self.probe_path = probe_path
+        self.probe_timeout_s = probe_timeout_s
+        self.details: list[str] = []
+
+    def program(self, candidates: Sequence[Candidate]) -> Program:
+        return crash_program(candidates, self.kind, probe_path=self.probe_path,
+                             probe_timeout_s=self.probe_timeout_s)
+
+    def __call__(self, candidates: tuple[Candidate, ...]) -> bool:
+        import trio
+
+        from actors.walker import Target
+        from replay.repro import run_program
+
+        program = self.program(candidates)
+        try:
+            running = self.launcher.start()
+        except LaunchError as exc:
+            raise ShrinkAbort(f"cannot launch a fresh target: {exc}") from None
+        try:
+            outcome = trio.run(lambda: run_program(program, Target.from_url(running.url),
+                                                   pid=running.pid,
+                                                   time_limit_s=CANDIDATE_LIMIT_S))
+        finally:
+            running.stop()
+        self.details.append(outcome.detail[:300])
+        return outcome.violated
+
+
+def shrink_crash(candidates: Any, launcher: Launcher, out_dir: Path, budget_s: float = 90.0,
+                 *, kind: str | None = None, max_attempts: int = 30, probe_path: str = "/",
+                 predicate: Mapping[str, Any] | None = None,
+                 target: Mapping[str, Any] | None = None,
+                 kills: Callable[[tuple[Candidate, ...]], bool] | None = None) -> Path | None:
+    """Shrink a crash or hang to the smallest input that kills/hangs a fresh target.
+
+    Args:
+        candidates: the ``candidates.json`` document (or its list, or ``Candidate`` values).
+        launcher: starts a fresh target per attempt (``replay.launcher.Launcher``).
+        out_dir: where ``repro.json`` and ``crash_shrink.json`` go (created).
+        budget_s: wall-clock bound of the whole search; ``max_attempts`` bounds launches.
+        kind: ``liveness`` or ``hang``; default: the document's.
+        predicate / target: recorded in the repro (e.g. ``{"id": "I-LIVENESS", ...}``).
+        kills: override the fresh-target predicate (tests).
+
+    Returns:
+        The repro path when an input killed (hung) a fresh target twice, else None (the
+        reason is in ``crash_shrink.json`` and ``NOT_SHRUNK.txt``).
+
+    Blocking: from trio, ``await trio.to_thread.run_sync(lambda: shrink_crash(...))``.
+    Raises ``CandidateFormatError`` for a malformed document.
+    """
+    doc_kind, parsed = parse_candidates(candidates)
+    kind = kind or doc_kind
+    out_dir.mkdir(parents=True, exist_ok=True)
+    judge = FreshTargetJudge(launcher, kind, probe_path=probe_path)
+    found = search(parsed, kills or judge, max_attempts=max_attempts, max_seconds=budget_s)
+    report = {"format": "assay-crash-shrink/1", "kind": kind, "launcher": launcher.describe(),
+              "stage": found.stage, "stopped_by": found.stopped_by,
+              "attempts": found.attempts, "elapsed_s": round(found.elapsed_s, 3),
+              "candidates": [c.to_json() for c in parsed],
+              "found": [c.describe() for c in found.found] if found.found else None,
+              "log": found.log, "details": judge.details[-20:]}
+    (out_dir / "crash_shrink.json").write_text(json.dumps(report, indent=2) + "\n")
+    if found.found is None:
+        (out_dir / "NOT_SHRUNK.txt").write_text(
+            f"no input killed a fresh target: {found.stopped_by} "
+            f"({found.attempts} attempt(s), {found.elapsed_s:.1f} s)\n")
+        return None
+    program = crash_program(found.found, kind, probe_path=probe_path)
+    default = {"id": "I-HANG" if kind == "hang" else "I-LIVENESS",
+               "counter": "coord.target_hung" if kind == "hang" else "coord.target_down"}
+    repro = Repro(program, predicate=dict(predicate or default),
+                  target={**dict(target or {}), "needs_fresh_target": True,
+                          "launch": launcher.describe()},
+                  shrink={"mode": "fresh", "stage": found.stage, "attempts": found.attempts,
+                          "original_size": len(parsed), "final_size": len(found.found),
+                          "elapsed_s": round(found.elapsed_s, 3), "verified": True},
+                  notes=(f"the input that {'hung' if kind == 'hang' else 'killed'} a fresh "
+                         f"target twice: {', '.join(c.describe() for c in found.found)}",
+                         "replay with: assay replay repro.json --launch 'CMD {port}'"))
+    path = out_dir / "repro.json"
+    save_repro(repro, path)
+    return path
