@@ -83,6 +83,12 @@ DEFECTS: tuple[Defect, ...] = (
         "after 20 leaks",
         "I-LIVENESS",
     ),
+    Defect(
+        "crash-on-long-header-line",
+        "a request-head line longer than 16 KiB makes the process exit abruptly (status 70), "
+        "as an unchecked fixed-size line buffer would",
+        "I-LIVENESS",
+    ),
 )
 
 BY_NAME: dict[str, Defect] = {defect.name: defect for defect in DEFECTS}
@@ -93,6 +99,8 @@ SSE_LEAK_LIMIT = 64
 BODY_POOL_SIZE = 20
 #: Exit status of ``crash-after`` (EX_SOFTWARE from sysexits.h).
 CRASH_EXIT_STATUS = 70
+#: Longest request-head line ``crash-on-long-header-line`` survives.
+LONG_LINE_LIMIT = 16 * 1024
 
 
 class UnknownDefectError(ValueError):

@@ -34,6 +34,7 @@ import trio
 from refapp.app import Kind, Request, Response, error
 from refapp.config import MAX_BODY_BYTES, MAX_HEAD_BYTES
 from refapp.lenient import HeadRewriter
+from refapp.long_line import LongLineCrash
 from refapp.sse import stream_events
 from refapp.state import ServerState
 from refapp.transport import PeerGone, graceful_close, receive, send_all
@@ -120,6 +121,7 @@ class HttpConnection:
         self._app = state.app
         self._h2c_crash = config.has("h2c-crash")
         self._leak_bodies = config.has("leak-on-reset-mid-body")
+        self._long_line = LongLineCrash() if config.has("crash-on-long-header-line") else None
         first_length_wins = config.has("accept-conflicting-content-length")
         length_beats_chunked = config.has("cl-te-desync")
         space_before_colon = config.has("accept-space-before-colon")
@@ -268,6 +270,8 @@ class HttpConnection:
     # -- parser input -----------------------------------------------------------------------
 
     def _feed(self, data: bytes) -> None:
+        if self._long_line is not None and self.conn.their_state is h11.IDLE:
+            self._long_line.feed(data)  # the defect: may exit the process
         if self._rewriter is not None:
             data = self._rewriter.feed(data)
             if not data:

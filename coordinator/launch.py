@@ -1,0 +1,234 @@
+"""``--launch CMD``: assay starts the target itself, knows its pid, stops it, restarts it.
+
+Why: without a pid the resource oracles and process forensics are blind, and a crash
+cannot be shrunk (every hypothesis needs a fresh target). With ``--launch`` the run owns
+the target's whole life:
+
+* a free loopback port is picked and put where CMD says ``{port}`` (the convention of
+  ``assay bisect --launch``); the target URL is ``http://127.0.0.1:PORT/``;
+* CMD runs through the shell in its own session (process group), stdin closed, stdout and
+  stderr appended to ``<run>/logs/target.log``; on Linux the direct child gets SIGKILL
+  when assay's launching thread dies (``PR_SET_PDEATHSIG``), and ``stop`` always sweeps
+  the whole group: SIGTERM, a grace period, SIGKILL;
+* readiness is a TCP connect, bounded by ``ready_timeout`` (exit 3 when it never comes);
+* the pid reported is the process that *listens* on the port: a shell wrapper
+  (``cd x && python -m app``) or a supervisor forks; the first process of the group, in
+  tree order from the shell down, that holds the listening socket is the target;
+* ``restart`` stops it and starts a new instance on the same port.
+
+The process primitives (free port, connect probe, group stop) are ``replay.launcher``'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+from replay.launcher import LaunchedProcess, LaunchError, accepts, free_port
+
+HOST = "127.0.0.1"
+DEFAULT_READY_S = 30.0
+#: How long ``listener_pid`` looks for the listening process after the port accepts.
+PID_SEARCH_S = 2.0
+
+
+def check_command(command: str) -> str:
+    """One-line ``ValueError`` unless ``command`` is usable as ``--launch``."""
+    if not command.strip():
+        raise ValueError("--launch needs a command")
+    if "{port}" not in command:
+        raise ValueError("--launch must contain {port} (the port the target must listen on)")
+    return command
+
+
+def _die_with_assay() -> None:
+    """preexec: SIGKILL this child when the thread that forked it dies (Linux only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def listener_pid(root: int, port: int) -> int | None:
+    """The first process in ``root``'s tree (root first, then children breadth-first) that
+    holds a listening TCP socket on ``port``; None when none does (yet)."""
+    try:
+        top = psutil.Process(root)
+        tree = [top, *top.children(recursive=True)]
+    except psutil.Error:
+        return None
+    for process in tree:
+        try:
+            for conn in process.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                    return process.pid
+        except psutil.Error:
+            continue
+    return None
+
+
+@dataclass
+class LaunchedTarget:
+    """One running instance: the shell/process group we started and the listening pid."""
+
+    process: LaunchedProcess
+    port: int
+    listener: int | None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/"
+
+    @property
+    def pid(self) -> int | None:
+        """The listening process (the shell itself when it exec'd, or no listener found)."""
+        return self.listener or self.process.pid
+
+    def alive(self) -> bool:
+        pid = self.pid
+        if pid is None:
+            return False
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def stop(self, grace: float = 3.0) -> None:
+        """The group (TERM, grace, KILL), then the listener itself should it have left the
+        group (a daemonizing server); returns once the listener is gone or ``grace`` ends."""
+        self.process.stop(grace)
+        if self.listener is None or self.listener == self.process.process.pid:
+            return
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(self.listener).kill()
+        deadline = time.monotonic() + grace
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def start(command: str, *, port: int | None = None, log_path: Path | None = None,
+          ready_timeout: float = DEFAULT_READY_S, cwd: Path | None = None) -> LaunchedTarget:
+    """Run ``command`` with ``{port}`` filled in; return once the port accepts.
+
+    Raises ``LaunchError`` (one line, naming the log) when the command exits first or
+    nothing accepts within ``ready_timeout``."""
+    port = port or free_port(HOST)
+    shell = command.replace("{port}", str(port))
+    log: IO[bytes] | None = None
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_path, "ab")  # noqa: SIM115 (closed by LaunchedProcess.stop)
+    # PDEATHSIG follows the forking *thread*: only ask for it from the main thread, where
+    # the thread's end is assay's end (a worker thread would kill the target when idle).
+    preexec = _die_with_assay if threading.current_thread() is threading.main_thread() \
+        else None
+    try:
+        popen = subprocess.Popen(shell, shell=True, cwd=cwd, start_new_session=True,
+                                 stdin=subprocess.DEVNULL, stdout=log or subprocess.DEVNULL,
+                                 stderr=log or subprocess.DEVNULL, preexec_fn=preexec)
+    except OSError as exc:
+        if log is not None:
+            log.close()
+        raise LaunchError(f"cannot start the launch command: {exc.strerror or exc}") from None
+    process = LaunchedProcess(popen, f"http://{HOST}:{port}/", log)
+    where = f" (output: {log_path})" if log_path is not None else ""
+    deadline = time.monotonic() + ready_timeout
+    while not accepts(HOST, port, 0.2):
+        status = popen.poll()
+        if status is not None:
+            process.stop()
+            raise LaunchError(f"the launch command exited with status {status} before "
+                              f"accepting on port {port}{where}")
+        if time.monotonic() >= deadline:
+            process.stop()
+            raise LaunchError(f"nothing accepted on 127.0.0.1:{port} within "
+                              f"{ready_timeout:g} s of starting the launch command{where}")
+        time.sleep(0.05)
+    listener = None
+    search_until = time.monotonic() + PID_SEARCH_S
+    while listener is None and time.monotonic() < search_until:
+        listener = listener_pid(popen.pid, port)
+        if listener is None:
+            time.sleep(0.05)
+    return LaunchedTarget(process, port, listener)
+
+
+@dataclass
+class TargetLauncher:
+    """A ``replay.launcher.Launcher`` over ``start``: a fresh instance per call (crash
+    shrinking, ``assay replay --launch``), each on its own free port."""
+
+    command: str
+    log_path: Path | None = None
+    ready_timeout: float = DEFAULT_READY_S
+    cwd: Path | None = None
+
+    def start(self) -> LaunchedTarget:
+        return start(self.command, log_path=self.log_path, ready_timeout=self.ready_timeout,
+                     cwd=self.cwd)
+
+    def describe(self) -> str:
+        return f"command {self.command!r}"
+
+
+@dataclass
+class ManagedTarget:
+    """The run's own target: started once, stopped at the end, restartable on its port."""
+
+    command: str
+    log_path: Path | None = None
+    ready_timeout: float = DEFAULT_READY_S
+    current: LaunchedTarget | None = None
+    restarts: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> LaunchedTarget:
+        with self._lock:
+            if self.current is None:
+                self.current = start(self.command, log_path=self.log_path,
+                                     ready_timeout=self.ready_timeout)
+            return self.current
+
+    @property
+    def url(self) -> str:
+        assert self.current is not None
+        return self.current.url
+
+    @property
+    def pid(self) -> int | None:
+        return self.current.pid if self.current is not None else None
+
+    def restart(self) -> LaunchedTarget:
+        """Stop the instance (dead or alive) and start a new one on the same port."""
+        with self._lock:
+            port = self.current.port if self.current is not None else None
+            if self.current is not None:
+                self.current.stop()
+            self.current = None
+            self.current = start(self.command, port=port, log_path=self.log_path,
+                                 ready_timeout=self.ready_timeout)
+            self.restarts += 1
+            return self.current
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.current is not None:
+                with contextlib.suppress(OSError):
+                    self.current.stop()
+                self.current = None
+
+
+def exited_status(target: LaunchedTarget) -> int | None:
+    """The launch command's exit status when it has exited (the shell's, for a wrapper)."""
+    return target.process.process.poll()
+
