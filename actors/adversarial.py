@@ -29,7 +29,7 @@ from typing import Any
 
 import trio
 
-from actors import net
+from actors import adv_confirm, confirm, net
 from actors.walker import WalkerContext
 from protocols.adversarial_cases import (
     BY_NAME,
@@ -39,6 +39,8 @@ from protocols.adversarial_cases import (
     canary_request,
 )
 from protocols.adversarial_oracle import CaseVerdict, Observation, assess, observe, read_enough
+from protocols.confirmation import Confirmed, Decision
+from protocols.outcome import Verdict
 
 #: Per-connection read cap: a hostile server costs at most this many bytes per phase.
 READ_CAP = 64 * 1024
@@ -173,7 +175,16 @@ async def probe(
     observation = observe(exchange.reply.data, exchange.reply.ending)
     canary = observe(exchange.canary.data, exchange.canary.ending) if exchange.canary else None
     verdict = assess(case, observation, baseline, canary)
-    _record(ctx, case, exchange, observation, baseline, canary, verdict)
+    decision = None
+    if verdict.verdict is Verdict.VIOLATION and confirm.enabled(ctx):
+        evidence = _evidence(ctx, case, exchange, observation, baseline, canary, verdict)
+        decision = await confirm.confirm(
+            ctx, "adv", case.name, adv_confirm.attempt_of(verdict),
+            lambda _: adv_confirm.resend(
+                ctx, case, settings.timeout, baselines,
+                lambda stream: _exchange(ctx, stream, case, payload, settings)),
+            {key: evidence[key] for key in (*EXAMPLE_KEYS, "timings")})
+    _record(ctx, case, exchange, observation, baseline, canary, verdict, decision)
     return True
 
 
@@ -262,6 +273,12 @@ class BaselineCache:
         self._held[method] = (now + ttl, observation if judged else None)
         return observation if judged else None
 
+    async def fresh(self, ctx: WalkerContext, method: str) -> Observation | None:
+        """Fetch now, bypassing the cache (confirmation needs this round's answer); None
+        when the valid request was not answered within the deadline."""
+        self._held.pop(method, None)
+        return await self.get(ctx, method)
+
     async def _fetch(self, ctx: WalkerContext, method: str) -> Observation | None:
         settings = self._settings
         request = baseline_request(method, ctx.target.host_header, ctx.target.base_path)
@@ -291,6 +308,7 @@ def _record(
     baseline: Observation | None,
     canary: Observation | None,
     verdict: CaseVerdict,
+    decision: Decision | None = None,
 ) -> None:
     ctx.record_exchange(
         slice="adv",
@@ -303,7 +321,11 @@ def _record(
         reaction=verdict.reaction.value if verdict.reaction else None,
         verdict=verdict.verdict.value,
     )
+    if decision is not None and not isinstance(decision, Confirmed):
+        return  # counted as unconfirmed by actors.confirm: nothing of the verdict counts
     evidence = _evidence(ctx, case, exchange, observation, baseline, canary, verdict)
+    if decision is not None:
+        evidence.update(confirm.confirmation_note(decision))
     for counter in verdict.counters:
         if counter in verdict.high:
             ctx.report_violation(counter, evidence)

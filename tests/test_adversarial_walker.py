@@ -229,9 +229,25 @@ def test_naive_server_trips_accepted_and_desync_with_evidence() -> None:
                                                     "get-with-body"}
 
 
-def test_silent_server_counts_hangs() -> None:
+def test_silent_server_hangs_are_unconfirmed_when_the_baseline_hangs_too() -> None:
+    """A server that answers nothing, not even the valid baseline, is saturated or hung
+    (the coordinator's I-HANG): its case hangs say nothing about its parser."""
     tally, sink = probe_cases(silent_server, ["cl-conflicting", "target-fragment"],
                               adv_timeout=0.2)
+    counters = tally.counters
+    assert counters["adv.case.cl-conflicting.unconfirmed"] == 1
+    assert counters["adv.unconfirmed.baseline_slow"] == 1
+    assert not counters.get("adv.case.cl-conflicting.violation")
+    assert not counters.get("adv.must_violation") and not counters.get("adv.confirmed")
+    assert counters["adv.case.target-fragment.lenient"] == 1  # a SHOULD: not confirmed
+    example = tally.examples["adv.case.cl-conflicting.unconfirmed"]
+    assert example["why"] == "baseline_slow" and example["reaction"] == "hang"
+    assert sink.reports == []
+
+
+def test_silent_server_counts_hangs_with_confirmation_off() -> None:
+    tally, sink = probe_cases(silent_server, ["cl-conflicting", "target-fragment"],
+                              adv_timeout=0.2, adv_confirm_tries=0)
     counters = tally.counters
     assert counters["adv.hang_until_timeout"] == 2
     assert counters["adv.case.cl-conflicting.violation"] == 1  # MUST: hanging is not rejecting
