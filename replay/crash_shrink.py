@@ -167,28 +167,47 @@ def load_candidates(path: Path) -> tuple[str, tuple[Candidate, ...]]:
 # -- candidates -> program ------------------------------------------------------------------
 
 
-def crash_program(candidates: Sequence[Candidate], kind: str, *, probe_path: str = "/",
-                  probe_timeout_s: float = 3.0, meta: Mapping[str, Any] | None = None
-                  ) -> Program:
-    """The candidates replayed in the order they were sent, then probe, hold, probe."""
-    steps: list[Step] = []
+Unit = tuple[Step, ...]
+
+
+def crash_units(candidates: Sequence[Candidate], *, probe_path: str = "/",
+                probe_timeout_s: float = 3.0) -> tuple[Unit, ...]:
+    """One unit per candidate, in the order they were sent (its writes on its own
+    connection, a short read after each, its hang-up), then settle, probe, hold, probe."""
+    units: list[Unit] = []
     for number, cand in enumerate(sorted(candidates, key=lambda c: c.sent_at)):
         conn = number + 1
         label = f"crash.{cand.slice}.{cand.case}"
+        steps: list[Step] = []
         for write in cand.writes:
             steps.append(Step(Action.SEND, conn=conn, data=write, label=label))
             steps.append(Step(Action.READ, conn=conn, timeout_s=WRITE_READ_S,
                               until=ReadUntil.ANY, label="crash.reply"))
         if cand.end != "open":
             steps.append(Step(Action.RST if cand.end == "rst" else Action.CLOSE, conn=conn))
-    steps.append(Step(Action.SLEEP, interval_s=SETTLE_S, label="settle"))
-    steps.append(Step(Action.PROBE, path=probe_path, timeout_s=probe_timeout_s, label="probe"))
-    steps.append(Step(Action.SLEEP, interval_s=HOLD_S, label="hold"))
-    steps.append(Step(Action.PROBE, path=probe_path, timeout_s=probe_timeout_s, label="probe"))
-    how = "hung" if kind == "hang" else "down"
+        units.append(tuple(steps))
+    units.append((Step(Action.SLEEP, interval_s=SETTLE_S, label="settle"),))
+    units.append((Step(Action.PROBE, path=probe_path, timeout_s=probe_timeout_s,
+                       label="probe"),))
+    units.append((Step(Action.SLEEP, interval_s=HOLD_S, label="hold"),))
+    units.append((Step(Action.PROBE, path=probe_path, timeout_s=probe_timeout_s,
+                       label="probe"),))
+    return tuple(units)
+
+
+def crash_check(kind: str) -> Check:
+    """Killed: every probe unanswered; hung: and at least one timed out (process alive)."""
+    return Check("probes_fail", {"how": "hung" if kind == "hang" else "down"})
+
+
+def crash_program(candidates: Sequence[Candidate], kind: str, *, probe_path: str = "/",
+                  probe_timeout_s: float = 3.0, meta: Mapping[str, Any] | None = None
+                  ) -> Program:
+    """The candidates replayed as ``crash_units``, judged by ``crash_check``."""
+    units = crash_units(candidates, probe_path=probe_path, probe_timeout_s=probe_timeout_s)
     info = {"source": "crash-shrink", "kind": kind,
             "candidates": [c.describe() for c in candidates], **dict(meta or {})}
-    return Program(tuple(steps), Check("probes_fail", {"how": how}), info)
+    return Program(tuple(step for unit in units for step in unit), crash_check(kind), info)
 
 
 # -- the pure search --------------------------------------------------------------------------
@@ -356,4 +375,37 @@ def shrink_crash(candidates: Any, launcher: Launcher, out_dir: Path, budget_s: f
                          "replay with: assay replay repro.json --launch 'CMD {port}'"))
     path = out_dir / "repro.json"
     save_repro(repro, path)
+    return path
+
+
+#: What a dossier says when a crash could not be shrunk for want of a launcher.
+NEEDS_LAUNCH = ("shrinking a crash or hang needs a fresh target per attempt: run with "
+                "--launch 'CMD {port}' (or --shrink-launch 'CMD {port}') so assay can start "
+                "one; the candidates below are the inputs in flight at the moment of death")
+
+
+def not_shrunk(candidates: Any, out_dir: Path, reason: str = NEEDS_LAUNCH, *,
+               kind: str | None = None, probe_path: str = "/") -> Path | None:
+    """No shrink possible (no launcher): ``NOT_SHRUNK.txt`` gives ``reason`` and lists the
+    candidates best-ranked first; ``unshrunk.json`` (assay-repro/1, unverified) replays all
+    of them, for ``assay replay unshrunk.json --launch CMD`` by hand. Returns its path, or
+    None when no candidate carried bytes."""
+    doc_kind, parsed = parse_candidates(candidates)
+    kind = kind or doc_kind
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [reason, ""]
+    lines += [f"{c.describe()} sent_at={c.sent_at:.3f} bytes={c.size}"
+              + (f" ({c.summary})" if c.summary else "") for c in parsed]
+    if not parsed:
+        lines.append("(no candidate carried bytes to replay)")
+    (out_dir / "NOT_SHRUNK.txt").write_text("\n".join(lines) + "\n")
+    if not parsed:
+        return None
+    program = crash_program(parsed, kind, probe_path=probe_path)
+    path = out_dir / "unshrunk.json"
+    save_repro(Repro(program, predicate={"id": "I-HANG" if kind == "hang" else "I-LIVENESS"},
+                     target={"needs_fresh_target": True},
+                     shrink={"status": "not_shrunk", "reason": reason, "verified": False},
+                     notes=("unverified: every candidate in flight at the moment of death, "
+                            "not shrunk",)), path)
     return path
