@@ -43,6 +43,7 @@ from protocols.adversarial_cases import baseline_request
 from protocols.program import Action, Check, Program, ReadUntil, Step
 from protocols.websocket_cases import CASES as WS_CASES
 from protocols.websocket_cases import HANDSHAKE_CASES, HandshakeCase
+from replay.crash_shrink import CandidateFormatError, crash_check, crash_units, parse_candidates
 
 Unit = tuple[Step, ...]
 PREFIX_LIMIT = 8
@@ -373,28 +374,35 @@ def _same_origin_path(url: Any, target: Target) -> str | None:
     return None
 
 
-# -- liveness and hang (judged by the coordinator's probe, no walker evidence) --------------
+# -- liveness and hang: the inputs in flight at the moment of death ------------------------
 
 
 def _liveness(ctx: TripContext, limit: int) -> Derived:
+    """A death or hang is reproduced only by what caused it: the candidates (inputs every
+    actor had in flight, ``replay.crash_shrink``) carried in ``evidence["candidates"]``.
+    Waiting for the target's uptime and probing reproduces nothing, so there is no such
+    fallback: without candidates this trip cannot be derived."""
+    kind = "hang" if ctx.counter == "coord.target_hung" else "liveness"
+    raw = ctx.evidence.get("candidates")
+    if isinstance(raw, Mapping):
+        raw = raw.get("candidates")
+    if not raw:
+        raise EvidenceError("a death or hang is reproduced from the inputs in flight at the "
+                            "moment of death (candidates.json); this trip carries none")
+    try:
+        _, candidates = parse_candidates({"kind": kind, "candidates": raw})
+    except CandidateFormatError as exc:
+        raise EvidenceError(f"candidates: {exc}") from None
+    if not candidates:
+        raise EvidenceError("no input in flight at the moment of death carried bytes")
     target = _target(ctx)
     path = str(ctx.evidence.get("path") or ctx.settings.get("health_path") or target.base_path)
-    uptime = 0.0
-    if ctx.target_started_at is not None and ctx.tripped_at is not None:
-        uptime = max(0.0, min(300.0, ctx.tripped_at - ctx.target_started_at))
-    units: list[Unit] = []
-    if uptime:
-        units.append((Step(Action.SLEEP, interval_s=round(uptime + 0.5, 3),
-                           label="uptime"),))
-    for number in range(3):
-        if number:
-            units.append((Step(Action.SLEEP, interval_s=0.5, label="hold"),))
-        units.append((Step(Action.PROBE, path=path, timeout_s=3.0, label="probe"),))
-    how = "hung" if ctx.counter == "coord.target_hung" else "down"
-    return Derived(tuple(units), Check("probes_fail", {"how": how}), {"uptime_s": uptime},
+    units = crash_units(candidates, probe_path=path)
+    return Derived(units, crash_check(kind),
+                   {"kind": kind, "candidates": [c.describe() for c in candidates]},
                    needs_fresh=True,
-                   notes=("no walker evidence for a health-probe trip: the repro waits for "
-                          "the target's uptime at the trip, then probes",))
+                   notes=("the inputs in flight at the moment of death, replayed against a "
+                          "fresh target and then probed",))
 
 
 # -- read after write (I-DRV-1) -------------------------------------------------------------

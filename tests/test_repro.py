@@ -165,14 +165,20 @@ def test_evidence_that_cannot_be_replayed_says_why():
                             "sent_truncated": True}, "http://h/"))
 
 
-def test_liveness_repro_waits_for_the_uptime_then_probes():
-    derived = derive(TripContext("coord.target_down", "I-LIVENESS", {"path": "/healthz"},
-                                 "http://127.0.0.1:8080/", target_started_at=100.0,
-                                 tripped_at=105.5))
+def test_liveness_repro_replays_the_candidates_never_just_sleeps():
+    with pytest.raises(EvidenceError, match="in flight at the moment of death"):
+        derive(TripContext("coord.target_down", "I-LIVENESS", {"path": "/healthz"},
+                           "http://127.0.0.1:8080/", target_started_at=100.0, tripped_at=105.5))
+    candidates = [{"rank": 1, "slice": "adv", "case": "field-oversized", "sent_at": 5.0,
+                   "writes": ["GET / HTTP/1.1\r\nX: aaaa\r\n\r\n"]}]
+    derived = derive(TripContext("coord.target_hung", "I-HANG",
+                                 {"path": "/healthz", "candidates": candidates},
+                                 "http://127.0.0.1:8080/"))
     steps = derived.program.steps
-    assert steps[0].action is Action.SLEEP and steps[0].interval_s == 6.0
-    assert [s.path for s in steps if s.action is Action.PROBE] == ["/healthz"] * 3
-    assert derived.needs_fresh and derived.check.params == {"how": "down"}
+    assert steps[0].action is Action.SEND and steps[0].data.startswith(b"GET / HTTP/1.1")
+    assert [s.path for s in steps if s.action is Action.PROBE] == ["/healthz"] * 2
+    assert not any(s.action is Action.SLEEP and s.interval_s > 1 for s in steps)
+    assert derived.needs_fresh and derived.check.params == {"how": "hung"}
 
 
 def test_group_units_starts_a_unit_at_each_send_or_probe():
