@@ -49,6 +49,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--stats-field", help="JSON field (dotted) with the SSE subscriber count")
     add("--stats-metric", help="Prometheus metric with the SSE subscriber count")
     add("--target-pid", help="pid of the target process, for liveness and forensics")
+    add("--launch", metavar="CMD", help="shell command serving the target on 127.0.0.1:{port}: "
+        "assay picks the port, starts it, knows its pid, stops it at the end (instead of "
+        "--target)")
     add("--slices", help="comma-separated slices to run (default: all available)")
     add("--fail-fast", action="store_const", const=True, default=None,
         help="stop the run at the first HIGH invariant trip")
@@ -84,7 +87,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     names = ["target", "duration", "concurrency", "procs", "seed", "results", "spec", "markov",
              "log_format", "label", "health_path", "ws_path", "sse_path", "stats_url",
              "stats_field", "stats_metric", "target_pid", "fail_fast", "checkpoint_interval",
-             "progress_interval", "request_timeout"]
+             "progress_interval", "request_timeout", "launch"]
     names += ["restart_actors", "max_restarts_per_hour", "resource_warmup", "resource_bucket",
               "bind", "remote_actors", "remote_ready_timeout", "curve_secret_key",
               "curve_authorized_keys"]
@@ -97,6 +100,13 @@ def config_from_args(args: argparse.Namespace, mode: str = "run",
     config = build_config(_flags(args), args.config, os.environ, base or RunConfig(mode=mode))
     if args.slices:
         config = replace(config, slices=tuple(s.strip() for s in args.slices.split(",") if s))
+    if config.launch is not None:
+        clash = [flag for flag, value in (("--target", config.target),
+                                          ("--target-pid", config.target_pid),
+                                          ("--refapp-defect", args.refapp_defect)) if value]
+        if clash:
+            raise ConfigError(f"--launch and {clash[0]} do not go together (--launch serves "
+                              "the target on http://127.0.0.1:{port}/ and knows its pid)")
     if args.refapp_defect:
         if config.target is not None:
             raise ConfigError("--refapp-defect only applies to the built-in refapp (no --target)")
@@ -109,6 +119,8 @@ def config_from_args(args: argparse.Namespace, mode: str = "run",
         incidents = incident_settings_from_args(args).to_json()
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if config.launch and not incidents.get("shrink_launch"):
+        incidents["shrink_launch"] = config.launch  # crashes shrink against fresh instances
     return replace(config, extra={**config.extra, "incidents": incidents})
 
 

@@ -48,6 +48,8 @@ class RunConfig:
     stats_field: str | None = None
     stats_metric: str | None = None
     target_pid: int | None = None
+    #: ``--launch CMD``: assay starts the target itself on 127.0.0.1:{port} (coordinator.launch).
+    launch: str | None = None
     slices: tuple[str, ...] = ()
     fail_fast: bool = False
     refapp_defects: tuple[str, ...] = ()
@@ -206,6 +208,7 @@ _CONVERTERS: dict[str, Any] = {
     "stats_field": lambda v: ("stats_field", str(v)),
     "stats_metric": lambda v: ("stats_metric", str(v)),
     "target_pid": lambda v: ("target_pid", parse_positive_int(v, "--target-pid")),
+    "launch": lambda v: ("launch", _launch(v)),
     "fail_fast": lambda v: ("fail_fast", _bool(v, "fail_fast")),
     "checkpoint_interval": lambda v: (
         "checkpoint_interval_s", parse_duration(v, "checkpoint interval")),
@@ -223,6 +226,14 @@ _CONVERTERS: dict[str, Any] = {
     "curve_secret_key": lambda v: ("curve_secret_key", str(v) or None),
     "curve_authorized_keys": lambda v: ("curve_authorized_keys", Path(str(v))),
 }
+
+
+def _launch(value: Any) -> str:
+    text = str(value)
+    if "{port}" not in text or not text.replace("{port}", "").strip():
+        raise ConfigError("--launch must be a command containing {port} (the port the "
+                          "target must listen on)")
+    return text
 
 
 def _log_format(value: Any) -> str:

@@ -37,7 +37,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
     ``setup`` adjusts the built coordinator before its fleet starts (``coordinator.soak``:
     the run's own log file, the checkpointed state of a resume)."""
     log = get_logger("assay")
-    builtin = config.target is None
+    builtin = config.target is None and config.launch is None
     markov = prep.load_markov_inputs(config, builtin)
     enabled = prep.enabled_slices(config)
     prep.check_results_parent(config.results_dir)
@@ -60,6 +60,20 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             target_pid = refapp.pid
             health_path = config.health_path or "/healthz"
             label = config.label or "refapp"
+        elif config.launch is not None:
+            from coordinator.launch import launch_for_run
+
+            label = config.label or "launched"
+            try:
+                run_dir = run_dir or create_run_dir(config.results_dir, config.mode, label)
+            except ResultsError as exc:
+                return _fail(EXIT_USAGE, str(exc))
+            launched = launch_for_run(config.launch, run_dir)
+            if isinstance(launched, str):
+                return _fail(EXIT_INFRA, launched)
+            cleanup.callback(launched.stop)
+            url, target_pid = launched.url, launched.pid
+            health_path = config.health_path or "/"
         else:
             assert config.target is not None
             url = config.target

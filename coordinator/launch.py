@@ -232,3 +232,20 @@ def exited_status(target: LaunchedTarget) -> int | None:
     """The launch command's exit status when it has exited (the shell's, for a wrapper)."""
     return target.process.process.poll()
 
+
+
+def launch_for_run(command: str, run_dir: Path,
+                   ready_timeout: float = DEFAULT_READY_S) -> ManagedTarget | str:
+    """Start the run's target (output in ``<run>/logs/target.log``); the one-line reason
+    (exit 3) when it does not come up."""
+    from coordinator.logs import get_logger
+
+    managed = ManagedTarget(command, log_path=run_dir / "logs" / "target.log",
+                            ready_timeout=ready_timeout)
+    try:
+        running = managed.start()
+    except LaunchError as exc:
+        return f"--launch target did not come up: {exc}"
+    get_logger("assay").info("target launched", url=running.url, pid=running.pid,
+                             log=str(managed.log_path))
+    return managed
