@@ -168,6 +168,8 @@ def _add_replay_and_corpus(sub: Any) -> None:
     add("--ws-path", help="--seed: WebSocket route (default /ws)")
     add("--sse-path", help="--seed: SSE route (default /events)")
     add("--attempts", type=int, default=1, help="FILE: runs before giving up (default 1)")
+    add("--launch", metavar="CMD", help="FILE: start a fresh target from this shell command "
+        "(with {port}) for each run, instead of --target; exit 1 when it dies or hangs")
     corpus = sub.add_parser("corpus", help="add seeds or reproducers to the corpus; list it")
     from corpus.cli import add_arguments
 
@@ -186,6 +188,10 @@ def _replay(args: argparse.Namespace) -> int:
     import corpus.seed_checks  # noqa: F401  (seed programs saved as repro files)
     from replay import repro
 
+    if getattr(args, "launch", None):
+        from replay.replay_cli import replay_launched
+
+        return replay_launched(args)
     if args.target is None:
         sys.stderr.write("assay replay: error: FILE needs --target URL\n")
         return EXIT_USAGE

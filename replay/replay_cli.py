@@ -95,3 +95,54 @@ def run_bisect(args: argparse.Namespace) -> int:
     reason = str(report.get("reason"))
     code = EXIT_INFRA if reason.startswith("git ") else EXIT_USAGE
     return _error(f"bisect: {reason} (report: {out / 'bisect.json'})", code)
+
+
+def replay_launched(args: argparse.Namespace) -> int:
+    """``assay replay FILE --launch CMD``: each attempt on a fresh target from CMD (a crash
+    repro needs one: the defect kills what it runs against). Exit 1 when any attempt still
+    shows the violation (the target died or hung), 0 when none did, 2 for a bad file or
+    option, 3 when the target never came up (its output is kept in the named log)."""
+    import os
+    import tempfile
+    from functools import partial
+
+    import trio
+
+    from actors.walker import Target
+    from coordinator.launch import TargetLauncher, check_command
+    from replay import repro
+    from replay.launcher import LaunchError
+
+    if args.target is not None:
+        return _error("--launch and --target do not go together (--launch serves the target "
+                      "on a free loopback port)", EXIT_USAGE)
+    try:
+        check_command(args.launch)
+        loaded = repro.load_repro(args.file)
+    except (repro.ReproError, ValueError) as exc:
+        return _error(str(exc), EXIT_USAGE)
+    handle, name = tempfile.mkstemp(prefix="assay-replay-target-", suffix=".log")
+    os.close(handle)
+    log_path = Path(name)
+    launcher = TargetLauncher(args.launch, log_path=log_path,
+                              ready_timeout=float(getattr(args, "ready_timeout", 30.0) or 30.0))
+    outcome = None
+    for _ in range(max(1, args.attempts)):
+        try:
+            running = launcher.start()
+        except LaunchError as exc:
+            return _error(f"target did not come up: {exc}", EXIT_INFRA)
+        try:
+            outcome = trio.run(partial(repro.run_program, loaded.program,
+                                       Target.from_url(running.url), pid=running.pid,
+                                       time_limit_s=120.0))
+        finally:
+            running.stop()
+        if outcome.violated:
+            break
+    log_path.unlink(missing_ok=True)
+    assert outcome is not None
+    print(f"{'FAIL (still reproduces)' if outcome.violated else 'PASS (gone)'}: "
+          f"{outcome.detail}")
+    print(f"digest: {loaded.program.digest()}")
+    return EXIT_FAIL if outcome.violated else EXIT_PASS
