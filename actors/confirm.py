@@ -33,9 +33,6 @@ from protocols.confirmation import (
     tries_from,
 )
 
-#: Keep at least this much of the walker's time for recording what confirmation found.
-END_MARGIN_S = 0.05
-
 Resend = Callable[[int], Awaitable[Attempt]]
 
 
@@ -60,10 +57,13 @@ async def confirm(
     """Re-send until decided; count the decision; return it (the caller counts a Confirmed).
 
     ``resend(round)`` must not count the violation itself: it only observes and judges.
+    Confirmation ends at the walker's deadline too: a violation it cuts short is counted
+    ``unconfirmed.deadline`` (or, where the walker's own cancel scope ends at the same
+    moment, not at all), never as a violation.
     """
     tries, deadline_s = settings_of(ctx)
     retries: list[Attempt] = []
-    give_up = min(trio.current_time() + deadline_s, ctx.deadline - END_MARGIN_S)
+    give_up = min(trio.current_time() + deadline_s, ctx.deadline)
     decision: Decision | None = None
     with trio.move_on_at(give_up):
         while (decision := decide(first, retries, max(1, tries))) is None:

@@ -28,9 +28,10 @@ from typing import Any
 
 import trio
 
-from actors import net
+from actors import confirm, net
 from actors.net import Ending, TransportError
 from actors.walker import WalkerContext
+from protocols.confirmation import Attempt, Confirmed
 from protocols.h2c import (
     SETTINGS_ACK,
     AnswerKind,
@@ -103,7 +104,45 @@ def _path(ctx: WalkerContext) -> str:
 
 
 async def churn_once(ctx: WalkerContext, stage: TeardownStage, mode: str) -> bool:
-    """One abandoned upgrade and a survival probe; returns whether the target survived."""
+    """One abandoned upgrade and a survival probe; returns whether the target survived.
+
+    A crash verdict is re-run alone first (``actors.confirm``): the same stage and way of
+    leaving, then the probes; a crash seen as probes timing out also needs a plain request
+    to the health route answered in that round, or it is saturation, not a crash.
+    """
+    ctx.begin_case(f"{stage.value}/{mode}")  # crash attribution (actors.flight)
+    rnd, connected = await _churn(ctx, stage, mode, count=True)
+    answer = rnd.answer
+    if answer is not None and answer.kind is AnswerKind.GARBAGE:
+        first = Attempt(violation=True, key=CRASHED, detail=f"garbage: {answer.detail}")
+        evidence = {**_round_evidence(ctx, rnd), "reason": f"garbage answer: {answer.detail}"}
+    else:
+        survived, probes = await _probe_twice(ctx)
+        if survived:
+            if not connected:
+                await trio.sleep(CONNECT_BACKOFF_S)
+            return True
+        first = _probe_attempt(probes)
+        evidence = {
+            **_round_evidence(ctx, rnd),
+            "reason": "the target stopped answering after the churn: "
+            + "; ".join(p["reason"] for p in probes),
+            "probes": probes,
+        }
+    if confirm.enabled(ctx):
+        decision = await confirm.confirm(ctx, SLICE, f"{stage.value}.{mode}", first,
+                                         lambda _: _resend(ctx, stage, mode), evidence)
+        if not isinstance(decision, Confirmed):
+            return True
+        evidence.update(confirm.confirmation_note(decision))
+    ctx.report_violation(CRASHED, evidence)
+    return False
+
+
+async def _churn(
+    ctx: WalkerContext, stage: TeardownStage, mode: str, count: bool
+) -> tuple[_Round, bool]:
+    """One abandoned upgrade; (the round, whether we connected). Counts only if ``count``."""
     tally = ctx.tally
     timeout = _timeout(ctx)
     rnd = _Round(stage, mode)
@@ -111,15 +150,14 @@ async def churn_once(ctx: WalkerContext, stage: TeardownStage, mode: str) -> boo
     try:
         stream = await net.connect(ctx.target, timeout)
     except TransportError as exc:
-        tally.incr(f"{SLICE}.errors")
-        tally.incr(f"{SLICE}.connect_{exc.cause}")
+        if count:
+            tally.incr(f"{SLICE}.errors")
+            tally.incr(f"{SLICE}.connect_{exc.cause}")
         ctx.record_exchange(slice=SLICE, stage=stage.value, mode=mode, error=exc.cause)
-        survived = await _probe_and_judge(ctx, rnd)
-        if survived:
-            await trio.sleep(CONNECT_BACKOFF_S)
-        return survived
+        return rnd, False
     try:
-        tally.incr(f"{SLICE}.sent")
+        if count:
+            tally.incr(f"{SLICE}.sent")
         await _drive(ctx, stream, rnd, timeout)
     except TransportError:
         pass  # the server hung up on us mid-round; the probe tells whether it survived
@@ -128,19 +166,41 @@ async def churn_once(ctx: WalkerContext, stage: TeardownStage, mode: str) -> boo
             await net.close_with_reset(stream)
         else:
             await net.aclose_quietly(stream)
-    tally.incr(f"{SLICE}.stage.{stage.value}.{mode}")
-    tally.record_latency(f"{SLICE}.latency", (trio.current_time() - started) * 1e6)
     answer = rnd.answer
-    if answer is not None:
-        tally.incr(f"{SLICE}.{_COUNTER[answer.kind]}")
+    if count:
+        tally.incr(f"{SLICE}.stage.{stage.value}.{mode}")
+        tally.record_latency(f"{SLICE}.latency", (trio.current_time() - started) * 1e6)
+        if answer is not None:
+            tally.incr(f"{SLICE}.{_COUNTER[answer.kind]}")
     ctx.record_exchange(slice=SLICE, stage=stage.value, mode=mode, sent=bytes(rnd.sent),
-                        received=rnd.received,
+                        received=rnd.received, confirm_round=not count,
                         answer=None if answer is None else answer.kind.value)
+    return rnd, True
+
+
+def _probe_attempt(probes: list[dict[str, Any]], baseline: bool | None = None) -> Attempt:
+    """Failed probes as a crash attempt; a hang when every failure was a timeout."""
+    reasons = [p["reason"] for p in probes]
+    return Attempt(violation=True, key=CRASHED, hang=all("timeout" in r for r in reasons),
+                   baseline_answered=baseline, detail="; ".join(reasons))
+
+
+async def _resend(ctx: WalkerContext, stage: TeardownStage, mode: str) -> Attempt:
+    """One confirmation round: the same churn alone, the probes, and for a hang the baseline
+    (a plain request to the health route)."""
+    rnd, _ = await _churn(ctx, stage, mode, count=False)
+    answer = rnd.answer
     if answer is not None and answer.kind is AnswerKind.GARBAGE:
-        ctx.report_violation(CRASHED, {**_round_evidence(ctx, rnd),
-                                       "reason": f"garbage answer: {answer.detail}"})
-        return False
-    return await _probe_and_judge(ctx, rnd)
+        return Attempt(violation=True, key=CRASHED, detail=f"garbage: {answer.detail}")
+    survived, probes = await _probe_twice(ctx, count=False)
+    if survived:
+        return Attempt(violation=False, detail="the target answered the probe")
+    attempt = _probe_attempt(probes)
+    if not attempt.hang:
+        return attempt
+    health = str(ctx.settings.get("health_path") or ctx.target.base_path or "/")
+    answered, _ = await probe(ctx, path=health)
+    return _probe_attempt(probes, baseline=answered)
 
 
 async def _drive(
@@ -208,35 +268,32 @@ def _round_evidence(ctx: WalkerContext, rnd: _Round) -> dict[str, Any]:
     }
 
 
-async def _probe_and_judge(ctx: WalkerContext, rnd: _Round) -> bool:
-    """Two chances for a plain request to get a well-formed answer, else ``h2c.crashed``."""
+async def _probe_twice(
+    ctx: WalkerContext, count: bool = True
+) -> tuple[bool, list[dict[str, Any]]]:
+    """Two chances for a plain request to get a well-formed answer: (survived, failures)."""
     tally = ctx.tally
     pause = float(ctx.settings.get("h2c_probe_pause_s", 1.0))
     probes: list[dict[str, Any]] = []
     for attempt in range(2):
-        tally.incr(f"{SLICE}.probes")
+        if count:
+            tally.incr(f"{SLICE}.probes")
         ok, evidence = await probe(ctx)
         if ok:
-            if evidence.get("status", 0) >= 500:
+            if count and evidence.get("status", 0) >= 500:
                 tally.incr(f"{SLICE}.probe_5xx")
-            return True
+            return True, probes
         probes.append(evidence)
         if attempt == 0:
             await trio.sleep(pause)
-    ctx.report_violation(CRASHED, {
-        **_round_evidence(ctx, rnd),
-        "reason": "the target stopped answering after the churn: "
-        + "; ".join(p["reason"] for p in probes),
-        "probes": probes,
-    })
-    return False
+    return False, probes
 
 
-async def probe(ctx: WalkerContext) -> tuple[bool, dict[str, Any]]:
+async def probe(ctx: WalkerContext, path: str | None = None) -> tuple[bool, dict[str, Any]]:
     """A plain ``GET <path>`` on a fresh connection: (answered well-formed?, evidence)."""
     timeout = _timeout(ctx)
     request = (
-        f"GET {_path(ctx)} HTTP/1.1\r\nHost: {ctx.target.host_header}\r\n"
+        f"GET {path or _path(ctx)} HTTP/1.1\r\nHost: {ctx.target.host_header}\r\n"
         "Connection: close\r\n\r\n"
     ).encode("latin-1")
     evidence: dict[str, Any] = {"sent": request}

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import trio
 
-from actors import net
+from actors import confirm, net
 from actors.net import Ending, TransportError
+from actors.response_check import check_raw
 from actors.walker import WalkerContext
+from protocols.confirmation import Attempt, Confirmed, Decision
 from protocols.errors import HarnessError
 from protocols.outcome import Severity, Verdict
 from protocols.response_head import HEAD_CAP
@@ -72,6 +75,16 @@ _TRANSPORT = {
 AnyCase = WsCase | HandshakeCase
 
 
+@dataclass(frozen=True)
+class _Done:
+    """One judged session, not yet counted (confirmation may still discard it)."""
+
+    judgement: WsJudgement
+    sent: bytes
+    received: bytes
+    elapsed: float
+
+
 async def run(ctx: WalkerContext) -> None:
     """Run sessions until the walker's deadline."""
     cases = _case_cycle(ctx)
@@ -92,7 +105,12 @@ def _case_cycle(ctx: WalkerContext) -> Iterator[AnyCase]:
 
 
 async def session(ctx: WalkerContext, case: AnyCase) -> WsJudgement | None:
-    """One connection, one case; returns the judgement (None when not judged)."""
+    """One connection, one case; returns the judgement (None when not judged).
+
+    A violation is re-sent alone first (``actors.confirm``): only one that reproduces is
+    counted; a hang also needs a valid handshake to the same path answered in that round.
+    """
+    ctx.begin_case(case.name)  # crash attribution (actors.flight)
     timeout = float(ctx.settings.get("ws_timeout", 5.0))
     try:
         stream = await net.connect(ctx.target, timeout)
@@ -104,16 +122,81 @@ async def session(ctx: WalkerContext, case: AnyCase) -> WsJudgement | None:
         return None
     ctx.tally.incr(f"{SLICE}.sessions")
     try:
-        if isinstance(case, HandshakeCase):
-            return await _handshake_case(ctx, stream, case, timeout)
-        return await _frame_case(ctx, stream, case, timeout)
+        done = await _run_case(ctx, stream, case, timeout)
     finally:
         await net.aclose_quietly(stream)
+    if done is None:
+        return None
+    decision: Decision | None = None
+    if done.judgement.verdict is Verdict.VIOLATION and confirm.enabled(ctx):
+        decision = await confirm.confirm(
+            ctx, SLICE, case.name, _attempt(done.judgement),
+            lambda _: _resend(ctx, case, timeout), _evidence(ctx, case, done))
+    _account(ctx, case, done, decision)
+    return done.judgement
+
+
+async def _run_case(
+    ctx: WalkerContext, stream: trio.SocketStream, case: AnyCase, timeout: float
+) -> _Done | None:
+    if isinstance(case, HandshakeCase):
+        return await _handshake_case(ctx, stream, case, timeout)
+    return await _frame_case(ctx, stream, case, timeout)
+
+
+def _attempt(judgement: WsJudgement, baseline_answered: bool | None = None) -> Attempt:
+    """A judged session reduced to what confirmation compares (its HIGH/MED counter)."""
+    reaction = judgement.reaction.value
+    return Attempt(
+        violation=judgement.verdict is Verdict.VIOLATION,
+        key=judgement.counter or "violation",
+        hang=reaction == "hang",
+        judged=judgement.verdict is not Verdict.UNJUDGED,
+        baseline_answered=baseline_answered,
+        detail=f"{judgement.verdict.value}: {reaction}",
+    )
+
+
+async def _resend(ctx: WalkerContext, case: AnyCase, timeout: float) -> Attempt:
+    """One confirmation round: the case alone on a fresh connection, then a valid handshake
+    to the same path (any HTTP answer to it within the deadline means "not saturated")."""
+    try:
+        stream = await net.connect(ctx.target, timeout)
+    except TransportError as exc:
+        return Attempt.unjudged(f"connect failed: {exc.cause}")
+    try:
+        done = await _run_case(ctx, stream, case, timeout)
+    finally:
+        await net.aclose_quietly(stream)
+    if done is None:
+        return Attempt.unjudged("the re-send could not be judged (handshake or send failed)")
+    ctx.record_exchange(slice=SLICE, case=case.name, confirm_round=True, sent=done.sent,
+                        received=done.received, reaction=done.judgement.reaction.value,
+                        verdict=done.judgement.verdict.value)
+    answered = await _baseline_answered(ctx, timeout) if _attempt(done.judgement).hang else None
+    return _attempt(done.judgement, baseline_answered=answered)
+
+
+async def _baseline_answered(ctx: WalkerContext, timeout: float) -> bool:
+    key = make_key(ctx.rng.randbytes(16))
+    request = build_handshake(_path(ctx), ctx.target.host_header, key)
+    try:
+        stream = await net.connect(ctx.target, timeout)
+    except TransportError:
+        return False
+    try:
+        await net.send_all(stream, request, timeout)
+        answer = await net.read_until(stream, timeout, HEAD_CAP + 1, handshake_decided)
+    except TransportError:
+        return False
+    finally:
+        await net.aclose_quietly(stream)
+    return parse_handshake_response(answer.data, key) is not None
 
 
 async def _handshake_case(
     ctx: WalkerContext, stream: trio.SocketStream, case: HandshakeCase, timeout: float
-) -> WsJudgement | None:
+) -> _Done | None:
     key = make_key(ctx.rng.randbytes(16)) if case.with_key else None
     request = build_handshake(_path(ctx), ctx.target.host_header, key, version=case.version)
     started = trio.current_time()
@@ -122,13 +205,12 @@ async def _handshake_case(
     case_timeout = float(ctx.settings.get("ws_case_timeout", 5.0))
     result = await net.read_until(stream, case_timeout, HEAD_CAP + 1, handshake_decided)
     judgement = judge_handshake(case, result.data, _TRANSPORT[result.ending])
-    _account(ctx, case, judgement, request, result.data, trio.current_time() - started)
-    return judgement
+    return _Done(judgement, request, result.data, trio.current_time() - started)
 
 
 async def _frame_case(
     ctx: WalkerContext, stream: trio.SocketStream, case: WsCase, timeout: float
-) -> WsJudgement | None:
+) -> _Done | None:
     key = make_key(ctx.rng.randbytes(16))
     request = build_handshake(_path(ctx), ctx.target.host_header, key)
     if not await _send(ctx, stream, request, timeout, case):
@@ -138,6 +220,7 @@ async def _frame_case(
         lambda data: parse_handshake_response(data, key) is not None,
     )
     handshake = parse_handshake_response(answer.data, key)
+    check_raw(ctx, request, answer.data, closed=answer.ending is Ending.EOF, stream=True)
     if handshake is None or not handshake.accepted:
         ctx.tally.incr(f"{SLICE}.handshake_failed")
         ctx.tally.incr(f"{SLICE}.case.{case.name}.{Verdict.UNJUDGED.value}")
@@ -177,13 +260,13 @@ async def _frame_case(
     )
     oracle.feed(result.data[fed:])
     judgement = oracle.finish(_TRANSPORT[result.ending])
-    _account(ctx, case, judgement, request + wire, answer.data + result.data,
-             trio.current_time() - started)
+    done = _Done(judgement, request + wire, answer.data + result.data,
+                 trio.current_time() - started)
     we_closed = case.kind in (CaseKind.CLIENT_CLOSE, CaseKind.BAD_CLOSE)
     still_open = result.ending in (Ending.DONE, Ending.TIMEOUT)
     if still_open and oracle.close is not None and not we_closed:
         await _answer_close(ctx, stream, timeout)
-    return judgement
+    return done
 
 
 async def _answer_close(ctx: WalkerContext, stream: trio.SocketStream, timeout: float) -> None:
@@ -212,20 +295,9 @@ def _path(ctx: WalkerContext) -> str:
     return str(ctx.settings.get("ws_path", "/ws"))
 
 
-def _account(
-    ctx: WalkerContext,
-    case: AnyCase,
-    judgement: WsJudgement,
-    sent: bytes,
-    received: bytes,
-    elapsed: float,
-) -> None:
-    tally = ctx.tally
-    tally.incr(f"{SLICE}.case.{case.name}.{judgement.verdict.value}")
-    tally.record_latency(f"{SLICE}.latency", elapsed * 1e6)
-    if judgement.pongs_missing:
-        tally.incr(f"{SLICE}.pongs_missing", judgement.pongs_missing)
-    evidence: dict[str, Any] = {
+def _evidence(ctx: WalkerContext, case: AnyCase, done: _Done) -> dict[str, Any]:
+    judgement = done.judgement
+    return {
         "case": case.name,
         "rfc": case.rfc,
         "quote": case.quote,
@@ -235,12 +307,29 @@ def _account(
         "detail": judgement.detail,
         "close_code": judgement.close_code,
         "path": _path(ctx),
-        "sent": sent,
-        "received": received,
-        "elapsed_s": round(elapsed, 6),
+        "sent": done.sent,
+        "received": done.received,
+        "elapsed_s": round(done.elapsed, 6),
     }
-    ctx.record_exchange(slice=SLICE, case=case.name, sent=sent, received=received,
+
+
+def _account(
+    ctx: WalkerContext, case: AnyCase, done: _Done, decision: Decision | None = None
+) -> None:
+    """Count a judged session; an unconfirmed violation was counted by ``actors.confirm``."""
+    tally = ctx.tally
+    judgement = done.judgement
+    tally.record_latency(f"{SLICE}.latency", done.elapsed * 1e6)
+    ctx.record_exchange(slice=SLICE, case=case.name, sent=done.sent, received=done.received,
                         reaction=judgement.reaction.value, verdict=judgement.verdict.value)
+    if decision is not None and not isinstance(decision, Confirmed):
+        return
+    tally.incr(f"{SLICE}.case.{case.name}.{judgement.verdict.value}")
+    if judgement.pongs_missing:
+        tally.incr(f"{SLICE}.pongs_missing", judgement.pongs_missing)
+    evidence = _evidence(ctx, case, done)
+    if decision is not None:
+        evidence.update(confirm.confirmation_note(decision))
     if judgement.verdict in (Verdict.VIOLATION, Verdict.LENIENT):
         tally.keep_example(f"{SLICE}.case.{case.name}.{judgement.verdict.value}", evidence)
     counter = judgement.counter

@@ -41,7 +41,12 @@ def test_garbage_answer_is_crashed() -> None:
             ctx = walker_ctx(port, "h2c", settings, seconds=0.3)
             await h2c_churn.run(ctx)
         counters = ctx.tally.counters
-        assert counters["h2c.garbage"] >= 1 and counters["h2c.crashed"] == counters["h2c.garbage"]
+        # each garbage answer is re-sent alone (confirmation); the walker's deadline may cut
+        # the last confirmation short, which leaves that one unconfirmed, not counted
+        assert counters["h2c.garbage"] >= 1 and counters["h2c.crashed"] >= 1
+        assert counters["h2c.crashed"] == counters["h2c.confirmed"]
+        assert counters["h2c.garbage"] - counters["h2c.crashed"] <= 1
+        assert counters.get("h2c.unconfirmed", 0) == counters.get("h2c.unconfirmed.deadline", 0)
         counter, evidence = ctx.violations[0]
         assert counter == "h2c.crashed" and evidence["received"].startswith(b"\x00\x00\x05")
         assert b"Upgrade: h2c" in evidence["sent"] and "garbage" in evidence["reason"]
