@@ -29,9 +29,11 @@ from typing import Any
 import h11
 import trio
 
-from actors import net
+from actors import confirm, net
 from actors.net import TransportError
+from actors.response_check import check_raw
 from actors.walker import WalkerContext
+from protocols.confirmation import Attempt, Confirmed
 from protocols.response_head import HEAD_CAP
 from protocols.sse import SseKillStage, SseOverflow, SseParser
 
@@ -204,6 +206,7 @@ async def subscribe_and_kill(
     ctx: WalkerContext, cfg: _Config, stage: SseKillStage, mode: str, hold: float
 ) -> Outcome:
     """One subscription, left at ``stage`` with a FIN or an RST."""
+    ctx.begin_case(f"{stage.value}/{mode}")  # crash attribution (actors.flight)
     tally = ctx.tally
     try:
         stream, sub = await _open(ctx, cfg)
@@ -219,6 +222,7 @@ async def subscribe_and_kill(
     try:
         if stage is not SseKillStage.BEFORE_HEADERS:
             await _read_until(stream, sub, cfg.timeout, lambda s: s.status is not None)
+            check_raw(ctx, sub.request, bytes(sub.received), stream=True)
             if sub.status is None or not sub.established:
                 _handshake_failed(ctx, sub, stage)
                 return Outcome.REFUSED
@@ -274,6 +278,7 @@ async def leak_check(ctx: WalkerContext, cfg: _Config) -> bool:
     Returns False only when a leak was reported. A 429 is rate limiting (our own churn can
     cause it), not a held slot: if every attempt got 429 the check is not judged.
     """
+    ctx.begin_case("leak_check")  # crash attribution (actors.flight)
     tally = ctx.tally
     tally.incr(f"{SLICE}.leak_checks")
     if tally.counters.get(f"{SLICE}.established", 0) == 0:
@@ -306,8 +311,34 @@ async def leak_check(ctx: WalkerContext, cfg: _Config) -> bool:
         "kills_before": tally.counters.get(f"{SLICE}.killed", 0),
         "reasons": [a["reason"] for a in attempts][:8],
     }
+    if confirm.enabled(ctx):
+        decision = await confirm.confirm(ctx, SLICE, "leak_check", _refused(attempts[-1]),
+                                         lambda _: _recheck(ctx, cfg), evidence)
+        if not isinstance(decision, Confirmed):
+            return True
+        evidence.update(confirm.confirmation_note(decision))
     ctx.report_violation(f"{SLICE}.leak", evidence)
     return False
+
+
+def _refused(attempt: dict[str, Any], baseline: bool | None = None) -> Attempt:
+    """A refused fresh subscriber as a leak attempt; no response head at all is a hang."""
+    return Attempt(violation=True, key=f"{SLICE}.leak", hang=attempt.get("status") is None,
+                   baseline_answered=baseline, detail=str(attempt.get("reason", "")))
+
+
+async def _recheck(ctx: WalkerContext, cfg: _Config) -> Attempt:
+    """One confirmation round: a fresh subscriber alone; when it gets no answer at all, a
+    plain request in the same round tells a held slot from a saturated server."""
+    ok, attempt = await _fresh_subscriber(ctx, cfg)
+    if ok:
+        return Attempt(violation=False, detail="a fresh subscriber was accepted")
+    if attempt.get("status") == 429:
+        return Attempt(violation=False, detail="429: rate limited, not a held slot")
+    refused = _refused(attempt)
+    if not refused.hang:
+        return refused
+    return _refused(attempt, baseline=await _answers_plain_request(ctx, cfg))
 
 
 async def _answers_plain_request(ctx: WalkerContext, cfg: _Config) -> bool:
