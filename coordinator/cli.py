@@ -60,6 +60,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--checkpoint-interval", help="how often results are rewritten (default 10s)")
     add("--progress-interval", help="progress line interval when not on a terminal (5s)")
     add("--request-timeout", help="deadline for one request/response (default 10s)")
+    add("--adv-confirm-tries", help="re-sends alone a violation (adv, ws, h2c, sse) must "
+        "reproduce on before it counts (default 2; 0 = off)")
     add("--restart-actors", action="store_const", const=True, default=None,
         help="restart an actor that dies as a new incarnation (default: exit 3; soak: on)")
     add("--max-restarts-per-hour", help="more actor restarts in an hour end the run (10)")
@@ -91,6 +93,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     names += ["restart_actors", "max_restarts_per_hour", "resource_warmup", "resource_bucket",
               "bind", "remote_actors", "remote_ready_timeout", "curve_secret_key",
               "curve_authorized_keys"]
+    names += ["adv_confirm_tries"]
     return {name: getattr(args, name) for name in names}
 
 

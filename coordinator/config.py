@@ -57,6 +57,9 @@ class RunConfig:
     checkpoint_interval_s: float = 10.0
     progress_interval_s: float = 5.0
     request_timeout_s: float = 10.0
+    #: ``--adv-confirm-tries``: re-sends alone a violation must survive before it counts,
+    #: in every slice (protocols.confirmation); 0 turns confirmation off.
+    adv_confirm_tries: int = 2
     # Long runs (coordinator.restarts, coordinator.resources); `assay soak` turns restarts on.
     restart_actors: bool = False
     max_restarts_per_hour: int = 10
@@ -214,6 +217,8 @@ _CONVERTERS: dict[str, Any] = {
         "checkpoint_interval_s", parse_duration(v, "checkpoint interval")),
     "progress_interval": lambda v: ("progress_interval_s", parse_duration(v, "progress interval")),
     "request_timeout": lambda v: ("request_timeout_s", parse_duration(v, "request timeout")),
+    "adv_confirm_tries": lambda v: (
+        "adv_confirm_tries", parse_count(v, "--adv-confirm-tries")),
     "restart_actors": lambda v: ("restart_actors", _bool(v, "restart_actors")),
     "max_restarts_per_hour": lambda v: (
         "max_restarts_per_hour", parse_positive_int(v, "--max-restarts-per-hour")),

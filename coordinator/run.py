@@ -32,6 +32,8 @@ from actors.walker import Target
 from actors.zmq_io import ZmqReceiver, send_nowait
 from coordinator import invariants, longrun, remote_actors, results, tier3
 from coordinator.config import RunConfig
+from coordinator.confirmation_report import block as confirmation_block
+from coordinator.confirmation_report import unconfirmed_cases
 from coordinator.incidents import IncidentManager, load_settings
 from coordinator.logrotate import watch_actor_logs
 from coordinator.logs import get_logger
@@ -546,6 +548,9 @@ class Coordinator:
                 "counters": grouped_counters.get(name, {}),
                 "latency": latency.get(name, {}),
             }
+            confirmed = confirmation_block(name, counters)
+            if confirmed is not None:
+                slices_block[name]["confirmation"] = confirmed
         verdicts = invariants.judge_all(counters,
                                         {**self.inputs.not_run, **self.watch.not_judged()})
         tier3_block = tier3.results_block(counters, examples, self.inputs.settings.get("tier3"))
@@ -576,6 +581,7 @@ class Coordinator:
                 "harness": grouped_counters.get("harness", {}),
                 "totals": results.totals(counters, elapsed),
                 "failing_cases": results.failing_cases(counters, examples),
+                "unconfirmed_cases": unconfirmed_cases(counters, examples),
                 "examples": examples,
             },
             "tier_3": tier3_block,
