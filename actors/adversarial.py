@@ -29,7 +29,7 @@ from typing import Any
 
 import trio
 
-from actors import adv_confirm, confirm, net
+from actors import adv_confirm, body_routes, confirm, net
 from actors.walker import WalkerContext
 from protocols.adversarial_cases import (
     BY_NAME,
@@ -155,8 +155,8 @@ async def probe(
     ctx: WalkerContext, case: AdversarialCase, settings: AdvSettings, baselines: BaselineCache
 ) -> bool:
     """Run one case end to end and record it; False when our side failed (not judged)."""
-    host, path = ctx.target.host_header, ctx.target.base_path
-    baseline = await baselines.get(ctx, case.method)
+    host, path = ctx.target.host_header, body_routes.path_for(ctx, case)
+    baseline = await baselines.get(ctx, case.method, path)
     payload = case.build(host, path)
     started = trio.current_time()
     try:
@@ -260,28 +260,37 @@ class BaselineCache:
 
     def __init__(self, settings: AdvSettings) -> None:
         self._settings = settings
-        self._held: dict[str, tuple[float, Observation | None]] = {}
+        self._held: dict[tuple[str, str | None], tuple[float, Observation | None]] = {}
+        #: The route each method's last baseline went to (a body route for body cases), so
+        #: a confirmation round's ``fresh`` baseline goes where the case just went.
+        self._last_path: dict[str, str | None] = {}
 
-    async def get(self, ctx: WalkerContext, method: str) -> Observation | None:
+    async def get(self, ctx: WalkerContext, method: str,
+                  path: str | None = None) -> Observation | None:
+        """The answer to a valid ``method`` request to ``path`` (default: the target's)."""
         now = trio.current_time()
-        held = self._held.get(method)
+        self._last_path[method] = path
+        held = self._held.get((method, path))
         if held is not None and now < held[0]:
             return held[1]
-        observation = await self._fetch(ctx, method)
+        observation = await self._fetch(ctx, method, path)
         judged = observation is not None and observation.status is not None
         ttl = self._settings.baseline_ttl if judged else min(2.0, self._settings.baseline_ttl)
-        self._held[method] = (now + ttl, observation if judged else None)
+        self._held[(method, path)] = (now + ttl, observation if judged else None)
         return observation if judged else None
 
     async def fresh(self, ctx: WalkerContext, method: str) -> Observation | None:
         """Fetch now, bypassing the cache (confirmation needs this round's answer); None
         when the valid request was not answered within the deadline."""
-        self._held.pop(method, None)
-        return await self.get(ctx, method)
+        path = self._last_path.get(method)
+        self._held.pop((method, path), None)
+        return await self.get(ctx, method, path)
 
-    async def _fetch(self, ctx: WalkerContext, method: str) -> Observation | None:
+    async def _fetch(self, ctx: WalkerContext, method: str,
+                     path: str | None) -> Observation | None:
         settings = self._settings
-        request = baseline_request(method, ctx.target.host_header, ctx.target.base_path)
+        request = baseline_request(method, ctx.target.host_header,
+                                   path or ctx.target.base_path)
         try:
             stream = await net.connect(ctx.target, settings.timeout)
         except net.TransportError as exc:

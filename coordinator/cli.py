@@ -45,6 +45,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--health-path", help="path probed every second (default: the target URL's path)")
     add("--ws-path", help="WebSocket route for the ws slice (default /ws)")
     add("--sse-path", help="SSE route for the sse slice (default /events)")
+    add("--body-path", action="append", default=None, metavar="PATH",
+        help="route that reads request bodies; body-framing cases go there (repeatable; "
+        "default: POST/PUT/PATCH routes of --spec/--markov that take a body, else the target "
+        "path)")
     add("--stats-url", help="URL or path of a JSON/Prometheus page with the subscriber count")
     add("--stats-field", help="JSON field (dotted) with the SSE subscriber count")
     add("--stats-metric", help="Prometheus metric with the SSE subscriber count")
@@ -89,7 +93,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     names = ["target", "duration", "concurrency", "procs", "seed", "results", "spec", "markov",
              "log_format", "label", "health_path", "ws_path", "sse_path", "stats_url",
              "stats_field", "stats_metric", "target_pid", "fail_fast", "checkpoint_interval",
-             "progress_interval", "request_timeout", "launch"]
+             "progress_interval", "request_timeout", "launch", "body_path"]
     names += ["restart_actors", "max_restarts_per_hour", "resource_warmup", "resource_bucket",
               "bind", "remote_actors", "remote_ready_timeout", "curve_secret_key",
               "curve_authorized_keys"]

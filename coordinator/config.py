@@ -44,6 +44,8 @@ class RunConfig:
     health_path: str | None = None
     ws_path: str = "/ws"
     sse_path: str = "/events"
+    #: ``--body-path``: routes that read request bodies; the body cases go there.
+    body_paths: tuple[str, ...] = ()
     stats_url: str | None = None
     stats_field: str | None = None
     stats_metric: str | None = None
@@ -192,6 +194,15 @@ def validate_path(path: str, what: str) -> str:
     return path
 
 
+def parse_paths(value: Any, what: str) -> tuple[str, ...]:
+    """A list of paths (TOML array, repeated flag) or one comma-separated string (env)."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    paths = tuple(validate_path(str(item).strip(), what) for item in items if str(item).strip())
+    if not paths:
+        raise ConfigError(f"{what} needs at least one path (got {value!r})")
+    return paths
+
+
 # Options that may come from TOML or ASSAY_* variables, with their converters.
 _CONVERTERS: dict[str, Any] = {
     "target": validate_target_url,
@@ -207,6 +218,7 @@ _CONVERTERS: dict[str, Any] = {
     "health_path": lambda v: ("health_path", validate_path(str(v), "--health-path")),
     "ws_path": lambda v: ("ws_path", validate_path(str(v), "--ws-path")),
     "sse_path": lambda v: ("sse_path", validate_path(str(v), "--sse-path")),
+    "body_path": lambda v: ("body_paths", parse_paths(v, "--body-path")),
     "stats_url": lambda v: ("stats_url", str(v)),
     "stats_field": lambda v: ("stats_field", str(v)),
     "stats_metric": lambda v: ("stats_metric", str(v)),

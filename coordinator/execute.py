@@ -103,6 +103,12 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             "adv_confirm_tries": config.adv_confirm_tries,
             "markov": markov.to_settings(),
         }
+        if "adv" in enabled:  # body-framing cases go where a body is read
+            from coordinator.body_preflight import decide
+
+            body_routes = decide(url, config.body_paths, markov, builtin)
+            settings["adv_body_paths"] = list(body_routes.paths)
+            log.info("adversarial body routes", note=body_routes.note)
         if tier3 is not None:  # (tier, walkers): seeds run alongside Tier 1
             from coordinator import tier3 as tier3_plan
             from corpus.store import CorpusError

@@ -183,8 +183,10 @@ def effective_reaction(
         if base is None and status in ROUTE_STATUSES:
             return None, "no_baseline"
         return refused, ""
-    if status >= 500:
+    if status >= 500 and base != status:
         return observation.reaction, ""
+    # A 5xx equal to the valid baseline's is the route's answer (it fails every body, say),
+    # not the parser's: judged below like an equal 4xx, so it is no false "server error".
     if base == status and status in PARSER_REJECTIONS:
         return None, "baseline_same_rejection"
     # Accepted: a 1xx-3xx, or the same 4xx the valid baseline got (the route answered).

@@ -101,6 +101,7 @@ ROUTES: tuple[Route, ...] = (
         needs_session=True,
     ),
     Route("/stats", {b"GET": "stats"}),
+    Route("/echo", {b"POST": "echo"}),
     Route("/ws", {b"GET": "websocket"}, kind=Kind.WEBSOCKET),
     Route("/events", {b"GET": "events"}, kind=Kind.EVENTS),
 )
@@ -192,6 +193,16 @@ class App:
     def _stats(self, request: Request, params: dict[str, str], s: Session | None) -> Response:
         doc = self.stats.snapshot(self._sse_subscribers(), self.config.defects)
         doc["sessions"] = len(self.sessions)
+        return json_response(200, doc, [(b"cache-control", b"no-store")])
+
+    def _echo(self, request: Request, params: dict[str, str], s: Session | None) -> Response:
+        """The body as read (latin-1, byte for byte), its length and the header fields the
+        app saw: a body route with no session for the adversarial cases, and a window on
+        what a server merged into the header section (trailer fields must not be)."""
+        fields = [[name.decode("latin-1"), value.decode("latin-1")]
+                  for name, value in request.headers.items()]
+        doc = {"length": len(request.body), "body": request.body.decode("latin-1"),
+               "headers": fields}
         return json_response(200, doc, [(b"cache-control", b"no-store")])
 
     def _login(self, request: Request, params: dict[str, str], s: Session | None) -> Response:
