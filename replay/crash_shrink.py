@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,30 @@ def _write(value: Any, where: str) -> bytes:
     raise CandidateFormatError(f"{where}: a write must be a string or {{'base64': ...}}")
 
 
+#: A capture at least this long may have been capped by the actor's flight recorder.
+CAPTURE_CAP_HINT = 15 * 1024
+_HOST_LINE = re.compile(rb"(?im)^host:[ \t]*([^\r\n]*)")
+
+
+def _complete(item: Mapping[str, Any], data: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """An adversarial case whose capture was capped (``truncated``, fewer writes than sent,
+    or a capture at the recorder's cap shorter than the case) is rebuilt from the
+    catalogue: the case is what was sent, and a capped oversized header is no crash."""
+    from protocols.adversarial_cases import BY_NAME
+
+    case = BY_NAME.get(str(item.get("case"))) if item.get("slice") == "adv" else None
+    if case is None:
+        return data
+    found = _HOST_LINE.search(b"".join(data))
+    host = found.group(1).decode("latin-1").strip() if found else "127.0.0.1"
+    built = case.build(host, "/")
+    size = sum(len(w) for w in data)
+    capped = bool(item.get("truncated")) or (
+        isinstance(item.get("all_writes"), int) and item["all_writes"] > len(data)) or (
+        size >= CAPTURE_CAP_HINT)
+    return (built,) if capped and len(built) > size else data
+
+
 def parse_candidates(doc: Any) -> tuple[str, tuple[Candidate, ...]]:
     """(kind, candidates sorted by rank) from a ``candidates.json`` document, or from a bare
     list of candidate objects (kind ``liveness``). Candidates without bytes are dropped:
@@ -139,6 +164,7 @@ def parse_candidates(doc: Any) -> tuple[str, tuple[Candidate, ...]]:
             raise CandidateFormatError(f"{where}: 'writes' must be a list")
         data = tuple(w for w in (_write(v, f"{where} write {n}") for n, v in enumerate(writes))
                      if w)
+        data = _complete(item, data)
         if not data:
             continue
         end = str(item.get("end") or "close")

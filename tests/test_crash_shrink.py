@@ -159,3 +159,13 @@ def test_shrunk_crash_kills_a_fresh_target_and_replay_judges_both_ways(tmp_path:
     assert good.returncode == 0, good.stdout + good.stderr
     never = assay("replay", str(repro), "--launch", "exit 4 # {port}", timeout=60)
     assert never.returncode == 3 and len(never.stderr.strip().splitlines()) == 1
+
+
+def test_a_capped_adversarial_capture_is_rebuilt_from_the_catalogue():
+    capped = (OVERSIZED[:16000]).decode()
+    _, parsed = parse_candidates([{"rank": 1, "slice": "adv", "case": "field-oversized",
+                                   "writes": [capped], "all_writes": 2}])
+    assert len(parsed[0].writes[0]) > 90_000 and b"Host: 127.0.0.1\r\n" in parsed[0].writes[0]
+    _, whole = parse_candidates([{"slice": "adv", "case": "field-oversized",
+                                  "writes": ["GET / HTTP/1.1\r\n\r\n"]}])
+    assert whole[0].writes == (b"GET / HTTP/1.1\r\n\r\n",)  # complete captures stay as sent
