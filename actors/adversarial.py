@@ -30,6 +30,7 @@ from typing import Any
 import trio
 
 from actors import adv_confirm, body_routes, confirm, net
+from actors.response_check import check_raw
 from actors.walker import WalkerContext
 from protocols.adversarial_cases import (
     BY_NAME,
@@ -305,6 +306,7 @@ class BaselineCache:
         finally:
             await net.aclose_quietly(stream)
         observation = observe(reply.data, reply.ending)
+        check_raw(ctx, request, reply.data, closed=reply.ending in ("eof", "reset"))
         ctx.tally.incr("adv.baseline" if observation.status else "adv.baseline_unanswered")
         return observation
 

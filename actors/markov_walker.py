@@ -13,6 +13,7 @@ quarter of what it did with ``fail_after`` and trio's socket methods (see
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import socket
 import time
@@ -21,12 +22,13 @@ from typing import Any
 import trio
 from trio.lowlevel import wait_readable, wait_writable
 
-from actors import net
+from actors import net, response_check
 from actors.walker import RING_BYTES, WalkerContext
 from protocols.http1 import Response, ResponseParser, ResponseProtocolError, ResponseTooLarge
-from protocols.markov import MarkovSession, PlannedRequest
+from protocols.markov import LOGIN_STATE, MarkovSession, PlannedRequest
 from protocols.markov_model import default_model, load_model
 from protocols.openapi import load_spec, model_from_spec
+from protocols.response_rules import excess_bytes
 
 READ_SIZE = 65536
 MIRROR_COUNTER = "markov.read_after_write_mismatch"
@@ -169,6 +171,12 @@ async def run(ctx: WalkerContext) -> None:
     current_time = trio.current_time
     perf_counter = time.perf_counter
     conn: _Connection | None = None
+    # Response rules (actors.response_check): judged on the first few responses per
+    # (route, status) -- ``sample`` is read inline, one dict lookup per response -- and on
+    # any response the server sent unrequested bytes after (a framing hazard).
+    checker = response_check.checker_for(ctx)
+    sample = checker.sample
+    routes = _route_names(model)
     login_sent = b""  # the session's last login: a repro replays it to get a fresh cookie
     # Each request must get ``timeout`` from just before it is sent, exactly as with a
     # ``fail_after`` per request. Building a scope per request, or even moving one scope's
@@ -222,6 +230,10 @@ async def run(ctx: WalkerContext) -> None:
                     if planned.is_login:
                         login_sent = planned.wire
                     _remember(ctx, planned, response, int(micros))
+                    if conn.parser.buffered_bytes or sample.get(
+                            (planned.state, response.status), 1) > 0:
+                        if _check_response(ctx, checker, routes, planned, conn, response):
+                            response = _closing(response)
                     if tally.counters.get(MIRROR_COUNTER, 0) > mismatches_before:
                         example = tally.examples.get(MIRROR_COUNTER, {})
                         ctx.report_violation(MIRROR_COUNTER, {
@@ -271,6 +283,36 @@ def _remember(
         "sent": planned.wire[:RING_BYTES], "status": response.status,
         "received": response.body[:512], "latency_us": latency_us,
     })
+
+
+def _route_names(model: Any) -> dict[str, str]:
+    """State name -> ``METHOD /template``: response findings are counted per route."""
+    routes = {name: f"{state.method} {state.path}" for name, state in model.states.items()}
+    if model.login is not None:
+        routes[LOGIN_STATE] = f"{model.login.method} {model.login.path}"
+    return routes
+
+
+def _check_response(
+    ctx: WalkerContext, checker: response_check.ResponseChecker, routes: dict[str, str],
+    planned: PlannedRequest, conn: _Connection, response: Response,
+) -> bool:
+    """Judge ``response`` against the response rules; True when the server sent bytes past
+    its end (the connection is then out of step and must not be reused)."""
+    excess = 0
+    if conn.parser.buffered_bytes:
+        excess = excess_bytes(conn.parser.trailing_data)
+    route = routes.get(planned.state, planned.state)
+    # The sample is per (state, status); the dedupe is per route.
+    checker.sample[(planned.state, response.status)] = checker.sample.get(
+        (planned.state, response.status), response_check.SAMPLE) - 1
+    checker.markov(ctx, route, planned.method, planned.wire, response, excess)
+    return excess > 0
+
+
+def _closing(response: Response) -> Response:
+    """``response`` marked not keep-alive, so the walker drops an out-of-step connection."""
+    return dataclasses.replace(response, keep_alive=False)
 
 
 def _cause(exc: BaseException) -> str:

@@ -64,6 +64,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--checkpoint-interval", help="how often results are rewritten (default 10s)")
     add("--progress-interval", help="progress line interval when not on a terminal (5s)")
     add("--request-timeout", help="deadline for one request/response (default 10s)")
+    add("--no-clock", action="store_const", const=True, default=None,
+        help="the target has no clock: do not require Date (RFC 9110 §6.6.1)")
     add("--adv-confirm-tries", help="re-sends alone a violation (adv, ws, h2c, sse) must "
         "reproduce on before it counts (default 2; 0 = off)")
     add("--restart-actors", action="store_const", const=True, default=None,
@@ -93,7 +95,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     names = ["target", "duration", "concurrency", "procs", "seed", "results", "spec", "markov",
              "log_format", "label", "health_path", "ws_path", "sse_path", "stats_url",
              "stats_field", "stats_metric", "target_pid", "fail_fast", "checkpoint_interval",
-             "progress_interval", "request_timeout", "launch", "body_path"]
+             "progress_interval", "request_timeout", "launch", "body_path", "no_clock"]
     names += ["restart_actors", "max_restarts_per_hour", "resource_warmup", "resource_bucket",
               "bind", "remote_actors", "remote_ready_timeout", "curve_secret_key",
               "curve_authorized_keys"]

@@ -59,6 +59,8 @@ class RunConfig:
     checkpoint_interval_s: float = 10.0
     progress_interval_s: float = 5.0
     request_timeout_s: float = 10.0
+    #: ``--no-clock``: the target declares no clock, so RFC 9110 §6.6.1 Date is not required.
+    no_clock: bool = False
     #: ``--adv-confirm-tries``: re-sends alone a violation must survive before it counts,
     #: in every slice (protocols.confirmation); 0 turns confirmation off.
     adv_confirm_tries: int = 2
@@ -229,6 +231,7 @@ _CONVERTERS: dict[str, Any] = {
         "checkpoint_interval_s", parse_duration(v, "checkpoint interval")),
     "progress_interval": lambda v: ("progress_interval_s", parse_duration(v, "progress interval")),
     "request_timeout": lambda v: ("request_timeout_s", parse_duration(v, "request timeout")),
+    "no_clock": lambda v: ("no_clock", _bool(v, "no_clock")),
     "adv_confirm_tries": lambda v: (
         "adv_confirm_tries", parse_count(v, "--adv-confirm-tries")),
     "restart_actors": lambda v: ("restart_actors", _bool(v, "restart_actors")),

@@ -100,6 +100,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             "stats_field": config.stats_field or ("sse_subscribers" if builtin else None),
             "stats_metric": config.stats_metric,
             "request_timeout_s": config.request_timeout_s,
+            "no_clock": config.no_clock,
             "adv_confirm_tries": config.adv_confirm_tries,
             "markov": markov.to_settings(),
         }

@@ -85,6 +85,14 @@ REGISTRY: tuple[Invariant, ...] = (
     Invariant("I-MKV-UNEXPECTED", MED, "more than 1 % of session responses had a status the "
               "model does not expect", "markov.unexpected_status", "markov.requests",
               "no session request completed", denominator="markov.requests", limit=0.01),
+    # Response rules (protocols.response_rules) on every slice's responses, once per route.
+    Invariant("I-RESP-MUST", MED, "a response broke an RFC 9110/9112 MUST (Date, Allow on 405, "
+              "WWW-Authenticate on 401, Content-Length/Transfer-Encoding rules, field syntax)",
+              "resp.violation", "resp.checked", "no response was checked"),
+    Invariant("I-RESP-FRAMING", HIGH, "a response carried bytes past its framed end on a "
+              "connection kept open (body after HEAD/204/304, Content-Length shorter than the "
+              "body): the next response is read out of step", "resp.framing_violation",
+              "resp.checked", "no response was checked"),
     # Target resource oracles (coordinator.resources): slopes of per-bucket minima after a
     # warm-up, above a noise floor. Not judged without a pid or a long enough run; the
     # coordinator then supplies the precise reason under the pseudo-slice "res".

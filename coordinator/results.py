@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.slices import SLICES
-from coordinator import confirmation_report
+from coordinator import confirmation_report, response_report
 from protocols.tally import latency_summary
 
 SCHEMA_VERSION = "1.0"
@@ -219,6 +219,7 @@ def render_summary(document: Mapping[str, Any]) -> str:
             lines.append(f"    case {slice_name}.{case['case']}: {case['verdict']} x{case['count']}"
                          f" ({case.get('rfc') or 'no RFC ref'})")
     lines += confirmation_report.summary_lines(tier1)
+    lines += response_report.summary_lines(document.get("response_rules", {}))
     for incident in document.get("incidents", []):
         lines.append(f"  incident {incident.get('id')}: {incident.get('path')}")
     if document.get("error"):

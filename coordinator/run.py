@@ -30,7 +30,7 @@ import zmq
 
 from actors.walker import Target
 from actors.zmq_io import ZmqReceiver, send_nowait
-from coordinator import invariants, longrun, remote_actors, results, tier3
+from coordinator import invariants, longrun, remote_actors, response_report, results, tier3
 from coordinator.config import RunConfig
 from coordinator.confirmation_report import block as confirmation_block
 from coordinator.confirmation_report import unconfirmed_cases
@@ -585,6 +585,8 @@ class Coordinator:
                 "examples": examples,
             },
             "tier_3": tier3_block,
+            "response_rules": response_report.section(counters, examples,
+                                                      self.config.no_clock),
             "invariants": verdicts,
             "trips": self.trips,
             "post_run_checks": self.post_run,

@@ -31,6 +31,11 @@ _JSON = (b"content-type", b"application/json")
 _COOKIE_ATTRS = b"; Path=/; HttpOnly; SameSite=Lax"
 _CLEAR_COOKIE = (b"set-cookie", b"session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")
 _RETRY_AFTER = (b"retry-after", b"1")
+# RFC 9110 §15.5.2: a 401 MUST carry WWW-Authenticate with a challenge. The session is a
+# cookie minted by POST /login, so the challenge names that form (the "Cookie" scheme of
+# draft-broyer-http-cookie-auth): a client learns where to log in.
+_CHALLENGE = (b"www-authenticate",
+              b'Cookie realm="refapp", form-action="/login", cookie-name="session"')
 
 
 @dataclass(slots=True)
@@ -180,7 +185,7 @@ class App:
         if route.needs_session:
             session = self.sessions.lookup(session_token(request.headers.get(b"cookie")))
             if session is None:
-                return error(401, "login required")
+                return error(401, "login required", [_CHALLENGE])
             if not session.bucket.allow(time.monotonic()):
                 return error(429, "rate limit exceeded", [_RETRY_AFTER])
         return self._handlers[name](request, match.params, session)
@@ -213,7 +218,7 @@ class App:
         if not isinstance(user, str) or not 1 <= len(user) <= USERNAME_MAX:
             return error(400, f"username must be a string of 1..{USERNAME_MAX} chars")
         if doc.get("password") != PASSWORD:
-            return error(401, "bad credentials")
+            return error(401, "bad credentials", [_CHALLENGE])
         token = self.sessions.create(user)
         cookie = (b"set-cookie", b"session=" + token.encode() + _COOKIE_ATTRS)
         return json_response(200, {"user": user}, [cookie])

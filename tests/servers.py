@@ -32,9 +32,16 @@ http {{
         listen 127.0.0.1:{port};
         root {prefix}/www;
         location = /healthz {{ return 200 "ok\\n"; }}
+{allow_405}
     }}
 }}
 """
+# RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405
+# response". Stock nginx's static handler answers POST with a 405 that has none (assay
+# reports it as the response rule allow_on_405); the test target is configured to comply.
+NGINX_ALLOW_405 = """\
+        error_page 405 @method_not_allowed;
+        location @method_not_allowed { add_header Allow "GET, HEAD" always; return 405; }"""
 
 
 def free_port() -> int:
@@ -65,7 +72,8 @@ def nginx_binary() -> str:
 
 
 @contextmanager
-def nginx(tmp: Path):
+def nginx(tmp: Path, stock: bool = False):
+    """nginx on a free port; ``stock``: without the configuration that adds Allow to 405."""
     binary = nginx_binary()
     prefix = tmp / "nginx"
     (prefix / "www").mkdir(parents=True)
@@ -74,7 +82,8 @@ def nginx(tmp: Path):
     conf = prefix / "nginx.conf"
     # As root, workers would drop to 'nobody' and could not read pytest's 0700 tmp dirs.
     user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, user=user))
+    conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, user=user,
+                                      allow_405="" if stock else NGINX_ALLOW_405))
     proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-e",
                              str(prefix / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -1,0 +1,142 @@
+"""Response rules end to end: `assay run` against correct servers (refapp, nginx) finds no
+MUST violation; servers with a known response defect are caught, with route, RFC and bytes.
+
+daphne sends no Date (RFC 9110 §6.6.1), tornado's 405 has no Allow (RFC 9110 §15.5.6), and a
+server whose Content-Length is shorter than its body on a kept-alive connection is a HIGH
+framing hazard (I-RESP-FRAMING).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.assay_cli import ROOT, assay, invariant_status, only_results
+from tests.servers import free_port, nginx, wait_for_port
+
+pytestmark = pytest.mark.integration
+
+SHORT = ("--duration", "3s", "--procs", "1", "--concurrency", "4")
+
+
+def _rules(document: dict) -> dict[str, dict]:
+    return {rule["rule"]: rule for rule in document["response_rules"]["rules"]}
+
+
+def _violations(document: dict) -> dict[str, dict]:
+    return {name: r for name, r in _rules(document).items() if r["status"] == "violation"}
+
+
+@contextmanager
+def _serving(argv: list[str], port: int, cwd: Path = ROOT) -> Iterator[str]:
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, timeout=20.0)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_refapp_has_no_response_violation(tmp_path: Path) -> None:
+    result = assay("run", *SHORT, "--concurrency", "8", "--results", str(tmp_path),
+                   "--seed", "11")
+    document = only_results(tmp_path)
+    assert document["response_rules"]["checked"] > 0, result.stderr
+    assert _violations(document) == {}
+    assert invariant_status(document, "I-RESP-MUST") == "passed"
+    assert invariant_status(document, "I-RESP-FRAMING") == "passed"
+    judged = {name for name, r in _rules(document).items() if r["status"] == "pass"}
+    assert {"date", "content_length_matches_body", "no_obs_fold"} <= judged
+    assert "response rules:" in result.stdout
+
+
+def test_nginx_has_no_response_violation(tmp_path: Path) -> None:
+    with nginx(tmp_path) as (url, _proc):
+        assay("run", "--target", url, *SHORT, "--results", str(tmp_path / "r"))
+    document = only_results(tmp_path / "r")
+    assert document["response_rules"]["checked"] > 0
+    assert _violations(document) == {}
+    assert invariant_status(document, "I-RESP-MUST") == "passed"
+    assert invariant_status(document, "I-RESP-FRAMING") == "passed"
+
+
+def test_stock_nginx_405_without_allow_is_its_only_finding(tmp_path: Path) -> None:
+    """A real one: stock nginx answers POST to a static file with a 405 and no Allow."""
+    with nginx(tmp_path, stock=True) as (url, _proc):
+        assay("run", "--target", url, *SHORT, "--slices", "adv", "--results",
+              str(tmp_path / "r"))
+    document = only_results(tmp_path / "r")
+    violations = _violations(document)
+    assert set(violations) == {"allow_on_405"}, violations
+    rule = violations["allow_on_405"]
+    assert rule["routes"] == ["POST /"] and rule["rfc"] == "RFC 9110 §15.5.6"
+    assert "MUST generate an Allow" in rule["quote"]
+    assert invariant_status(document, "I-RESP-FRAMING") == "passed"
+
+
+def test_daphne_without_date_is_caught(tmp_path: Path) -> None:
+    pytest.importorskip("daphne")
+    port = free_port()
+    argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+            "response_servers:asgi_app"]
+    with _serving(argv, port, cwd=ROOT / "tests") as url:
+        result = assay("run", "--target", url, *SHORT, "--slices", "markov",
+                       "--results", str(tmp_path))
+    document = only_results(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    date = _violations(document)["date"]
+    assert date["routes"] == ["GET /"] and date["rfc"] == "RFC 9110 §6.6.1"
+    assert "received" in date["example"] and "sent" in date["example"]
+    assert invariant_status(document, "I-RESP-MUST") == "failed"
+    assert invariant_status(document, "I-RESP-FRAMING") == "passed"
+    assert "resp date" in result.stdout
+
+
+def test_tornado_405_without_allow_is_caught(tmp_path: Path) -> None:
+    pytest.importorskip("tornado")
+    model = tmp_path / "model.yaml"
+    model.write_text("version: 1\nstart: get_root\nstates:\n"
+                     "  get_root:\n    request: GET /\n    next: {post_root: 1}\n"
+                     "  post_root:\n    request: POST /\n    body: {a: 1}\n"
+                     "    expect: [405]\n    next: {get_root: 1}\n")
+    port = free_port()
+    argv = [sys.executable, str(ROOT / "tests" / "response_servers.py"), "tornado", str(port)]
+    with _serving(argv, port) as url:
+        result = assay("run", "--target", url, *SHORT, "--slices", "markov",
+                       "--markov", str(model), "--results", str(tmp_path / "r"))
+    document = only_results(tmp_path / "r")
+    assert result.returncode == 1, result.stdout + result.stderr
+    violations = _violations(document)
+    assert set(violations) == {"allow_on_405"}, violations
+    assert violations["allow_on_405"]["routes"] == ["POST /"]
+    assert invariant_status(document, "I-RESP-MUST") == "failed"
+
+
+def test_content_length_shorter_than_body_is_a_framing_hazard(tmp_path: Path) -> None:
+    port = free_port()
+    argv = [sys.executable, str(ROOT / "tests" / "response_servers.py"), "overlong", str(port)]
+    with _serving(argv, port) as url:
+        result = assay("run", "--target", url, *SHORT, "--slices", "markov",
+                       "--results", str(tmp_path), "--no-shrink")
+    document = only_results(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    rule = _violations(document)["content_length_matches_body"]
+    assert rule["example"]["severity"] == "HIGH"
+    assert invariant_status(document, "I-RESP-FRAMING") == "failed"
+
+
+@pytest.mark.skipif(shutil.which("daphne") is None, reason="daphne not installed")
+def test_no_clock_is_a_documented_flag() -> None:
+    result = assay("run", "--help")
+    assert "--no-clock" in result.stdout
