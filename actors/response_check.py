@@ -25,6 +25,7 @@ from typing import Any
 from actors.walker import WalkerContext
 from protocols.http1 import Response
 from protocols.outcome import Severity, Verdict
+from protocols.response_bytes import parse_exchange, request_facts
 from protocols.response_rules import (
     BY_NAME,
     BodyFacts,
@@ -32,8 +33,6 @@ from protocols.response_rules import (
     ResponseFacts,
     RuleFinding,
     check,
-    parse_exchange,
-    request_facts,
 )
 
 #: Responses judged per (route, status) per actor on the Markov hot path.

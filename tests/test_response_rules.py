@@ -16,6 +16,7 @@ from actors.walker import Target, WalkerContext
 from coordinator import invariants, response_report
 from protocols.http1 import ResponseParser
 from protocols.outcome import Severity, Verdict
+from protocols.response_bytes import parse_exchange, request_facts
 from protocols.response_rules import (
     BY_NAME,
     RULES,
@@ -24,8 +25,6 @@ from protocols.response_rules import (
     ResponseFacts,
     check,
     excess_bytes,
-    parse_exchange,
-    request_facts,
 )
 from protocols.tally import Tally
 
