@@ -83,6 +83,8 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             prep.ensure_reachable(url, health_path)
         except prep.TargetUnavailable as exc:
             return _fail(EXIT_INFRA, str(exc))
+        except prep.TargetBroken as exc:  # up but broken: a verdict (exit 1), not exit 3
+            return _broken(config, exc, url, label, health_path, builtin, target_pid)
         absent = prep.route_preflight(url, config, enabled)
         for name, reason in absent.items():
             log.warning("slice will not run", slice=name, reason=reason)
@@ -145,3 +147,19 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
 
 def url_path(url: str) -> str:
     return urlsplit(url).path or "/"
+
+
+def _broken(config: RunConfig, exc: prep.TargetBroken, url: str, label: str,
+            health_path: str, builtin: bool, target_pid: int | None) -> int:
+    """Write the pre-flight verdict (coordinator.broken_target) and say it in one line."""
+    from coordinator import broken_target
+
+    try:
+        run_dir = broken_target.write_broken_results(
+            config, url=url, label=label, health_path=health_path, builtin=builtin,
+            target_pid=target_pid, preflight=exc.preflight)
+    except (ResultsError, OSError) as err:
+        return _fail(EXIT_USAGE, f"results directory: {err}")
+    sys.stderr.write(f"assay: {broken_target.summary_line(exc.preflight)}; "
+                     f"results in {run_dir}\n")
+    return 1

@@ -2,7 +2,10 @@
 
 The order matters for exit codes: user input (model, spec, results directory) is checked
 first and fails with 2; only then is the target touched, and a target that does not come
-up fails with 3 within a bounded time. No actor is spawned before all of it holds.
+up fails with 3 within a bounded time. A target that comes up (accepts TCP) but answers the
+pre-flight GET with garbage, nothing, or an answer that never ends is not "unreachable": it
+is broken, a verdict (exit 1, see ``coordinator.broken_target``). No actor is spawned before
+all of it holds.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from actors import slices
 from actors.walker import Target
 from coordinator.config import ConfigError, RunConfig
 from coordinator.planning import WalkerPlan, plan_walkers
-from coordinator.target import ProbeStatus, wait_reachable
+from coordinator.preflight import Preflight, preflight
+from protocols.http1 import RequestBuildError
 
 REACHABILITY_BUDGET_S = 5.0
 REFAPP_DIR = Path(__file__).resolve().parent.parent / "refapp"
@@ -28,6 +32,14 @@ REFAPP_DIR = Path(__file__).resolve().parent.parent / "refapp"
 
 class TargetUnavailable(RuntimeError):
     """The target never came up or cannot be reached (exit 3)."""
+
+
+class TargetBroken(RuntimeError):
+    """The target accepts connections but cannot answer a plain GET (exit 1, a verdict)."""
+
+    def __init__(self, result: Preflight) -> None:
+        super().__init__("target broken at the pre-flight GET")
+        self.preflight = result
 
 
 @dataclass(frozen=True)
@@ -88,13 +100,28 @@ def default_label(url: str) -> str:
     return f"{parts.hostname}-{parts.port or 80}"
 
 
-def ensure_reachable(url: str, health_path: str) -> None:
-    result = trio.run(wait_reachable, Target.from_url(url), health_path, REACHABILITY_BUDGET_S)
-    if result.status not in (ProbeStatus.OK, ProbeStatus.BAD_STATUS):
-        raise TargetUnavailable(
-            f"target {url} unreachable: {result.status.value}"
-            + (f" ({result.detail})" if result.detail else "")
-            + f" after {REACHABILITY_BUDGET_S:.0f} s")
+def ensure_reachable(url: str, health_path: str) -> Preflight:
+    """Pre-flight GET on the health path: returns when the target answers (any status).
+
+    Raises:
+        TargetUnavailable: nothing listens, connect timed out, the name did not resolve.
+        TargetBroken: connections are accepted but the answer is garbage, nothing, or
+            never ends, on ``BROKEN_CONFIRMATIONS`` probes in a row.
+        ConfigError: the health path cannot be sent as a request target.
+    """
+    target = Target.from_url(url)
+    try:
+        result = trio.run(preflight, target, health_path, REACHABILITY_BUDGET_S)
+    except RequestBuildError as exc:
+        raise ConfigError(f"health path {health_path!r}: {exc}") from None
+    if result.last.answered:
+        return result
+    if result.broken_run:
+        raise TargetBroken(result)
+    last = result.last
+    what = last.cause if last.finding is None else last.finding.detail
+    raise TargetUnavailable(f"target {url} unreachable: {what} after "
+                            f"{result.elapsed_s:.1f} s ({len(result.attempts)} probes)")
 
 
 def enabled_slices(config: RunConfig) -> list[str]:

@@ -60,6 +60,18 @@ REGISTRY: tuple[Invariant, ...] = (
               "coord.target_down", "coord.health_probes", "no health probe ran"),
     Invariant("I-HANG", HIGH, "the target accepted connections but stopped answering",
               "coord.target_hung", "coord.health_probes", "no health probe ran"),
+    # Pre-flight (coordinator.preflight): the target accepted TCP but could not answer one
+    # plain GET on the health path; the run stops there (coordinator.broken_target). A run
+    # that got as far as health probes passed its pre-flight.
+    Invariant("I-PREFLIGHT-GARBAGE", HIGH, "the target answered a plain GET with bytes that "
+              "are not a complete HTTP/1.x response (garbage, or cut off by a close)",
+              "preflight.garbage", "coord.health_probes", "no pre-flight or health probe ran"),
+    Invariant("I-PREFLIGHT-SILENT", HIGH, "the target accepted connections but answered a "
+              "plain GET with nothing (no byte before the deadline, or a close/reset)",
+              "preflight.silent", "coord.health_probes", "no pre-flight or health probe ran"),
+    Invariant("I-PREFLIGHT-ENDLESS", HIGH, "the target's answer to a plain GET never ended "
+              "(endless header lines, a body over the cap or unfinished at the deadline)",
+              "preflight.endless", "coord.health_probes", "no pre-flight or health probe ran"),
     Invariant("I-ADV-ACCEPTED", HIGH, "the server accepted a request the RFC says it MUST reject",
               "adv.wrong_accepted", "adv.sent", "no adversarial case was sent"),
     Invariant("I-ADV-DESYNC", HIGH, "leftover bytes of a malformed request were parsed as a "
