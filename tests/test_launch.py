@@ -138,3 +138,17 @@ def test_run_launch_fails_on_a_target_that_crashes_and_the_crash_shrinks(tmp_pat
     assert repro is not None, (tmp_path / "shrink" / "crash_shrink.json").read_text()
     report = json.loads((tmp_path / "shrink" / "crash_shrink.json").read_text())
     assert report["found"] and all("field-oversized" in name for name in report["found"])
+
+
+def test_a_soak_resume_restores_the_launch_command_and_refuses_another():
+    from dataclasses import replace
+
+    from coordinator.checkpoint import config_from_json, conflicts
+    from coordinator.config import RunConfig
+
+    stored = RunConfig(mode="soak", launch=REFAPP, seed=7)
+    restored = config_from_json(stored.to_json())
+    assert restored.launch == REFAPP and restored.target is None
+    assert conflicts(stored, restored) == []
+    other = conflicts(stored, replace(restored, launch="srv --port {port}"))
+    assert other and other[0].startswith("--launch")
