@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bisect_parser(sub)
     add_agent_parser(sub)
+    from coordinator.cases_cli import add_cases_parser
+
+    add_cases_parser(sub)
     keygen = sub.add_parser("keygen", help="make a CURVE keypair (coordinator, actor or "
                             "agent) for traffic off loopback")
     keygen.add_argument("directory", type=Path, help="where NAME.key and NAME.key_secret go")
@@ -257,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_bisect(args)
         if args.command == "keygen":
             return _keygen(args)
+        if args.command == "cases":
+            from coordinator.cases_cli import run_cases
+
+            return run_cases(args)
         if args.command == "agent":
             from coordinator.agent import run_agent
 
