@@ -58,7 +58,7 @@ CANDIDATE_LIMIT_S = 30.0
 #: How long to listen after each write (the target's answer, or its death).
 WRITE_READ_S = 1.0
 #: Most single candidates tried before the union (the best-ranked ones).
-MAX_SINGLES = 10
+MAX_SINGLES = 24
 #: Grace between the last write and the first probe (a dying process takes a moment).
 SETTLE_S = 0.3
 #: Pause between the two probes: a hang must hold, a restart must not hide a crash.
