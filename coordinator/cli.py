@@ -86,6 +86,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--curve-secret-key", help="the coordinator's CURVE secret key: certificate file or "
         "Z85 (make one with `assay keygen`)")
     add("--curve-authorized-keys", help="directory of the remote actors' public keys (*.key)")
+    add("--leak-probes", choices=("on", "off"), help="black-box SSE-slot and connection leak "
+        "probes at the end of the run (default on)")
+    add("--leak-probe-interval", help="also run the leak probes this often while walkers run "
+        "(e.g. 10m; default off for run, 10m for soak; 'off' disables)")
+    add("--leak-probe-sse-cap", help="most SSE subscribers the slot probe opens (default 256)")
+    add("--leak-probe-grace", help="how long a leak probe waits for the target to recover "
+        "before judging a leak (default 10s)")
+    add("--leak-probe-max-burst", help="largest burst of departing clients (default 1024)")
     from coordinator.incidents import add_incident_options
 
     add_incident_options(parser)
@@ -99,6 +107,8 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     names += ["restart_actors", "max_restarts_per_hour", "resource_warmup", "resource_bucket",
               "bind", "remote_actors", "remote_ready_timeout", "curve_secret_key",
               "curve_authorized_keys"]
+    names += ["leak_probes", "leak_probe_interval", "leak_probe_sse_cap", "leak_probe_grace",
+              "leak_probe_max_burst"]
     names += ["adv_confirm_tries"]
     return {name: getattr(args, name) for name in names}
 

@@ -76,6 +76,13 @@ class RunConfig:
     remote_ready_timeout_s: float = 120.0
     curve_secret_key: str | None = None
     curve_authorized_keys: Path | None = None
+    # Black-box leak probes (coordinator.leak_probe_runs): at the end of every run, and
+    # every interval while walkers run (None = by mode: off for run, 10 min for soak; 0 = off).
+    leak_probes: bool = True
+    leak_probe_interval_s: float | None = None
+    leak_probe_sse_cap: int = 256
+    leak_probe_grace_s: float = 10.0
+    leak_probe_max_burst: int = 1024
     mode: str = "run"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -245,7 +252,35 @@ _CONVERTERS: dict[str, Any] = {
         "remote_ready_timeout_s", parse_duration(v, "remote ready timeout")),
     "curve_secret_key": lambda v: ("curve_secret_key", str(v) or None),
     "curve_authorized_keys": lambda v: ("curve_authorized_keys", Path(str(v))),
+    "leak_probes": lambda v: ("leak_probes", _bool(v, "--leak-probes")),
+    "leak_probe_interval": lambda v: ("leak_probe_interval_s", _interval_or_off(v)),
+    "leak_probe_sse_cap": lambda v: (
+        "leak_probe_sse_cap", _bounded_int(v, "--leak-probe-sse-cap", 1, 4096)),
+    "leak_probe_grace": lambda v: ("leak_probe_grace_s", _grace(v)),
+    "leak_probe_max_burst": lambda v: (
+        "leak_probe_max_burst", _bounded_int(v, "--leak-probe-max-burst", 1, 16384)),
 }
+
+
+def _interval_or_off(value: Any) -> float:
+    """``--leak-probe-interval``: a duration, or ``off``/``0`` (stored as 0.0)."""
+    if str(value).strip().lower() in ("off", "0", "none", "false"):
+        return 0.0
+    return parse_duration(value, "--leak-probe-interval")
+
+
+def _grace(value: Any) -> float:
+    seconds = parse_duration(value, "--leak-probe-grace")
+    if seconds > 300:
+        raise ConfigError(f"--leak-probe-grace must be at most 5m (got {value!r})")
+    return seconds
+
+
+def _bounded_int(value: Any, what: str, low: int, high: int) -> int:
+    number = parse_positive_int(value, what)
+    if not low <= number <= high:
+        raise ConfigError(f"{what} must be {low}..{high} (got {number})")
+    return number
 
 
 def _launch(value: Any) -> str:

@@ -88,6 +88,13 @@ REGISTRY: tuple[Invariant, ...] = (
               "ws.hang_no_close", "ws.sessions", "no WebSocket session was opened"),
     Invariant("I-SSE-LEAK", HIGH, "SSE subscriber slots are not released after clients leave",
               "sse.leak", "sse.sent", "no SSE subscription was made"),
+    # Black-box leak probe (coordinator.leak_probes): bursts of clients that leave
+    # mid-request, then a plain request must be answered. Pseudo-slice "probe" carries the
+    # reason when no probe judged (coordinator.leak_probe_runs.not_judged).
+    Invariant("I-CONN-LEAK", HIGH, "the target stopped answering after a burst of clients "
+              "that left mid-header, mid-body or right after connecting (a connection or "
+              "descriptor leak)", "probe.conn_leak", "probe.conn.judged",
+              "no connection leak probe ran"),
     Invariant("I-MKV-SERVER-ERRORS", MED, "more than 1 % of session requests got a 5xx",
               "markov.status_5xx", "markov.requests", "no session request completed",
               denominator="markov.requests", limit=0.01),

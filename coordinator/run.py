@@ -35,6 +35,7 @@ from coordinator.config import RunConfig
 from coordinator.confirmation_report import block as confirmation_block
 from coordinator.confirmation_report import unconfirmed_cases
 from coordinator.incidents import IncidentManager, load_settings
+from coordinator.leak_probe_runs import LeakProbes
 from coordinator.logrotate import watch_actor_logs
 from coordinator.logs import get_logger
 from coordinator.progress import Progress
@@ -151,6 +152,8 @@ class Coordinator:
         self.coord_examples: dict[str, dict[str, Any]] = {}
         self.post_run: dict[str, Any] = {}
         self.sse_baseline: int | None = None
+        self.leak_probes = LeakProbes(config, inputs, self.coord_counters, self.coord_examples,
+                                      self._trip)
         self.dropped_frames = 0
         self._main_scope = trio.CancelScope()
         self._all_ready = trio.Event()
@@ -216,6 +219,8 @@ class Coordinator:
                     if self.interrupted is None and self.failure is None:
                         with trio.move_on_after(POST_RUN_CHECKS_S):
                             await self._post_run_checks()
+                        # Black-box leak probes: after the walkers, before the judgement.
+                        await self.leak_probes.end_of_run(lambda: self.interrupted is not None)
                     await self.incidents.drain(stop=lambda: self.interrupted is not None)
                     nursery.cancel_scope.cancel()
         finally:
@@ -291,6 +296,7 @@ class Coordinator:
                     counter, {"evidence": detail, "received_at": time.time(),
                               "via": "resources"}))
                 nursery.start_soon(watch_actor_logs, self.run_dir / "logs")
+                nursery.start_soon(self.leak_probes.periodic)
                 if self.inputs.settings.get("tier3"):
                     nursery.start_soon(self._tier3_until_done, nursery.cancel_scope)
                 await trio.sleep(max(0.0, deadline - time.time()))
@@ -552,7 +558,8 @@ class Coordinator:
             if confirmed is not None:
                 slices_block[name]["confirmation"] = confirmed
         verdicts = invariants.judge_all(counters,
-                                        {**self.inputs.not_run, **self.watch.not_judged()})
+                                        {**self.inputs.not_run, **self.watch.not_judged(),
+                                         **self.leak_probes.not_judged()})
         tier3_block = tier3.results_block(counters, examples, self.inputs.settings.get("tier3"))
         tier3.add_verdict(verdicts, tier3_block)
         examples = tier3.tier1_examples(examples)
@@ -590,6 +597,7 @@ class Coordinator:
             "invariants": verdicts,
             "trips": self.trips,
             "post_run_checks": self.post_run,
+            "leak_probes": self.leak_probes.section(),
             "incidents": self.incidents.summary(),
             "dropped_frames": self.dropped_frames,
             "results_path": str(self.run_dir),

@@ -68,6 +68,18 @@ DEFECTS: tuple[Defect, ...] = (
         "I-SSE-LEAK",
     ),
     Defect(
+        "sse-leak-on-rst-only",
+        "an SSE subscriber that leaves with RST keeps its broker slot (one that leaves with "
+        "FIN is released); 503 after 64 leaks",
+        "I-SSE-LEAK",
+    ),
+    Defect(
+        "fd-leak-mid-header",
+        "a client that leaves before finishing its request head keeps its socket and its "
+        "connection slot forever; once 256 slots leaked, new connections wait unanswered",
+        "I-CONN-LEAK",
+    ),
+    Defect(
         "hang-after",
         "after --defect-after seconds (default 5) connections are accepted but never answered",
         "I-HANG",
@@ -97,6 +109,8 @@ BY_NAME: dict[str, Defect] = {defect.name: defect for defect in DEFECTS}
 SSE_LEAK_LIMIT = 64
 #: Leaked body-pool slots after which ``leak-on-reset-mid-body`` answers everything with 503.
 BODY_POOL_SIZE = 20
+#: Connection slots of ``fd-leak-mid-header``; a connection waits for one before it is read.
+CONNECTION_SLOTS = 256
 #: Exit status of ``crash-after`` (EX_SOFTWARE from sysexits.h).
 CRASH_EXIT_STATUS = 70
 #: Longest request-head line ``crash-on-long-header-line`` survives.

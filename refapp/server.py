@@ -109,6 +109,10 @@ class _Done(Exception):
     """The connection is finished (already answered or nothing left to answer)."""
 
 
+class _Leaked(Exception):
+    """``fd-leak-mid-header``: the peer left mid-head and the error path forgets the socket."""
+
+
 class HttpConnection:
     """One client socket served as a sequence of HTTP/1.1 request cycles."""
 
@@ -121,6 +125,7 @@ class HttpConnection:
         self._app = state.app
         self._h2c_crash = config.has("h2c-crash")
         self._leak_bodies = config.has("leak-on-reset-mid-body")
+        self._leak_mid_header = config.has("fd-leak-mid-header")
         self._long_line = LongLineCrash() if config.has("crash-on-long-header-line") else None
         first_length_wins = config.has("accept-conflicting-content-length")
         length_beats_chunked = config.has("cl-te-desync")
@@ -257,10 +262,12 @@ class HttpConnection:
                 self.note_gone(exc)
                 if in_body:
                     self._body_aborted()
+                self._maybe_leak(in_body)
                 raise _Done from None
             if data:
                 self._feed(data)
                 continue
+            self._maybe_leak(in_body)
             if in_body:
                 self._body_aborted()
             elif self._buffered():
@@ -288,6 +295,11 @@ class HttpConnection:
         if self._rewriter is not None and self._rewriter.has_pending():
             return True
         return bool(self.conn.trailing_data[0])
+
+    def _maybe_leak(self, in_body: bool) -> None:
+        """``fd-leak-mid-header``: a peer gone with part of a request head buffered."""
+        if self._leak_mid_header and not in_body and self._buffered():
+            raise _Leaked
 
     def _body_aborted(self) -> None:
         self._stats.faults.aborted_bodies += 1
@@ -433,10 +445,18 @@ class HttpConnection:
 async def handle_connection(stream: trio.SocketStream, state: ServerState) -> None:
     """Serve one accepted socket; whatever goes wrong stays inside this connection."""
     stats = state.stats
+    slots = state.connection_slots  # only with fd-leak-mid-header
+    leaked = holding = False
     stats.connections += 1
     stats.connections_total += 1
     try:
+        if slots is not None:
+            await slots.acquire()
+            holding = True
         await HttpConnection(stream, state).serve()
+    except _Leaked:
+        leaked = True  # the defect: neither the socket nor its slot is ever given back
+        state.leaked_streams.append(stream)
     except PeerGone as exc:
         if exc.reset:
             stats.faults.resets += 1
@@ -444,4 +464,7 @@ async def handle_connection(stream: trio.SocketStream, state: ServerState) -> No
         log.debug("connection failed", exc_info=True)
     finally:
         stats.connections -= 1
-        await trio.aclose_forcefully(stream)
+        if not leaked:
+            if slots is not None and holding:
+                slots.release()
+            await trio.aclose_forcefully(stream)

@@ -60,6 +60,8 @@ class Broker:
     """Fan-out of tick events to subscriber slots."""
 
     leak_on_disconnect: bool = False
+    #: ``sse-leak-on-rst-only``: only a subscriber that left with RST keeps its slot.
+    leak_on_reset: bool = False
     capacity: int = MAX_SUBSCRIBERS
     _slots: set[Slot] = field(default_factory=set)
     _leaked: int = 0
@@ -79,14 +81,16 @@ class Broker:
         self._slots.add(slot)
         return slot
 
-    def release(self, slot: Slot, client_gone: bool) -> None:
+    def release(self, slot: Slot, client_gone: bool, reset: bool = False) -> None:
         """Give a slot back.
 
         With ``sse-leak-on-reset`` the cleanup runs only when the server ended the stream
-        itself; a slot whose client disconnected stays in the table forever.
+        itself; a slot whose client disconnected stays in the table forever. With
+        ``sse-leak-on-rst-only`` only a client that reset the connection (``reset``) is
+        forgotten: the error path of a failed read skips the cleanup that EOF runs.
         """
         slot.receive.close()
-        if client_gone and self.leak_on_disconnect:
+        if client_gone and (self.leak_on_disconnect or (reset and self.leak_on_reset)):
             if not slot.leaked:
                 slot.leaked = True
                 self._leaked += 1
@@ -149,13 +153,13 @@ async def stream_events(http: HttpConnection, request: Request) -> None:
                     await http.send_body_part(chunk)
             except PeerGone as exc:
                 http.note_gone(exc)
-                watcher.gone = True
+                watcher.left(exc.reset)
             nursery.cancel_scope.cancel()
     except PeerGone as exc:
         http.note_gone(exc)
-        watcher.gone = True
+        watcher.left(exc.reset)
     finally:
-        broker.release(slot, watcher.gone)
+        broker.release(slot, watcher.gone, watcher.reset)
 
 
 class _Watcher:
@@ -164,12 +168,22 @@ class _Watcher:
     def __init__(self, http: HttpConnection) -> None:
         self._http = http
         self.gone = False
+        #: The client reset the connection (and no clean EOF came first).
+        self.reset = False
+        self._eof = False
+
+    def left(self, reset: bool) -> None:
+        self.gone = True
+        self.reset = self.reset or (reset and not self._eof)
 
     async def run(self, scope: trio.CancelScope) -> None:
         try:
             while await self._http.stream.receive_some(RECV_CHUNK):
                 pass
+            self._eof = True
+            self.left(False)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self._http.note_gone(gone_from(exc))
-        self.gone = True
+            gone = gone_from(exc)
+            self._http.note_gone(gone)
+            self.left(gone.reset)
         scope.cancel()

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import trio
+
 from refapp.app import App
 from refapp.config import ServerConfig
-from refapp.defects import BODY_POOL_SIZE
+from refapp.defects import BODY_POOL_SIZE, CONNECTION_SLOTS
 from refapp.sse import Broker
 from refapp.stats import Stats
 
@@ -31,13 +33,18 @@ class ServerState:
     hanging: bool = False
     #: Kills the accept loop (``h2c-crash``); replaced by the runtime once it is listening.
     stop_accepting: Callable[[], None] = field(default=_noop)
+    #: ``fd-leak-mid-header``: connection slots, and the sockets that leaked theirs.
+    connection_slots: trio.Semaphore | None = None
+    leaked_streams: list[trio.SocketStream] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: ServerConfig) -> ServerState:
         stats = Stats()
-        broker = Broker(leak_on_disconnect=config.has("sse-leak-on-reset"))
+        broker = Broker(leak_on_disconnect=config.has("sse-leak-on-reset"),
+                        leak_on_reset=config.has("sse-leak-on-rst-only"))
         app = App(config, stats, lambda: broker.subscribers)
-        return cls(config, stats, app, broker)
+        slots = trio.Semaphore(CONNECTION_SLOTS) if config.has("fd-leak-mid-header") else None
+        return cls(config, stats, app, broker, connection_slots=slots)
 
     @property
     def body_pool_exhausted(self) -> bool:

@@ -1,0 +1,329 @@
+"""The black-box leak probes' I/O: SSE slot exhaustion and connection bursts, with deadlines.
+
+How this works: ``probe_sse`` and ``probe_connections`` send what ``protocols.leak_probes``
+plans and hand what they saw to its verdict functions; they return a JSON-ready report
+(what ran, sizes, counts, verdict, reason). Neither needs the target's pid or a stats page.
+Every connect, send and read has its own timeout, every round is bounded in count and in
+time by the caller's ``budget_s``, and every socket we open is closed (shielded) on the
+way out, so a cancelled probe leaves nothing of ours on the target.
+
+FIN departures half-close first and wait briefly for the server to close: a plain close
+with unread bytes in our receive buffer (an event stream keeps writing) would send RST
+instead, and the probe must leave half of its subscribers each way.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import resource
+from typing import Any
+
+import trio
+
+from actors import net
+from actors.walker import Target
+from protocols import leak_probes as plan
+from protocols.leak_probes import BurstOutcome, Departure, Open, SseRound
+from protocols.outcome import Verdict
+from protocols.response_head import HEAD_CAP, parse_response_head
+
+#: Deadline of one connect / send / response head.
+OP_TIMEOUT_S = 2.0
+#: Subscriptions opened concurrently.
+OPEN_BATCH = 16
+#: Longest one opening round may take.
+ROUND_LIMIT_S = 8.0
+#: After abandoning subscribers: wait for the server to close FIN'd streams, then settle.
+FIN_DRAIN_S = 1.0
+SETTLE_S = 0.3
+#: A burst client waits this long between its bytes and its departure, so that the server
+#: reads them first (an RST can overtake unread bytes).
+DWELL_S = 0.02
+#: First guess of a burst client's cost, until a burst has been measured.
+FIRST_GUESS_S_PER_CLIENT = 0.004
+
+
+def fd_budget() -> tuple[int, int]:
+    """(soft open-files limit, descriptors open now) of this process."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY:
+        limit = 1 << 20
+    try:
+        open_now = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        open_now = 256
+    return int(limit), open_now
+
+
+# -- SSE slots -------------------------------------------------------------------------------
+
+async def _subscribe(target: Target, request: bytes) -> tuple[Open, trio.SocketStream | None]:
+    try:
+        stream = await net.connect(target, OP_TIMEOUT_S)
+    except net.TransportError as exc:
+        return (Open.CONNECT_REFUSED if exc.cause == "connect_refused"
+                else Open.CONNECT_FAILED), None
+    try:
+        await net.send_all(stream, request, OP_TIMEOUT_S)
+        result = await net.read_until(stream, OP_TIMEOUT_S, HEAD_CAP + 1,
+                                      lambda data: parse_response_head(data) is not None)
+        kind = plan.classify_open(result.data, result.ending.value)
+    except net.TransportError as exc:
+        kind = Open.RESET if exc.cause == "reset" else Open.CLOSED
+    except BaseException:
+        await net.aclose_quietly(stream)
+        raise
+    if kind is Open.ACCEPTED:
+        return kind, stream
+    await net.aclose_quietly(stream)
+    return kind, None
+
+
+async def _open_round(target: Target, request: bytes, want: int, held: list[trio.SocketStream],
+                      time_limit: float) -> SseRound:
+    """Open up to ``want`` subscribers (``OPEN_BATCH`` at a time) until one is refused;
+    accepted streams go into ``held`` as they arrive, so a cancelled round loses none."""
+    accepted = 0
+    refusals: collections.Counter[str] = collections.Counter()
+    first: Open | None = None
+
+    async def one() -> None:
+        nonlocal accepted, first
+        kind, stream = await _subscribe(target, request)
+        if stream is not None:
+            held.append(stream)
+            accepted += 1
+        else:
+            refusals[kind.value] += 1
+            first = first or kind
+
+    with trio.move_on_after(time_limit):
+        while accepted < want and first is None:
+            async with trio.open_nursery() as nursery:
+                for _ in range(min(OPEN_BATCH, want - accepted)):
+                    nursery.start_soon(one)
+    return SseRound(accepted, dict(refusals), first)
+
+
+async def _abandon(streams: list[trio.SocketStream]) -> tuple[int, int]:
+    """Leave every subscriber, alternately with RST and FIN; (resets, fins)."""
+    resets = fins = 0
+
+    async def leave_with_fin(stream: trio.SocketStream) -> None:
+        await net.half_close(stream)
+        with trio.move_on_after(FIN_DRAIN_S), contextlib.suppress(
+                trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            while await stream.receive_some(65536):
+                pass
+        await net.aclose_quietly(stream)
+
+    async with trio.open_nursery() as nursery:
+        for stream, reset in zip(streams, plan.abandon_plan(len(streams)), strict=True):
+            if reset:
+                resets += 1
+                await net.close_with_reset(stream)
+            else:
+                fins += 1
+                nursery.start_soon(leave_with_fin, stream)
+    streams.clear()
+    return resets, fins
+
+
+def _merge(before: SseRound, more: SseRound) -> SseRound:
+    refusals = collections.Counter(before.refusals)
+    refusals.update(more.refusals)
+    # The latest round says why the total stopped where it did.
+    return SseRound(before.accepted + more.accepted, dict(refusals), more.first_refusal)
+
+
+async def _fill(target: Target, request: bytes, want: int, held: list[trio.SocketStream],
+                grace_s: float, budget_end: float) -> tuple[SseRound, int]:
+    """A round, retried with backoff through ``grace_s`` while it falls short of ``want``
+    (a server may notice departed subscribers only at its next write); (round, tries)."""
+    give_up = min(trio.current_time() + grace_s, budget_end)
+    result = await _open_round(target, request, want, held,
+                               min(ROUND_LIMIT_S, max(0.5, budget_end - trio.current_time())))
+    tries, pause = 1, 0.25
+    while result.accepted < want and trio.current_time() + pause < give_up:
+        await trio.sleep(pause)
+        pause = min(pause * 2, 2.0)
+        more = await _open_round(target, request, want - result.accepted, held,
+                                 min(ROUND_LIMIT_S, max(0.5, give_up - trio.current_time())))
+        result = _merge(result, more)
+        tries += 1
+    return result, tries
+
+
+async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_CAP,
+                    grace_s: float = plan.DEFAULT_GRACE_S, tolerance: int = 0,
+                    budget_s: float = 30.0) -> dict[str, Any]:
+    """Open subscribers to ``path`` until refused or ``cap``, abandon them (half RST, half
+    FIN), then reopen as many: the report's ``verdict`` is I-SSE-LEAK's."""
+    target = Target.from_url(target_url)
+    request = plan.subscribe_request(target.host_header, path)
+    budget_end = trio.current_time() + budget_s
+    limit, open_now = fd_budget()
+    effective_cap = plan.sse_cap(cap, limit, open_now)
+    report: dict[str, Any] = {"path": path, "cap": effective_cap, "tolerance": tolerance}
+    held: list[trio.SocketStream] = []
+    second: SseRound | None = None
+    try:
+        if effective_cap <= 0:
+            report.update(verdict=Verdict.UNJUDGED.value,
+                          reason="not judged: no file descriptors to spare for subscribers")
+            return report
+        first = await _open_round(target, request, effective_cap, held,
+                                  min(ROUND_LIMIT_S, budget_s))
+        first_tries = 1
+        if first.accepted == 0:
+            # Walkers' subscriptions may still be held for a moment: retry before judging,
+            # and once one is accepted, fill up to the cap as the first round would have.
+            first, first_tries = await _fill(target, request, 1, held, grace_s, budget_end)
+            if held:
+                more = await _open_round(target, request, effective_cap - len(held), held,
+                                         min(ROUND_LIMIT_S, max(0.5, budget_end
+                                                                - trio.current_time())))
+                first = _merge(first, more)
+        report.update(opened_first=first.accepted, refusals_first=first.refusals,
+                      first_refusal=_name(first.first_refusal), first_tries=first_tries)
+        if first.accepted:
+            resets, fins = await _abandon(held)
+            report.update(abandoned_rst=resets, abandoned_fin=fins)
+            await trio.sleep(SETTLE_S)
+            second, tries = await _fill(target, request, first.accepted, held, grace_s,
+                                        budget_end)
+            report.update(opened_second=second.accepted, refusals_second=second.refusals,
+                          second_refusal=_name(second.first_refusal), second_tries=tries)
+        verdict, reason = plan.sse_verdict(first, second, tolerance=tolerance,
+                                           cap=effective_cap)
+        report.update(verdict=verdict.value, reason=reason)
+        return report
+    finally:
+        with trio.CancelScope(shield=True):
+            for stream in held:
+                await net.aclose_quietly(stream)
+
+
+def _name(kind: Open | None) -> str | None:
+    return None if kind is None else kind.value
+
+
+# -- connections / descriptors ---------------------------------------------------------------
+
+async def _plain(target: Target, request: bytes, timeout: float) -> tuple[int | None, str]:
+    """One plain request on a fresh connection: (status or None, what went wrong)."""
+    with trio.move_on_after(timeout):
+        try:
+            stream = await net.connect(target, timeout)
+        except net.TransportError as exc:
+            return None, exc.cause
+        try:
+            await net.send_all(stream, request, timeout)
+            result = await net.read_until(stream, timeout, HEAD_CAP + 1,
+                                          lambda data: plan.answered(data) is not None)
+        except net.TransportError as exc:
+            return None, exc.cause
+        finally:
+            await net.aclose_quietly(stream)
+        status = plan.answered(result.data)
+        return status, "" if status is not None else result.ending.value
+    return None, "timeout"
+
+
+async def _recover(target: Target, request: bytes, grace_s: float
+                   ) -> tuple[int | None, int, float, str]:
+    """Retry the plain request through the grace period: (status, attempts, waited, last)."""
+    started = trio.current_time()
+    problem = ""
+    attempts = 0
+    for timeout, pause in plan.recovery_schedule(grace_s):
+        attempts += 1
+        status, problem = await _plain(target, request, timeout)
+        if status is not None:
+            return status, attempts, trio.current_time() - started, ""
+        await trio.sleep(pause)
+    return None, attempts, trio.current_time() - started, problem
+
+
+async def _burst(target: Target, departures: tuple[Departure, ...],
+                 payloads: dict[Departure, bytes], concurrency: int) -> tuple[int, int]:
+    """Send every departure, ``concurrency`` at a time; (connected, failed to connect)."""
+    connected = failed = 0
+    gate = trio.Semaphore(concurrency)
+
+    async def client(departure: Departure) -> None:
+        nonlocal connected, failed
+        try:
+            try:
+                stream = await net.connect(target, OP_TIMEOUT_S)
+            except net.TransportError:
+                failed += 1
+                return
+            connected += 1
+            try:
+                if payloads[departure]:
+                    await net.send_all(stream, payloads[departure], OP_TIMEOUT_S)
+                await trio.sleep(DWELL_S)
+            except net.TransportError:
+                pass
+            finally:
+                if departure.reset:
+                    net.arm_reset(stream)
+                await net.aclose_quietly(stream)
+        finally:
+            gate.release()
+
+    async with trio.open_nursery() as nursery:
+        for departure in departures:
+            await gate.acquire()
+            nursery.start_soon(client, departure)
+    return connected, failed
+
+
+async def probe_connections(target_url: str, path: str, *,
+                            max_burst: int = plan.DEFAULT_MAX_BURST,
+                            grace_s: float = plan.DEFAULT_GRACE_S,
+                            budget_s: float = 30.0) -> dict[str, Any]:
+    """Growing bursts of departing clients, each followed by a plain request that must be
+    answered: the report's ``verdict`` is I-CONN-LEAK's, ``broke_at`` the burst size."""
+    target = Target.from_url(target_url)
+    budget_end = trio.current_time() + budget_s
+    request = plan.plain_request(target.host_header, path)
+    payloads = {d: plan.departure_bytes(d, target.host_header, path) for d in plan.DEPARTURES}
+    limit, open_now = fd_budget()
+    concurrency = plan.in_flight(limit, open_now)
+    report: dict[str, Any] = {"path": path, "grace_s": grace_s, "in_flight": concurrency,
+                              "departures": [d.value for d in plan.DEPARTURES]}
+    baseline, problem = await _plain(target, request, OP_TIMEOUT_S)
+    if baseline is None:  # one retry: a plain request may meet a momentary hiccup
+        await trio.sleep(0.5)
+        baseline, problem = await _plain(target, request, OP_TIMEOUT_S)
+    report["baseline_status"] = baseline
+    bursts: list[BurstOutcome] = []
+    skipped: list[int] = []
+    per_client = FIRST_GUESS_S_PER_CLIENT
+    if baseline is not None and concurrency > 0:
+        for size in plan.burst_sizes(max_burst):
+            remaining = budget_end - trio.current_time()
+            if not plan.burst_fits(size, per_client, remaining, grace_s):
+                skipped.append(size)
+                continue
+            began = trio.current_time()
+            connected, failed = await _burst(target, plan.burst_plan(size), payloads,
+                                             concurrency)
+            per_client = max(per_client, (trio.current_time() - began) / size)
+            status, attempts, waited, last = await _recover(target, request, grace_s)
+            bursts.append(BurstOutcome(size, connected, failed, status, attempts,
+                                       round(waited, 3), last))
+            if status is None:
+                break
+    elif baseline is None:
+        report["baseline_problem"] = problem
+    verdict, reason, broke_at = plan.conn_verdict(baseline, bursts, grace_s)
+    if skipped and verdict is Verdict.PASS:
+        reason += f"; burst(s) of {', '.join(map(str, skipped))} skipped: not enough budget"
+    report.update(verdict=verdict.value, reason=reason, broke_at=broke_at,
+                  skipped=skipped, bursts=[vars(b) for b in bursts])
+    return report

@@ -1,0 +1,327 @@
+"""Black-box leak probes: what to send, how to size it, and how to judge what came back.
+
+How this works: two probes find leaks that need neither the target's pid nor a stats page,
+by making the target run out of whatever it leaks and watching it refuse or go silent.
+
+* *SSE slots.* Open subscribers until the server refuses (``503``, ``429``, a close, a
+  reset, silence) or a cap, abandon them all (half with RST, half with FIN), wait, then
+  reopen the same number. A broker that releases every departed subscriber takes them all
+  again; one that leaks slots takes fewer, or refuses with none of ours open. A server that
+  caps subscribers legitimately refuses at the same count both times: a pass.
+* *Connections / descriptors.* A plain request must be answered first (the baseline). Then
+  bursts of clients that leave mid-header, mid-body and right after connecting, with FIN
+  and with RST, of growing size (64, 256, 1024 by default); after each burst a fresh plain
+  request must be answered within a grace period, retried with backoff. A server that leaks
+  a descriptor, a worker or a connection slot per departure runs dry and stops answering
+  for good: I-CONN-LEAK, naming the burst that broke it.
+
+Why the thresholds (the false alarms they keep out):
+
+* Every departure is a real FIN or RST, so a correct server learns of it at its next read,
+  at once; nothing it holds for a departed client should outlive a header timeout it never
+  needs. A slow or small server (a short listen backlog drops SYNs, retried by the kernel
+  after 1 s and 3 s; a two-worker server queues the burst) recovers within seconds, so the
+  default grace is 10 s, with attempts at growing intervals. A leak does not recover.
+* A broker may notice a departed subscriber only when it next writes (a heartbeat), so a
+  deficit in the second round is retried through the same grace before it counts.
+* Only refusals that mean "full" count against a broker: ``503``, a close or a reset (and
+  silence, once the first round got answers). ``429`` (rate limiting), other statuses and
+  refused connects leave the probe "not judged" with what was seen.
+* While walkers run (periodic probes in a soak), their own subscriptions take slots: the
+  caller passes their number as ``tolerance``.
+
+Everything here is pure: bytes builders, plans and verdicts. The coordinator's
+``coordinator.leak_probes`` does the I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from protocols.outcome import Verdict
+from protocols.response_head import HeadError, parse_response_head
+
+#: Subscribers opened at most in one SSE round.
+DEFAULT_SSE_CAP = 256
+#: Burst sizes, grown until the largest that fits the budget and ``max_burst``.
+DEFAULT_BURSTS = (64, 256, 1024)
+DEFAULT_MAX_BURST = 1024
+#: How long a probe waits for the target to recover before it judges a leak.
+DEFAULT_GRACE_S = 10.0
+#: Sockets our own process keeps free for everything else (actors, logs, results).
+FD_RESERVE = 128
+#: Bytes of a body the mid-body departures announce but never finish.
+BODY_ANNOUNCED = 4096
+BODY_SENT = 512
+
+
+class Open(enum.Enum):
+    """What one subscription attempt got."""
+
+    #: ``200`` with ``text/event-stream``: the server holds a slot for us.
+    ACCEPTED = "accepted"
+    #: ``503``: the broker (or server) is full.
+    FULL = "503"
+    #: ``429``: rate limited, which says nothing about slots.
+    RATE_LIMITED = "429"
+    #: Any other status, or a 200 that is not an event stream.
+    OTHER_STATUS = "other_status"
+    #: The server closed before a complete head.
+    CLOSED = "closed"
+    RESET = "reset"
+    #: No complete head within the deadline.
+    TIMEOUT = "timeout"
+    CONNECT_REFUSED = "connect_refused"
+    CONNECT_FAILED = "connect_failed"
+    #: Bytes that are not an HTTP/1.x response head.
+    GARBAGE = "garbage"
+
+
+#: Refusals that mean "no slot for you" when none of ours is open.
+_REFUSING = frozenset({Open.FULL, Open.CLOSED, Open.RESET})
+#: Refusals that count toward a deficit in the second round (after the first got answers,
+#: a broker that queues instead of refusing shows as silence).
+_DEFICIT = _REFUSING | {Open.TIMEOUT}
+
+
+def subscribe_request(host: str, path: str) -> bytes:
+    """``GET`` of an event stream (WHATWG HTML §9.2.2 sends ``Accept: text/event-stream``)."""
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
+            "Cache-Control: no-cache\r\nUser-Agent: assay-leak-probe\r\n\r\n").encode()
+
+
+def classify_open(data: bytes, ending: str) -> Open:
+    """Judge what a subscription attempt received; ``ending`` is how the read stopped
+    (``done``, ``eof``, ``reset``, ``timeout``, ``cap``). Never raises on server bytes."""
+    head = parse_response_head(data)
+    if isinstance(head, HeadError):
+        return Open.GARBAGE
+    if head is None:
+        return {"eof": Open.CLOSED, "reset": Open.RESET}.get(
+            ending, Open.GARBAGE if ending == "cap" else Open.TIMEOUT)
+    if head.status == 503:
+        return Open.FULL
+    if head.status == 429:
+        return Open.RATE_LIMITED
+    content_type = (head.get(b"content-type") or b"").split(b";")[0].strip().lower()
+    if head.status == 200 and content_type == b"text/event-stream":
+        return Open.ACCEPTED
+    return Open.OTHER_STATUS
+
+
+@dataclass(frozen=True)
+class SseRound:
+    """One round of opening subscribers."""
+
+    accepted: int
+    #: Open.value -> count, for every attempt that was not accepted.
+    refusals: Mapping[str, int] = field(default_factory=dict)
+    #: The first refusal seen (what stopped the round), or None when the cap stopped it.
+    first_refusal: Open | None = None
+
+    @property
+    def capped(self) -> bool:
+        return self.first_refusal is None
+
+
+def abandon_plan(count: int) -> tuple[bool, ...]:
+    """For each subscriber in order, whether it leaves with RST (True) or FIN (False):
+    alternating, so that half leave each way whatever the count."""
+    return tuple(index % 2 == 0 for index in range(count))
+
+
+def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
+                cap: int = DEFAULT_SSE_CAP) -> tuple[Verdict, str]:
+    """Judge the SSE slot probe.
+
+    Args:
+        first: the first round, after any retries (the caller retries a round that got no
+            subscriber at all through the grace period before it judges).
+        second: the reopening round, after its retries; None when it could not run.
+        tolerance: subscriptions others may hold or take meanwhile (running walkers).
+        cap: our cap, for the message.
+    """
+    if first.accepted == 0:
+        seen = first.first_refusal
+        if seen in _REFUSING:
+            return Verdict.VIOLATION, (
+                f"every subscription was refused ({_describe(seen)}) though none of ours was "
+                "open and the route accepted one at the pre-flight: slots of departed "
+                "subscribers were never released")
+        what = _describe(seen) if seen is not None else "nothing"
+        return Verdict.UNJUDGED, f"not judged: no subscription accepted ({what})"
+    if second is None:
+        return Verdict.UNJUDGED, "not judged: the reopening round did not run"
+    if second.accepted + tolerance >= first.accepted:
+        limit = (f"no refusal up to our cap of {cap}" if first.capped else
+                 f"the server's own limit ({_describe(first.first_refusal)}) is the same "
+                 "both times")
+        return Verdict.PASS, (f"reopened {second.accepted} of {first.accepted} subscribers "
+                              f"after abandoning them ({limit})")
+    refusal = second.first_refusal
+    if refusal in _DEFICIT:
+        return Verdict.VIOLATION, (
+            f"{first.accepted} subscribers were accepted, then abandoned (half RST, half "
+            f"FIN); only {second.accepted} could be reopened ({_describe(refusal)}): "
+            f"{first.accepted - second.accepted} fewer than before: slots of departed "
+            "subscribers were not released")
+    what = _describe(refusal) if refusal is not None else "stopped early"
+    return Verdict.UNJUDGED, (f"not judged: reopened only {second.accepted} of "
+                              f"{first.accepted}, but the refusal was {what}")
+
+
+def _describe(seen: Open | None) -> str:
+    return {Open.FULL: "503", Open.RATE_LIMITED: "429", Open.CLOSED: "closed before a head",
+            Open.RESET: "reset", Open.TIMEOUT: "no head in time",
+            Open.CONNECT_REFUSED: "connect refused", Open.CONNECT_FAILED: "connect failed",
+            Open.OTHER_STATUS: "another status", Open.GARBAGE: "not HTTP",
+            None: "none"}.get(seen, str(seen))
+
+
+# -- connections / descriptors -------------------------------------------------------------
+
+class Departure(enum.Enum):
+    """How one burst client leaves: at which stage of its request, and with FIN or RST."""
+
+    CONNECT_FIN = "connect-fin"
+    CONNECT_RST = "connect-rst"
+    MID_HEADER_FIN = "mid-header-fin"
+    MID_HEADER_RST = "mid-header-rst"
+    MID_BODY_FIN = "mid-body-fin"
+    MID_BODY_RST = "mid-body-rst"
+
+    @property
+    def reset(self) -> bool:
+        return self.value.endswith("-rst")
+
+    @property
+    def stage(self) -> str:
+        return self.value.rsplit("-", 1)[0]
+
+
+DEPARTURES = tuple(Departure)
+
+
+def burst_plan(size: int) -> tuple[Departure, ...]:
+    """``size`` departures, every kind in turn (so each burst has them all in equal share)."""
+    return tuple(DEPARTURES[index % len(DEPARTURES)] for index in range(max(0, size)))
+
+
+def departure_bytes(departure: Departure, host: str, path: str) -> bytes:
+    """What a burst client sends before it leaves: nothing, an unfinished head (no blank
+    line), or a complete head announcing ``BODY_ANNOUNCED`` bytes followed by fewer."""
+    if departure.stage == "connect":
+        return b""
+    if departure.stage == "mid-header":
+        return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: assay-leak-probe\r\n"
+                "X-Assay-Probe: mid-hea").encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: assay-leak-probe\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {BODY_ANNOUNCED}"
+            "\r\n\r\n").encode() + b"x" * BODY_SENT
+
+
+def plain_request(host: str, path: str) -> bytes:
+    """The valid request that must be answered before and after every burst."""
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: assay-leak-probe\r\n"
+            "Connection: close\r\n\r\n").encode()
+
+
+def answered(data: bytes) -> int | None:
+    """The status of a complete response head in ``data``, else None (no answer yet, or
+    garbage: a server that answers garbage is not answering)."""
+    head = parse_response_head(data)
+    if head is None or isinstance(head, HeadError):
+        return None
+    return head.status
+
+
+def burst_sizes(max_burst: int = DEFAULT_MAX_BURST,
+                steps: Sequence[int] = DEFAULT_BURSTS) -> tuple[int, ...]:
+    """The growing bursts up to ``max_burst``; a ``max_burst`` between steps ends with
+    itself, so the largest burst asked for is always sent (budget permitting)."""
+    if max_burst <= 0:
+        return ()
+    sizes = [size for size in steps if size <= max_burst]
+    if not sizes or sizes[-1] < max_burst:
+        sizes.append(max_burst)
+    return tuple(sizes)
+
+
+def in_flight(fd_limit: int, fds_open: int, wanted: int = 64) -> int:
+    """How many burst clients may be connected at once without starving our own process
+    of descriptors (each client holds one socket until it leaves)."""
+    headroom = fd_limit - fds_open - FD_RESERVE
+    return max(0, min(wanted, headroom))
+
+
+def sse_cap(configured: int, fd_limit: int, fds_open: int) -> int:
+    """Subscribers we may hold at once: the configured cap, bounded by our descriptors."""
+    return max(0, min(configured, fd_limit - fds_open - FD_RESERVE))
+
+
+def burst_fits(size: int, seconds_per_client: float, remaining_s: float,
+               grace_s: float) -> bool:
+    """Whether a burst of ``size`` (at the rate measured so far) and a full grace period
+    for the recovery check still fit in what is left of the budget."""
+    return size * seconds_per_client + grace_s <= remaining_s
+
+
+def recovery_schedule(grace_s: float) -> tuple[tuple[float, float], ...]:
+    """(attempt timeout, pause after it) pairs whose total covers ``grace_s``.
+
+    The first attempts are quick (most servers answer at once); later ones wait longer, so
+    a server that drains a backlog or retries a dropped SYN (1 s, 3 s) is given time.
+    """
+    plan: list[tuple[float, float]] = []
+    spent = 0.0
+    timeout, pause = 1.0, 0.25
+    while spent < grace_s:
+        left = grace_s - spent
+        step_timeout = min(timeout, left)
+        step_pause = min(pause, max(0.0, left - step_timeout))
+        plan.append((step_timeout, step_pause))
+        spent += step_timeout + step_pause
+        timeout, pause = min(timeout * 1.5, 3.0), min(pause * 2, 2.0)
+    return tuple(plan)
+
+
+@dataclass(frozen=True)
+class BurstOutcome:
+    """One burst and the recovery check after it."""
+
+    size: int
+    connected: int
+    connect_failed: int
+    #: Status of the first answer after the burst, or None when nothing answered.
+    status_after: int | None
+    attempts: int
+    waited_s: float
+    #: What the last unanswered attempt saw (timeout, reset, connect_refused...).
+    last_problem: str = ""
+
+
+def conn_verdict(baseline_status: int | None, bursts: Sequence[BurstOutcome],
+                 grace_s: float) -> tuple[Verdict, str, int | None]:
+    """Judge the connection probe: (verdict, reason, the burst size that broke it)."""
+    if baseline_status is None:
+        return (Verdict.UNJUDGED, "not judged: the target did not answer a plain request "
+                "before the first burst", None)
+    if not bursts:
+        return Verdict.UNJUDGED, "not judged: no burst was sent (no budget left)", None
+    for burst in bursts:
+        if burst.status_after is not None:
+            continue
+        if burst.connected == 0:
+            return (Verdict.UNJUDGED, f"not judged: no client of the burst of {burst.size} "
+                    "could connect", None)
+        return (Verdict.VIOLATION,
+                f"no answer to a plain request for {burst.waited_s:.1f} s ({burst.attempts} "
+                f"attempts, last: {burst.last_problem or 'nothing'}) after a burst of "
+                f"{burst.size} clients that left mid-header, mid-body or right after "
+                f"connecting; it answered {baseline_status} before the bursts", burst.size)
+    sizes = ", ".join(str(b.size) for b in bursts)
+    slowest = max(b.waited_s for b in bursts)
+    return (Verdict.PASS, f"answered after bursts of {sizes} (slowest recovery "
+            f"{slowest:.2f} s, grace {grace_s:g} s)", None)

@@ -1,0 +1,292 @@
+"""Black-box leak probes: pure plans and verdicts, then the probes against real servers.
+
+No pid and no stats page is used anywhere here: the refapps are started by the tests and
+reached only through their URL, as a foreign target would be.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+
+import h11
+import pytest
+import trio
+
+from coordinator.leak_probes import probe_connections, probe_sse
+from protocols import leak_probes as lp
+from protocols.leak_probes import BurstOutcome, Departure, Open, SseRound
+from protocols.outcome import Verdict
+from refapp.launch import start_refapp
+from tests.assay_cli import assay, invariant_status, only_results
+from tests.servers import nginx
+
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+
+
+# -- classify_open: bytes in, one Open out -------------------------------------------------
+
+@pytest.mark.parametrize(("data", "ending", "expected"), [
+    (SSE_HEAD, "done", Open.ACCEPTED),
+    (SSE_HEAD + b"f\r\nretry: 1000\n\n\r\n", "done", Open.ACCEPTED),  # trailing stream bytes
+    (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n", "done", Open.FULL),
+    (b"HTTP/1.1 429 Too Many Requests\r\n\r\n", "done", Open.RATE_LIMITED),
+    (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "done", Open.OTHER_STATUS),
+    (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n", "done", Open.OTHER_STATUS),
+    (b"", "eof", Open.CLOSED),
+    (b"HTTP/1.1 200 OK\r\n", "reset", Open.RESET),
+    (b"", "timeout", Open.TIMEOUT),
+    (b"\x00\x00\x12\x04garbage", "eof", Open.GARBAGE),
+])
+def test_classify_open(data: bytes, ending: str, expected: Open) -> None:
+    assert lp.classify_open(data, ending) is expected
+
+
+def test_classify_open_byte_by_byte_needs_the_whole_head() -> None:
+    for cut in range(len(SSE_HEAD)):
+        assert lp.classify_open(SSE_HEAD[:cut], "timeout") is Open.TIMEOUT
+    assert lp.classify_open(SSE_HEAD, "done") is Open.ACCEPTED
+
+
+def test_answered_is_a_complete_head_only() -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    assert lp.answered(head) == 200
+    assert all(lp.answered(head[:cut]) is None for cut in range(head.index(b"\r\n\r\n") + 3))
+    assert lp.answered(b"SSH-2.0-OpenSSH\r\n\r\n") is None
+
+
+# -- SSE verdict ------------------------------------------------------------------------
+
+def test_same_count_both_times_passes_even_at_a_server_limit() -> None:
+    capped = SseRound(256)
+    assert lp.sse_verdict(capped, SseRound(256))[0] is Verdict.PASS
+    limited = SseRound(50, {"503": 3}, Open.FULL)
+    verdict, reason = lp.sse_verdict(limited, SseRound(50, {"503": 1}, Open.FULL))
+    assert verdict is Verdict.PASS and "same both times" in reason
+
+
+def test_fewer_reopened_is_a_leak_when_the_server_says_full() -> None:
+    first = SseRound(256)
+    for refusal in (Open.FULL, Open.CLOSED, Open.RESET, Open.TIMEOUT):
+        verdict, reason = lp.sse_verdict(first, SseRound(100, {refusal.value: 1}, refusal))
+        assert verdict is Verdict.VIOLATION, refusal
+        assert "156 fewer" in reason
+
+
+def test_deficit_with_rate_limit_or_refused_connect_is_not_judged() -> None:
+    for refusal in (Open.RATE_LIMITED, Open.CONNECT_REFUSED, Open.OTHER_STATUS):
+        verdict, reason = lp.sse_verdict(SseRound(256), SseRound(10, {}, refusal))
+        assert verdict is Verdict.UNJUDGED and reason.startswith("not judged"), refusal
+
+
+def test_tolerance_absorbs_walkers_subscriptions() -> None:
+    second = SseRound(97, {"503": 1}, Open.FULL)
+    assert lp.sse_verdict(SseRound(100), second, tolerance=3)[0] is Verdict.PASS
+    assert lp.sse_verdict(SseRound(100), second, tolerance=2)[0] is Verdict.VIOLATION
+
+
+def test_none_accepted_with_none_of_ours_open() -> None:
+    verdict, reason = lp.sse_verdict(SseRound(0, {"503": 16}, Open.FULL), None)
+    assert verdict is Verdict.VIOLATION and "none of ours" in reason
+    for refusal in (Open.RATE_LIMITED, Open.CONNECT_REFUSED, Open.TIMEOUT, Open.OTHER_STATUS):
+        assert lp.sse_verdict(SseRound(0, {}, refusal), None)[0] is Verdict.UNJUDGED
+    assert lp.sse_verdict(SseRound(5), None)[0] is Verdict.UNJUDGED
+
+
+def test_abandon_plan_is_half_rst_half_fin() -> None:
+    assert lp.abandon_plan(0) == ()
+    for count in (1, 2, 7, 256):
+        plan = lp.abandon_plan(count)
+        assert len(plan) == count and abs(sum(plan) - (count - sum(plan))) <= 1
+
+
+# -- connection probe: plans ------------------------------------------------------------
+
+def test_burst_plan_has_every_departure_in_equal_share() -> None:
+    plan = lp.burst_plan(600)
+    assert {d: plan.count(d) for d in Departure} == {d: 100 for d in Departure}
+    assert lp.burst_plan(0) == ()
+
+
+def _parse_request(data: bytes) -> list:
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(data)
+    events = []
+    while (event := conn.next_event()) not in (h11.NEED_DATA, h11.PAUSED):
+        events.append(event)
+    return events
+
+
+def test_departure_bytes_stop_where_they_say() -> None:
+    assert lp.departure_bytes(Departure.CONNECT_RST, "h", "/") == b""
+    head = lp.departure_bytes(Departure.MID_HEADER_FIN, "h:1", "/x")
+    assert b"\r\n\r\n" not in head and _parse_request(head) == []  # an unfinished head
+    body = lp.departure_bytes(Departure.MID_BODY_RST, "h:1", "/x")
+    events = _parse_request(body)
+    assert isinstance(events[0], h11.Request) and events[0].method == b"POST"
+    assert sum(len(e.data) for e in events if isinstance(e, h11.Data)) == lp.BODY_SENT
+    assert not any(isinstance(e, h11.EndOfMessage) for e in events)  # the body is cut short
+
+
+def test_plain_request_is_one_complete_request() -> None:
+    data = lp.plain_request("127.0.0.1:8080", "/healthz")
+    events = _parse_request(data)
+    assert isinstance(events[0], h11.Request) and isinstance(events[-1], h11.EndOfMessage)
+    assert events[0].target == b"/healthz"
+    conn = h11.Connection(h11.SERVER)  # byte by byte: the same request, nothing before
+    seen = []
+    for byte in data:
+        conn.receive_data(bytes([byte]))
+        while (event := conn.next_event()) not in (h11.NEED_DATA, h11.PAUSED):
+            seen.append(type(event))
+    assert seen == [h11.Request, h11.EndOfMessage]
+
+
+def test_burst_sizes_grow_to_the_maximum() -> None:
+    assert lp.burst_sizes() == (64, 256, 1024)
+    assert lp.burst_sizes(100) == (64, 100)
+    assert lp.burst_sizes(10) == (10,)
+    assert lp.burst_sizes(0) == ()
+
+
+def test_our_descriptors_bound_the_probes() -> None:
+    assert lp.in_flight(1024, 100) == 64
+    assert lp.in_flight(256, 100) == 256 - 100 - lp.FD_RESERVE
+    assert lp.in_flight(200, 100) == 0
+    assert lp.sse_cap(256, 20000, 50) == 256
+    assert lp.sse_cap(256, 400, 50) == 400 - 50 - lp.FD_RESERVE
+
+
+def test_burst_fits_the_budget_with_a_grace_period() -> None:
+    assert lp.burst_fits(1024, 0.004, 20.0, 10.0)
+    assert not lp.burst_fits(1024, 0.004, 12.0, 10.0)
+
+
+@pytest.mark.parametrize("grace", [0.5, 2.0, 10.0, 60.0])
+def test_recovery_schedule_covers_the_grace(grace: float) -> None:
+    plan = lp.recovery_schedule(grace)
+    total = sum(timeout + pause for timeout, pause in plan)
+    assert grace - 1e-9 <= total <= grace + 1e-9
+    assert plan[0][0] <= 1.0 and all(t <= 3.0 and p <= 2.0 for t, p in plan)
+
+
+def _burst(size: int, status: int | None, connected: int | None = None) -> BurstOutcome:
+    return BurstOutcome(size, size if connected is None else connected, 0, status, 1, 0.1,
+                        "" if status else "timeout")
+
+
+def test_conn_verdict() -> None:
+    ok = [_burst(64, 200), _burst(256, 200), _burst(1024, 503)]  # an answer is an answer
+    assert lp.conn_verdict(200, ok, 10.0)[0] is Verdict.PASS
+    verdict, reason, broke = lp.conn_verdict(200, [_burst(64, 200), _burst(256, None)], 10.0)
+    assert (verdict, broke) == (Verdict.VIOLATION, 256) and "256" in reason
+    assert lp.conn_verdict(None, ok, 10.0)[0] is Verdict.UNJUDGED
+    assert lp.conn_verdict(200, [], 10.0)[0] is Verdict.UNJUDGED
+    assert lp.conn_verdict(200, [_burst(64, None, connected=0)], 10.0)[0] is Verdict.UNJUDGED
+
+
+# -- against real servers (no pid, no stats page) -----------------------------------------
+
+def _run(fn, *args, **kwargs):
+    return trio.run(lambda: fn(*args, **kwargs))
+
+
+def test_correct_refapp_passes_both_probes() -> None:
+    with start_refapp() as proc:
+        sse = _run(probe_sse, proc.url, "/events", grace_s=3.0)
+        conn = _run(probe_connections, proc.url, "/healthz", grace_s=3.0)
+    assert sse["verdict"] == "pass", sse
+    assert sse["opened_first"] == sse["opened_second"] == 256
+    assert (sse["abandoned_rst"], sse["abandoned_fin"]) == (128, 128)
+    assert conn["verdict"] == "pass", conn
+    assert [b["size"] for b in conn["bursts"]] == [64, 256, 1024]
+
+
+def test_sse_slot_leaked_on_rst_is_caught() -> None:
+    with start_refapp(defects=["sse-leak-on-rst-only"]) as proc:
+        report = _run(probe_sse, proc.url, "/events", grace_s=1.5)
+    assert report["verdict"] == "violation", report
+    assert report["opened_first"] == 256 and report["opened_second"] < 256
+    assert report["second_refusal"] == "503"
+
+
+async def _subscribe_and_leave(port: int, count: int, reset: bool) -> int:
+    """Open ``count`` subscriptions and leave them all one way; then how many reopen."""
+    socks = []
+    for _ in range(count):
+        sock = trio.socket.socket()
+        await sock.connect(("127.0.0.1", port))
+        await sock.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await sock.recv(4096)).startswith(b"HTTP/1.1 200")
+        socks.append(sock)
+    for sock in socks:
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        else:
+            sock.shutdown(socket.SHUT_WR)
+        sock.close()
+    await trio.sleep(0.5)
+    sock = trio.socket.socket()
+    with sock:
+        await sock.connect(("127.0.0.1", port))
+        await sock.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+        return int((await sock.recv(4096)).split(b" ", 2)[1])
+
+
+def test_rst_only_defect_releases_slots_on_fin() -> None:
+    with start_refapp(defects=["sse-leak-on-rst-only"]) as proc:
+        assert trio.run(_subscribe_and_leave, proc.port, 80, False) == 200
+        assert trio.run(_subscribe_and_leave, proc.port, 80, True) == 503
+
+
+def test_descriptor_leak_on_mid_header_departures_is_caught() -> None:
+    with start_refapp(defects=["fd-leak-mid-header"]) as proc:
+        report = _run(probe_connections, proc.url, "/healthz", grace_s=2.0)
+    assert report["verdict"] == "violation", report
+    assert report["baseline_status"] == 200
+    assert report["broke_at"] in (256, 1024)  # a third of a burst leaves mid-header
+
+
+def test_nginx_stays_silent(tmp_path: Path) -> None:
+    with nginx(tmp_path) as (url, _):
+        conn = _run(probe_connections, url, "/", grace_s=3.0)
+        sse = _run(probe_sse, url, "/events", grace_s=0.5)
+    assert conn["verdict"] == "pass", conn
+    assert sse["verdict"] == "unjudged" and "another status" in sse["reason"], sse
+
+
+# -- end to end: `assay run --target` of a refapp we started (no pid, no stats) ------------
+
+@pytest.mark.integration
+def test_run_catches_descriptor_leak_without_pid_or_stats(tmp_path: Path) -> None:
+    with start_refapp(defects=["fd-leak-mid-header"]) as proc:
+        result = assay("run", "--target", f"{proc.url}/healthz", "--duration", "4s",
+                       "--procs", "1", "--concurrency", "6", "--slices", "markov,sse",
+                       "--leak-probe-grace", "2s", "--results", str(tmp_path), "--no-shrink")
+    assert result.returncode == 1, result.stdout + result.stderr
+    document = only_results(tmp_path)
+    assert document["target"]["pid"] is None
+    assert invariant_status(document, "I-CONN-LEAK") == "failed"
+    assert invariant_status(document, "I-SSE-LEAK") != "failed"  # this defect leaks no slot
+    probes = document["leak_probes"]
+    assert probes["conn"]["verdict"] == "violation" and probes["sse"]["verdict"] == "pass"
+    assert probes["counters"]["probe.conn_leak"] == 1
+    assert probes["runs"][0]["conn"]["broke_at"] in (256, 1024)
+    assert "I-CONN-LEAK" in result.stdout
+
+
+@pytest.mark.integration
+def test_run_with_probes_off_says_why_not_judged(tmp_path: Path) -> None:
+    with start_refapp() as proc:
+        result = assay("run", "--target", f"{proc.url}/healthz", "--duration", "2s",
+                       "--procs", "1",
+                       "--concurrency", "2", "--slices", "markov", "--leak-probes", "off",
+                       "--results", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = only_results(tmp_path)
+    assert invariant_status(document, "I-CONN-LEAK") == "not_judged"
+    reasons = {e["id"]: e["reason"] for e in document["invariants"]["not_judged"]}
+    assert "--leak-probes off" in reasons["I-CONN-LEAK"]
+    assert document["leak_probes"]["runs"] == []
