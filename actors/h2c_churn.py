@@ -6,9 +6,10 @@ order shuffled by its PRNG. One round opens a connection, sends ``GET <path>`` w
 preface, SETTINGS, SETTINGS ACK), classifies what the server answered
 (``protocols.h2c.classify_answer``) and walks away with a FIN or an RST. Then a probe on a
 fresh connection sends a plain ``GET <path>``: any well-formed HTTP/1.x response means the
-target survived. A probe that fails twice (refused, timeout, reset, close, garbage), or an
-upgrade answered with garbage, is ``h2c.crashed`` (I-H2C-CRASHED), reported with the exact
-bytes of the round and of the probes.
+target survived. A probe that fails twice (refused, timeout, reset, close, garbage) is
+``h2c.crashed`` (I-H2C-CRASHED, HIGH); an upgrade answered with garbage is
+``h2c.must_violation`` (I-H2C-MUST, MED); both reported with the exact bytes of the round and
+of the probes.
 
 Declining the upgrade is correct (RFC 9113 deprecates it); the stages after a decline still
 send their bytes (a partial or full preface on an HTTP/1.1 connection is good torture) but
@@ -51,6 +52,10 @@ SLICE = "h2c"
 READ_CAP = HEAD_CAP + 256 * 1024
 CONNECT_BACKOFF_S = 0.2
 CRASHED = f"{SLICE}.crashed"
+#: A garbage answer to the upgrade (not HTTP/1.x, a 101 without ``Upgrade: h2c``, malformed
+#: HTTP/2 frames): a MUST of the answer's grammar missed, MED (I-H2C-MUST). The client stops
+#: there, nothing carries on; a target that died with it fails the next round's probes.
+GARBAGE = f"{SLICE}.must_violation"
 
 _TRANSPORT = {
     Ending.EOF: Transport.EOF,
@@ -114,7 +119,7 @@ async def churn_once(ctx: WalkerContext, stage: TeardownStage, mode: str) -> boo
     rnd, connected = await _churn(ctx, stage, mode, count=True)
     answer = rnd.answer
     if answer is not None and answer.kind is AnswerKind.GARBAGE:
-        first = Attempt(violation=True, key=CRASHED, detail=f"garbage: {answer.detail}")
+        first = Attempt(violation=True, key=GARBAGE, detail=f"garbage: {answer.detail}")
         evidence = {**_round_evidence(ctx, rnd), "reason": f"garbage answer: {answer.detail}"}
     else:
         survived, probes = await _probe_twice(ctx)
@@ -135,8 +140,8 @@ async def churn_once(ctx: WalkerContext, stage: TeardownStage, mode: str) -> boo
         if not isinstance(decision, Confirmed):
             return True
         evidence.update(confirm.confirmation_note(decision))
-    ctx.report_violation(CRASHED, evidence)
-    return False
+    ctx.report_violation(first.key, evidence)  # h2c.crashed, or h2c.must_violation (MED)
+    return first.key != CRASHED
 
 
 async def _churn(
@@ -191,7 +196,7 @@ async def _resend(ctx: WalkerContext, stage: TeardownStage, mode: str) -> Attemp
     rnd, _ = await _churn(ctx, stage, mode, count=False)
     answer = rnd.answer
     if answer is not None and answer.kind is AnswerKind.GARBAGE:
-        return Attempt(violation=True, key=CRASHED, detail=f"garbage: {answer.detail}")
+        return Attempt(violation=True, key=GARBAGE, detail=f"garbage: {answer.detail}")
     survived, probes = await _probe_twice(ctx, count=False)
     if survived:
         return Attempt(violation=False, detail="the target answered the probe")

@@ -341,3 +341,6 @@ def _account(
     else:
         tally.incr(counter)
         tally.keep_example(counter, evidence)
+    for extra in judgement.also_counts:  # ws.must_violation for a MED violation (I-WS-MUST)
+        tally.incr(extra)
+        tally.keep_example(extra, evidence)

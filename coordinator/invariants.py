@@ -80,12 +80,20 @@ REGISTRY: tuple[Invariant, ...] = (
     Invariant("I-ADV-MUST", MED, "the server broke an RFC 9110/9112 MUST on malformed input "
               "without opening a smuggling path (e.g. no close after CL+TE, bad Host accepted)",
               "adv.must_violation", "adv.sent", "no adversarial case was sent"),
-    Invariant("I-H2C-CRASHED", HIGH, "after h2c upgrade churn the server answered garbage, "
-              "died or stopped accepting", "h2c.crashed", "h2c.sent", "no h2c churn was sent"),
+    Invariant("I-H2C-CRASHED", HIGH, "after h2c upgrade churn the server stopped answering a "
+              "plain request (died, refused, hung or answered garbage)", "h2c.crashed",
+              "h2c.sent", "no h2c churn was sent"),
+    Invariant("I-H2C-MUST", MED, "the server answered an h2c upgrade with garbage (not HTTP/1.x, "
+              "a 101 without Upgrade: h2c, malformed HTTP/2 frames): a MUST missed, nothing "
+              "carried on", "h2c.must_violation", "h2c.sent", "no h2c churn was sent"),
     Invariant("I-WS-ACCEPTED", HIGH, "the server carried on after an RFC 6455 violation",
               "ws.accepted_bad_frame", "ws.sessions", "no WebSocket session was opened"),
     Invariant("I-WS-HANG", HIGH, "a WebSocket neither closed nor answered after a violation",
               "ws.hang_no_close", "ws.sessions", "no WebSocket session was opened"),
+    Invariant("I-WS-MUST", MED, "the server broke an RFC 6455 MUST without letting a violation "
+              "carry on (refusal without Sec-WebSocket-Version, forbidden Close code, Close or "
+              "Ping left unanswered, garbage frames)",
+              "ws.must_violation", "ws.sessions", "no WebSocket session was opened"),
     Invariant("I-SSE-LEAK", HIGH, "SSE subscriber slots are not released after clients leave",
               "sse.leak", "sse.sent", "no SSE subscription was made"),
     # Black-box leak probe (coordinator.leak_probes): bursts of clients that leave

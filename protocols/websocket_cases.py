@@ -13,6 +13,13 @@ the RFC names passes, a plain FIN or RST passes too, and a Close with some other
 passes leniently (the code is a SHOULD). What fails is carrying on (an echo of the bad
 payload, or an answer to a Ping sent after the bad frame while the socket stays open) and
 hanging (no Close, no TCP close, no answer by the deadline).
+
+``severity`` grades a miss of the case's own requirement, the sentence quoted with it: HIGH
+where missing it lets a violation carry on or leaves a connection hanging after one, MED for
+a MUST missed without that weight (e.g. a refusal without the header the RFC asks for, a Ping
+left unanswered), LOW for a SHOULD. Each judgement's own weight is its counter's
+(``websocket_oracle.COUNTER_SEVERITY``): accepting a bad frame or handshake is HIGH in any
+case. Changes and their reasons: docs/severity-calibration.md.
 """
 
 from __future__ import annotations
@@ -436,7 +443,8 @@ def _valid_cases() -> list[WsCase]:
             frames=pings,
             rfc="RFC 6455 §5.5.2",
             quote=_Q_PING,
-            severity=Severity.HIGH,
+            # A Pong MUST miss: nothing the client did wrong carries on (MED, not HIGH).
+            severity=Severity.MED,
             codes=frozenset({CloseCode.POLICY_VIOLATION}),
             **answered,
         ),
@@ -446,7 +454,7 @@ def _valid_cases() -> list[WsCase]:
             frames=(Frame(Opcode.PING, b"assay-ping-125-" + b"y" * 110),),
             rfc="RFC 6455 §5.5.2",
             quote=_Q_PING,
-            severity=Severity.HIGH,
+            severity=Severity.MED,
             **answered,
         ),
         WsCase(
@@ -525,7 +533,9 @@ HANDSHAKE_CASES: tuple[HandshakeCase, ...] = (
         "|Sec-WebSocket-Version| header field indicating the version(s) the server is "
         "capable of understanding.",
         requirement=Requirement.MUST,
-        severity=Severity.HIGH,
+        # Refusing without the header misses a MUST with no security weight: MED. Accepting
+        # the unknown version (101) is still HIGH, through ws.accepted_bad_frame.
+        severity=Severity.MED,
     ),
 )
 

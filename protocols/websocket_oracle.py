@@ -17,6 +17,13 @@ answer Pings before the application validates a message); only staying open is.
 
 Handshake cases (malformed opening handshakes) are judged by ``judge_handshake`` with the
 generic HTTP ``Reaction`` vocabulary.
+
+Severity (``COUNTER_SEVERITY``) follows what a miss lets happen, not the RFC keyword alone:
+HIGH where a violation carries on (a bad frame or handshake accepted) or a connection is left
+hanging after one; MED for a MUST the server misses without that (a missing header on a
+refusal, a forbidden Close code, a Close or Ping left unanswered while nothing else goes
+wrong); every MED violation also moves ``ws.must_violation`` (I-WS-MUST); LOW for what is
+only information (a SHOULD/MAY, an odd but allowed reaction).
 """
 
 from __future__ import annotations
@@ -56,6 +63,11 @@ NO_FRAME_SIZE_LIMIT = "ws.no_frame_size_limit"
 VERSION_HEADER_MISSING = "ws.version_header_missing"
 HANDSHAKE_NOT_REFUSED = "ws.handshake_not_refused"
 HANDSHAKE_GARBAGE = "ws.handshake_garbage"
+#: A valid message or Ping got no answer (no echo, no Pong) and no close: RFC 6455 §5.5.2
+#: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response".
+VALID_UNANSWERED = "ws.valid_unanswered"
+#: Every MED violation above, summed: the counter I-WS-MUST reads.
+MUST_VIOLATION = "ws.must_violation"
 
 COUNTER_SEVERITY: dict[str, Severity] = {
     ACCEPTED_BAD_FRAME: Severity.HIGH,
@@ -65,6 +77,8 @@ COUNTER_SEVERITY: dict[str, Severity] = {
     CLOSE_NOT_ANSWERED: Severity.MED,
     VERSION_HEADER_MISSING: Severity.MED,
     HANDSHAKE_GARBAGE: Severity.MED,
+    VALID_UNANSWERED: Severity.MED,
+    MUST_VIOLATION: Severity.MED,
     REJECTED_VALID: Severity.LOW,
     ECHO_MISSING: Severity.LOW,
     UNEXPECTED_CLOSE_CODE: Severity.LOW,
@@ -104,6 +118,14 @@ class WsJudgement:
     @property
     def severity(self) -> Severity | None:
         return None if self.counter is None else COUNTER_SEVERITY[self.counter]
+
+    @property
+    def also_counts(self) -> tuple[str, ...]:
+        """Counters moved besides ``counter``: a MED violation also moves
+        ``ws.must_violation``, the sum that I-WS-MUST judges."""
+        if self.verdict is Verdict.VIOLATION and self.severity is Severity.MED:
+            return (MUST_VIOLATION,)
+        return ()
 
 
 def verdict_for(
@@ -264,12 +286,17 @@ class WsOracle:
             return ACCEPTED_BAD_FRAME if verdict is Verdict.VIOLATION else None
         if reaction is WsReaction.HANG:
             if verdict is Verdict.VIOLATION:
-                return HANG_NO_CLOSE
+                # After a valid message nothing was violated that could carry on: the miss
+                # is the Pong (or echo) itself. After a bad frame or Close, a hang.
+                valid = kind in (CaseKind.ECHO, CaseKind.PING_FLOOD)
+                return VALID_UNANSWERED if valid else HANG_NO_CLOSE
             return NO_FRAME_SIZE_LIMIT if kind is CaseKind.BAD_LENGTH else None
         if reaction is WsReaction.GARBAGE:
             return SERVER_BAD_FRAME
         if reaction is WsReaction.CLOSED_BAD:
-            return ACCEPTED_BAD_FRAME if self._reflects_our_close() else SERVER_BAD_CLOSE
+            # Even when it repeats the code or reason we sent, a bad Close ends the
+            # connection: a MUST NOT broken (RFC 6455 §7.4.1, §5.5.1) with nothing carried on.
+            return SERVER_BAD_CLOSE
         if reaction is WsReaction.ALIVE_NO_ECHO:
             return ECHO_MISSING
         if kind is CaseKind.CLIENT_CLOSE:
@@ -278,15 +305,6 @@ class WsOracle:
         if kind in (CaseKind.ECHO, CaseKind.PING_FLOOD):
             return REJECTED_VALID
         return UNEXPECTED_CLOSE_CODE
-
-    def _reflects_our_close(self) -> bool:
-        """Whether the server's bad Close repeats the forbidden code or bad reason we sent."""
-        if self.case.kind is not CaseKind.BAD_CLOSE or self.close is None:
-            return False
-        ours = parse_close(self.case.frames[0].payload)
-        if ours.standing is CodeStanding.FORBIDDEN:
-            return self.close.code == ours.code
-        return bool(ours.problem) and self.close.reason == ours.reason
 
 
 # --- malformed opening handshakes -------------------------------------------------------

@@ -14,7 +14,7 @@ from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, CloseConnection, Message, Ping
 
 from protocols import websocket_frames as wf
-from protocols.outcome import Reaction, Requirement, Verdict
+from protocols.outcome import Reaction, Requirement, Severity, Verdict
 from protocols.websocket_cases import BY_NAME, CASES, HANDSHAKE_CASES, CaseKind, WsCase, WsReaction
 from protocols.websocket_frames import Opcode
 from protocols.websocket_oracle import (
@@ -22,6 +22,9 @@ from protocols.websocket_oracle import (
     CANARY,
     CANARY_FRAME,
     HANG_NO_CLOSE,
+    MUST_VIOLATION,
+    SERVER_BAD_CLOSE,
+    VALID_UNANSWERED,
     WsOracle,
     judge_handshake,
 )
@@ -190,9 +193,11 @@ def test_masked_server_frame_is_garbage() -> None:
 
 
 @pytest.mark.parametrize("code", [1005, 1006, 1015])
-def test_reflecting_a_forbidden_close_code_is_accepted_bad_frame(code: int) -> None:
+def test_reflecting_a_forbidden_close_code_is_a_med_must_violation(code: int) -> None:
+    """The Close ends the connection either way: a MUST NOT broken, nothing carried on."""
     judgement = _judge(f"close_code_{code}", _close(code, b"assay"), T.EOF)
-    assert (judgement.verdict, judgement.counter) == (Verdict.VIOLATION, ACCEPTED_BAD_FRAME)
+    assert (judgement.verdict, judgement.counter) == (Verdict.VIOLATION, SERVER_BAD_CLOSE)
+    assert judgement.severity is Severity.MED and judgement.also_counts == (MUST_VIOLATION,)
 
 
 def test_reflecting_an_unassigned_close_code_is_only_lenient() -> None:
@@ -203,9 +208,9 @@ def test_reflecting_an_unassigned_close_code_is_only_lenient() -> None:
     )
 
 
-def test_reflecting_an_invalid_utf8_reason_is_accepted_bad_frame() -> None:
+def test_reflecting_an_invalid_utf8_reason_is_a_med_must_violation() -> None:
     judgement = _judge("close_reason_invalid_utf8", _close(1000, b"assay-\xed\xa0\x80"))
-    assert judgement.counter == ACCEPTED_BAD_FRAME
+    assert judgement.counter == SERVER_BAD_CLOSE and judgement.also_counts == (MUST_VIOLATION,)
 
 
 def test_unanswered_close_hangs() -> None:
@@ -237,7 +242,8 @@ def test_ping_flood_coalesced_pongs_pass_and_are_counted() -> None:
 def test_ping_flood_without_last_pong_hangs() -> None:
     first = _case("ping_flood").frames[0].payload
     judgement = _judge("ping_flood", _frame(Opcode.PONG, first))
-    assert judgement.counter == HANG_NO_CLOSE and judgement.pongs_missing == 31
+    assert judgement.counter == VALID_UNANSWERED and judgement.pongs_missing == 31
+    assert judgement.severity is Severity.MED and judgement.also_counts == (MUST_VIOLATION,)
 
 
 def test_echo_cases() -> None:
@@ -250,7 +256,7 @@ def test_echo_cases() -> None:
         "ws.echo_missing",
     )
     assert _judge("echo_binary", _close(1003)).counter == "ws.rejected_valid"
-    assert _judge("echo_binary", b"").counter == HANG_NO_CLOSE
+    assert _judge("echo_binary", b"").counter == VALID_UNANSWERED
 
 
 def test_overflow_is_unjudged() -> None:
@@ -275,12 +281,18 @@ def test_handshake_refusals() -> None:
     assert (judgement.reaction, judgement.verdict) == (Reaction.REJECTED_CLOSED, Verdict.PASS)
     missing = judge_handshake(WRONG_VERSION, bad_request, T.EOF)
     assert (missing.verdict, missing.counter) == (Verdict.VIOLATION, "ws.version_header_missing")
+    # A MUST miss without security weight: MED (I-WS-MUST), not HIGH.
+    assert missing.severity is Severity.MED and missing.also_counts == (MUST_VIOLATION,)
+    assert WRONG_VERSION.severity is Severity.MED
 
 
 def test_handshake_acceptance_hang_and_leniency() -> None:
     switching = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
     judgement = judge_handshake(MISSING_KEY, switching, T.OPEN)
     assert (judgement.verdict, judgement.counter) == (Verdict.VIOLATION, ACCEPTED_BAD_FRAME)
+    assert judgement.also_counts == ()  # HIGH goes through its own invariant only
+    accepted = judge_handshake(WRONG_VERSION, switching, T.OPEN)
+    assert accepted.counter == ACCEPTED_BAD_FRAME and accepted.severity is Severity.HIGH
     assert judge_handshake(MISSING_KEY, b"", T.OPEN).counter == HANG_NO_CLOSE
     assert judge_handshake(MISSING_KEY, b"", T.EOF).verdict is Verdict.LENIENT
     five = b"HTTP/1.1 503 Busy\r\n\r\n"
