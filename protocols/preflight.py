@@ -22,6 +22,8 @@ be: bare LF line ends, a missing reason phrase). Body framing, RFC 9112 §6.3:
   5. "If a message is received without Transfer-Encoding and with an invalid Content-Length
      header field, then the message framing is invalid" (garbage here);
   8. otherwise, no Content-Length: the body runs until the server closes.
+A body over ``body_cap`` is endless unless its length was declared (a big page is not a
+broken one); a ``text/event-stream`` answer is judged at its head (it never ends by design).
 """
 
 from __future__ import annotations
@@ -163,6 +165,12 @@ class AnswerWatcher:
         if head.status in (101, 204, 304):
             self._decide(Behaviour.ANSWERED, f"answered {head.status}")
             return
+        media = (head.get(b"content-type") or b"").split(b";")[0].strip().lower()
+        if media == b"text/event-stream":
+            # An event stream never ends by design (WHATWG HTML "Server-sent events"): a
+            # well-formed head is the whole answer a health GET can expect.
+            self._decide(Behaviour.ANSWERED, f"answered {head.status} (an event stream)")
+            return
         codings = [c.strip().lower() for v in head.get_all(b"transfer-encoding")
                    for c in v.split(b",") if c.strip()]
         if codings:
@@ -180,10 +188,7 @@ class AnswerWatcher:
             return
         self._framing = "length"
         self._remaining = int(next(iter(lengths)))
-        if self._remaining > self.body_cap:
-            self._decide(Behaviour.ENDLESS, f"declares a {self._remaining}-byte body, over "
-                         f"the {self.body_cap}-byte cap")
-        elif self._remaining == 0:
+        if self._remaining == 0:
             self._done()
 
     def _read_fixed(self) -> None:
@@ -193,6 +198,11 @@ class AnswerWatcher:
         del self._buf[:take]
         if self._remaining == 0:
             self._done()
+        elif self._body >= self.body_cap:
+            # A declared, finite length still arriving: a big answer, not a broken one.
+            assert self._head is not None
+            self._decide(Behaviour.ANSWERED, f"answered {self._head.status} (a "
+                         f"{self._body + self._remaining}-byte body, read to {self._body})")
 
     def _read_chunked(self) -> bool:
         """One step of chunked decoding; False when more bytes are needed."""

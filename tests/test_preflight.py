@@ -86,8 +86,8 @@ BROKEN = {
     "head-stalls": (b"HTTP/1.1 200 OK\r\nX-A: b\r\n", Ending.DEADLINE, Behaviour.ENDLESS,
                     "head unfinished"),
     "body-stalls": (OK_HEAD + b"he", Ending.DEADLINE, Behaviour.ENDLESS, "body unfinished"),
-    "huge-length": (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n", Ending.EOF,
-                    Behaviour.ENDLESS, "over the"),
+    "huge-length-stalls": (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\nab",
+                           Ending.DEADLINE, Behaviour.ENDLESS, "body unfinished"),
 }
 
 
@@ -124,6 +124,22 @@ def test_streaming_body_over_the_cap_is_endless() -> None:
             break
     finding = watcher.finish(Ending.DEADLINE, 1.0)
     assert finding.behaviour is Behaviour.ENDLESS and "over 10000" in finding.detail
+
+
+def test_declared_big_body_flowing_past_the_cap_is_an_answer() -> None:
+    watcher = AnswerWatcher(body_cap=10_000)
+    watcher.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 50000\r\n\r\n")
+    for _ in range(20):
+        watcher.feed(b"x" * 1000)
+    finding = watcher.finish(Ending.DEADLINE, 1.0)
+    assert finding.behaviour is Behaviour.ANSWERED and "50000-byte body" in finding.detail
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_event_stream_is_judged_at_its_head(split: str) -> None:
+    data = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+            b"Cache-Control: no-cache\r\n\r\ndata: tick\n\n")
+    assert _watch(data, Ending.DEADLINE, split).behaviour is Behaviour.ANSWERED
 
 
 def test_any_input_yields_a_finding() -> None:
