@@ -138,6 +138,8 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             notes=[f"built-in refapp with defects: {', '.join(config.refapp_defects)}"]
             if config.refapp_defects else [],
         )
+        if "adv" in enabled:  # which routes the body cases went to, in the results
+            inputs.notes.append(body_routes.note)
         log.info("results", path=str(run_dir))
         coordinator = Coordinator(config, inputs, run_dir)
         if setup is not None:
