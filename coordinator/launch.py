@@ -21,7 +21,9 @@ The process primitives (free port, connect probe, group stop) are ``replay.launc
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import os
 import signal
 import subprocess
 import threading
@@ -59,6 +61,37 @@ def _die_with_assay() -> None:
         pass
 
 
+#: The watchdog: a tiny shell in its own session that polls its own parent pid (assay's)
+#: and SIGKILLs the target's process group once assay is gone, however it died. PDEATHSIG
+#: alone reaches only the direct child, and ``sh -c 'a && b'`` forks the server.
+_WATCHDOG = ('while :; do read -r _ _ _ p _ < /proc/$$/stat || break; [ "$p" = "$1" ] || '
+             'break; sleep 0.5; done; kill -KILL -"$2" 2>/dev/null')
+
+
+def _watchdog(group: int) -> subprocess.Popen[bytes] | None:
+    if not Path("/proc/self/stat").exists():
+        return None
+    try:
+        return subprocess.Popen(["/bin/sh", "-c", _WATCHDOG, "assay-watchdog",
+                                 str(os.getpid()), str(group)], start_new_session=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+#: Every instance started and not yet stopped: swept at interpreter exit (a shrink thread
+#: abandoned by a cancelled incident cannot leave a target behind on a normal exit).
+_LIVE: set[LaunchedTarget] = set()
+
+
+@atexit.register
+def _sweep() -> None:
+    for target in list(_LIVE):
+        with contextlib.suppress(Exception):
+            target.stop(grace=1.0)
+
+
 def listener_pid(root: int, port: int) -> int | None:
     """The first process in ``root``'s tree (root first, then children breadth-first) that
     holds a listening TCP socket on ``port``; None when none does (yet)."""
@@ -77,13 +110,14 @@ def listener_pid(root: int, port: int) -> int | None:
     return None
 
 
-@dataclass
+@dataclass(eq=False)
 class LaunchedTarget:
     """One running instance: the shell/process group we started and the listening pid."""
 
     process: LaunchedProcess
     port: int
     listener: int | None
+    watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -106,7 +140,13 @@ class LaunchedTarget:
     def stop(self, grace: float = 3.0) -> None:
         """The group (TERM, grace, KILL), then the listener itself should it have left the
         group (a daemonizing server); returns once the listener is gone or ``grace`` ends."""
+        _LIVE.discard(self)
         self.process.stop(grace)
+        if self.watchdog is not None:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self.watchdog.kill()
+                self.watchdog.wait(timeout=grace)
+            self.watchdog = None
         if self.listener is None or self.listener == self.process.process.pid:
             return
         with contextlib.suppress(psutil.Error):
@@ -141,16 +181,18 @@ def start(command: str, *, port: int | None = None, log_path: Path | None = None
             log.close()
         raise LaunchError(f"cannot start the launch command: {exc.strerror or exc}") from None
     process = LaunchedProcess(popen, f"http://{HOST}:{port}/", log)
+    launched = LaunchedTarget(process, port, None, _watchdog(popen.pid))
+    _LIVE.add(launched)
     where = f" (output: {log_path})" if log_path is not None else ""
     deadline = time.monotonic() + ready_timeout
     while not accepts(HOST, port, 0.2):
         status = popen.poll()
         if status is not None:
-            process.stop()
+            launched.stop()
             raise LaunchError(f"the launch command exited with status {status} before "
                               f"accepting on port {port}{where}")
         if time.monotonic() >= deadline:
-            process.stop()
+            launched.stop()
             raise LaunchError(f"nothing accepted on 127.0.0.1:{port} within "
                               f"{ready_timeout:g} s of starting the launch command{where}")
         time.sleep(0.05)
@@ -160,7 +202,8 @@ def start(command: str, *, port: int | None = None, log_path: Path | None = None
         listener = listener_pid(popen.pid, port)
         if listener is None:
             time.sleep(0.05)
-    return LaunchedTarget(process, port, listener)
+    launched.listener = listener
+    return launched
 
 
 @dataclass

@@ -37,10 +37,7 @@ Everything is bounded: ``max_attempts`` fresh targets, ``budget_s`` of wall cloc
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,11 +45,21 @@ from pathlib import Path
 from typing import Any
 
 from protocols.program import Action, Check, Program, ReadUntil, Step
+from replay.crash_candidates import (
+    KINDS,
+    Candidate,
+    CandidateFormatError,
+    load_candidates,
+    parse_candidates,
+)
 from replay.launcher import Launcher, LaunchError
 from replay.repro import Repro, save_repro
 from replay.shrink import ShrinkAbort, shrink
 
-KINDS = ("liveness", "hang")
+__all__ = ["KINDS", "NEEDS_LAUNCH", "Candidate", "CandidateFormatError", "FreshTargetJudge",
+           "crash_check", "crash_program", "crash_units", "load_candidates", "not_shrunk",
+           "parse_candidates", "search", "shrink_crash"]
+
 #: Longest a single program run (writes + probes) may take.
 CANDIDATE_LIMIT_S = 30.0
 #: How long to listen after each write (the target's answer, or its death).
@@ -63,131 +70,6 @@ MAX_SINGLES = 24
 SETTLE_S = 0.3
 #: Pause between the two probes: a hang must hold, a restart must not hide a crash.
 HOLD_S = 0.5
-
-
-class CandidateFormatError(ValueError):
-    """``candidates.json`` is malformed; the message names the first problem (one line)."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One input in flight at the moment of death."""
-
-    rank: int
-    slice: str
-    case: str
-    sent_at: float
-    writes: tuple[bytes, ...]
-    end: str = "close"
-    actor: int | None = None
-    walker: int | None = None
-    summary: str = ""
-
-    @property
-    def size(self) -> int:
-        return sum(len(w) for w in self.writes)
-
-    def describe(self) -> str:
-        return f"#{self.rank} {self.slice}:{self.case}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"rank": self.rank, "slice": self.slice, "case": self.case,
-                "sent_at": self.sent_at, "end": self.end, "actor": self.actor,
-                "walker": self.walker, "summary": self.summary,
-                "writes": [{"base64": base64.b64encode(w).decode("ascii")}
-                           for w in self.writes]}
-
-
-def _write(value: Any, where: str) -> bytes:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    if isinstance(value, str):
-        try:
-            return value.encode("latin-1")
-        except UnicodeEncodeError:
-            return value.encode("utf-8")
-    if isinstance(value, Mapping) and isinstance(value.get("base64"), str):
-        try:
-            return base64.b64decode(value["base64"], validate=True)
-        except (binascii.Error, ValueError):
-            raise CandidateFormatError(f"{where}: invalid base64") from None
-    raise CandidateFormatError(f"{where}: a write must be a string or {{'base64': ...}}")
-
-
-#: A capture at least this long may have been capped by the actor's flight recorder.
-CAPTURE_CAP_HINT = 15 * 1024
-_HOST_LINE = re.compile(rb"(?im)^host:[ \t]*([^\r\n]*)")
-
-
-def _complete(item: Mapping[str, Any], data: tuple[bytes, ...]) -> tuple[bytes, ...]:
-    """An adversarial case whose capture was capped (``truncated``, fewer writes than sent,
-    or a capture at the recorder's cap shorter than the case) is rebuilt from the
-    catalogue: the case is what was sent, and a capped oversized header is no crash."""
-    from protocols.adversarial_cases import BY_NAME
-
-    case = BY_NAME.get(str(item.get("case"))) if item.get("slice") == "adv" else None
-    if case is None:
-        return data
-    found = _HOST_LINE.search(b"".join(data))
-    host = found.group(1).decode("latin-1").strip() if found else "127.0.0.1"
-    built = case.build(host, "/")
-    size = sum(len(w) for w in data)
-    capped = bool(item.get("truncated")) or (
-        isinstance(item.get("all_writes"), int) and item["all_writes"] > len(data)) or (
-        size >= CAPTURE_CAP_HINT)
-    return (built,) if capped and len(built) > size else data
-
-
-def parse_candidates(doc: Any) -> tuple[str, tuple[Candidate, ...]]:
-    """(kind, candidates sorted by rank) from a ``candidates.json`` document, or from a bare
-    list of candidate objects (kind ``liveness``). Candidates without bytes are dropped:
-    nothing can be replayed from them."""
-    kind = "liveness"
-    items: Any = doc
-    if isinstance(doc, Mapping):
-        kind = str(doc.get("kind") or "liveness")
-        items = doc.get("candidates")
-    if kind not in KINDS:
-        raise CandidateFormatError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
-        raise CandidateFormatError("'candidates' must be a list")
-    found = []
-    for index, item in enumerate(items):
-        if isinstance(item, Candidate):
-            found.append(item)
-            continue
-        where = f"candidate {index}"
-        if not isinstance(item, Mapping):
-            raise CandidateFormatError(f"{where}: must be an object")
-        writes = item.get("writes") or []
-        if not isinstance(writes, Sequence) or isinstance(writes, (str, bytes)):
-            raise CandidateFormatError(f"{where}: 'writes' must be a list")
-        data = tuple(w for w in (_write(v, f"{where} write {n}") for n, v in enumerate(writes))
-                     if w)
-        data = _complete(item, data)
-        if not data:
-            continue
-        end = str(item.get("end") or "close")
-        if end not in ("close", "rst", "open"):
-            raise CandidateFormatError(f"{where}: 'end' must be close, rst or open")
-        rank, sent_at = item.get("rank", index + 1), item.get("sent_at", 0.0)
-        if not isinstance(rank, int) or not isinstance(sent_at, (int, float)):
-            raise CandidateFormatError(f"{where}: 'rank' must be an integer, 'sent_at' a "
-                                       "number")
-        found.append(Candidate(rank, str(item.get("slice") or "?"),
-                               str(item.get("case") or "?"), float(sent_at), data, end,
-                               item.get("actor") if isinstance(item.get("actor"), int) else None,
-                               item.get("walker") if isinstance(item.get("walker"), int)
-                               else None, str(item.get("summary") or "")))
-    return kind, tuple(sorted(found, key=lambda c: (c.rank, c.sent_at)))
-
-
-def load_candidates(path: Path) -> tuple[str, tuple[Candidate, ...]]:
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise CandidateFormatError(f"{path}: {exc}") from None
-    return parse_candidates(doc)
 
 
 # -- candidates -> program ------------------------------------------------------------------
@@ -257,9 +139,11 @@ def _key(cands: Sequence[Candidate]) -> tuple[int, int, tuple[int, ...]]:
 
 def search(candidates: Sequence[Candidate], kills: Callable[[tuple[Candidate, ...]], bool], *,
            max_attempts: int = 30, max_seconds: float = 120.0, max_singles: int = MAX_SINGLES,
-           clock: Callable[[], float] = time.monotonic) -> SearchResult:
+           clock: Callable[[], float] = time.monotonic,
+           cancelled: Callable[[], bool] = lambda: False) -> SearchResult:
     """Single candidates in rank order, then ddmin over the union; each hit is confirmed by
-    a second ``kills`` run. ``kills`` may raise ``ShrinkAbort`` (e.g. nothing launches)."""
+    a second ``kills`` run. ``kills`` may raise ``ShrinkAbort`` (e.g. nothing launches);
+    ``cancelled()`` true stops it before the next attempt."""
     began = clock()
     log: list[dict[str, Any]] = []
     attempts = 0
@@ -269,6 +153,8 @@ def search(candidates: Sequence[Candidate], kills: Callable[[tuple[Candidate, ..
 
     def run(cands: tuple[Candidate, ...], stage: str) -> bool:
         nonlocal attempts
+        if cancelled():
+            raise ShrinkAbort("cancelled")
         attempts += 1
         verdict = bool(kills(cands))
         log.append({"n": attempts, "stage": stage, "candidates": [c.describe() for c in cands],
@@ -351,7 +237,8 @@ def shrink_crash(candidates: Any, launcher: Launcher, out_dir: Path, budget_s: f
                  *, kind: str | None = None, max_attempts: int = 30, probe_path: str = "/",
                  predicate: Mapping[str, Any] | None = None,
                  target: Mapping[str, Any] | None = None,
-                 kills: Callable[[tuple[Candidate, ...]], bool] | None = None) -> Path | None:
+                 kills: Callable[[tuple[Candidate, ...]], bool] | None = None,
+                 cancelled: Callable[[], bool] = lambda: False) -> Path | None:
     """Shrink a crash or hang to the smallest input that kills/hangs a fresh target.
 
     Args:
@@ -362,6 +249,8 @@ def shrink_crash(candidates: Any, launcher: Launcher, out_dir: Path, budget_s: f
         kind: ``liveness`` or ``hang``; default: the document's.
         predicate / target: recorded in the repro (e.g. ``{"id": "I-LIVENESS", ...}``).
         kills: override the fresh-target predicate (tests).
+        cancelled: polled before each attempt (e.g. ``threading.Event.is_set`` set by an
+            incident task that was cancelled): the search stops, nothing is left running.
 
     Returns:
         The repro path when an input killed (hung) a fresh target twice, else None (the
@@ -374,7 +263,8 @@ def shrink_crash(candidates: Any, launcher: Launcher, out_dir: Path, budget_s: f
     kind = kind or doc_kind
     out_dir.mkdir(parents=True, exist_ok=True)
     judge = FreshTargetJudge(launcher, kind, probe_path=probe_path)
-    found = search(parsed, kills or judge, max_attempts=max_attempts, max_seconds=budget_s)
+    found = search(parsed, kills or judge, max_attempts=max_attempts, max_seconds=budget_s,
+                   cancelled=cancelled)
     report = {"format": "assay-crash-shrink/1", "kind": kind, "launcher": launcher.describe(),
               "stage": found.stage, "stopped_by": found.stopped_by,
               "attempts": found.attempts, "elapsed_s": round(found.elapsed_s, 3),

@@ -169,3 +169,10 @@ def test_a_capped_adversarial_capture_is_rebuilt_from_the_catalogue():
     _, whole = parse_candidates([{"slice": "adv", "case": "field-oversized",
                                   "writes": ["GET / HTTP/1.1\r\n\r\n"]}])
     assert whole[0].writes == (b"GET / HTTP/1.1\r\n\r\n",)  # complete captures stay as sent
+
+
+def test_a_cancelled_search_stops_before_the_next_attempt():
+    judge = Recorder({"zzz"})
+    found = search([cand(n, f"c{n}") for n in range(1, 6)], judge,
+                   cancelled=lambda: len(judge.calls) >= 2)
+    assert found.found is None and found.stopped_by == "cancelled" and len(judge.calls) == 2

@@ -152,3 +152,37 @@ def test_a_soak_resume_restores_the_launch_command_and_refuses_another():
     assert conflicts(stored, restored) == []
     other = conflicts(stored, replace(restored, launch="srv --port {port}"))
     assert other and other[0].startswith("--launch")
+
+
+@pytest.mark.integration
+def test_a_launched_target_dies_with_a_killed_assay(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from tests.assay_cli import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # "cd / &&" makes the shell fork the server: PDEATHSIG alone would not reach it.
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "run", "--launch", f"cd / && {REFAPP}", *MODELS,
+         "--duration", "60s", "--procs", "1", "--concurrency", "2", "--results",
+         str(tmp_path)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        server = None
+        deadline = time.monotonic() + 60
+        while server is None and time.monotonic() < deadline:
+            for child in psutil.Process(coordinator.pid).children(recursive=True):
+                try:
+                    line = " ".join(child.cmdline())
+                except psutil.Error:
+                    continue
+                if "-m refapp" in line and not line.startswith("/bin/sh"):
+                    server = child.pid
+            time.sleep(0.2)
+        assert server is not None, "the launched refapp never showed up"
+    finally:
+        coordinator.send_signal(signal.SIGKILL)
+        coordinator.wait(timeout=10)
+    assert gone(server, within=10)
