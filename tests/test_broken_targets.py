@@ -153,6 +153,29 @@ def test_refused_port_stays_unreachable_exit_3(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+def test_one_early_garbage_answer_is_forgiven() -> None:
+    """A target still starting may botch one connection: two broken probes in a row count."""
+    seen = []
+
+    def flaky(conn: socket.socket, stop: threading.Event) -> None:
+        seen.append(1)
+        if len(seen) == 1:
+            garbage(conn, stop)
+        else:
+            not_found(conn, stop)
+
+    with hostile(flaky) as port:
+        result = trio.run(preflight, Target.from_url(f"http://127.0.0.1:{port}/"), "/", 5.0)
+    assert [a.answered for a in result.attempts] == [False, True]
+
+
+def test_refused_is_unreachable_not_broken() -> None:
+    port = free_port()
+    result = trio.run(preflight, Target.from_url(f"http://127.0.0.1:{port}/"), "/", 1.0)
+    assert result.broken_run == () and not result.last.answered
+    assert result.last.finding is None and "connect_refused" in result.last.cause
+
+
 def test_well_formed_error_status_is_an_answer() -> None:
     """A 404 on the health path is not broken: the run goes on exactly as before."""
     with hostile(not_found) as port:
