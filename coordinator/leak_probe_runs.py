@@ -23,6 +23,7 @@ import trio
 from coordinator import leak_probes
 from coordinator.logs import get_logger
 from coordinator.results import iso
+from protocols.leak_probes import WITNESS_WAIT_S
 from protocols.outcome import Verdict
 
 #: Time for both probes on a healthy target, beyond their grace periods.
@@ -87,13 +88,17 @@ class LeakProbes:
                 nursery.cancel_scope.cancel()
 
     def _probe_budget(self) -> float:
-        """Each probe's budget: its grace periods (a deficit is retried through one, a
-        recovery check waits one) and half of ``END_BUDGET_S`` for the traffic itself."""
+        """The connection probe's budget: its grace periods (a recovery check waits one)
+        and half of ``END_BUDGET_S`` for the traffic itself."""
         return self.grace_s * 2 + END_BUDGET_S / 2
+
+    def _sse_budget(self) -> float:
+        """The SSE probe may also wait for a write-driven broker's heartbeat (the witness)."""
+        return max(self.grace_s, WITNESS_WAIT_S) + self.grace_s + END_BUDGET_S / 2
 
     def _hard_limit(self) -> float:
         """Both probes, with slack for the last operations' own deadlines."""
-        return self._probe_budget() * 2 + 10.0
+        return self._sse_budget() + self._probe_budget() + 10.0
 
     async def periodic(self) -> None:
         """Every ``interval_s`` while the walkers run; returns at once when not asked for."""
@@ -113,7 +118,7 @@ class LeakProbes:
         else:
             entry["sse"] = await leak_probes.probe_sse(
                 self.target_url, self.sse_path, cap=self.sse_cap, grace_s=self.grace_s,
-                tolerance=tolerance, budget_s=self._probe_budget())
+                tolerance=tolerance, budget_s=self._sse_budget())
         self._account("sse", entry["sse"], when)
         entry["conn"] = await leak_probes.probe_connections(
             self.target_url, self.health_path, max_burst=self.max_burst,

@@ -138,19 +138,57 @@ def _merge(before: SseRound, more: SseRound) -> SseRound:
     return SseRound(before.accepted + more.accepted, dict(refusals), more.first_refusal)
 
 
+class _Witness:
+    """One first-round subscriber kept open: counts the server's writes after the others
+    left (arrivals 0.2 s apart count as separate writes; TCP may split or merge them)."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.alive = True
+        self.writes = 0
+        self._since: float | None = None
+        self._last = -1.0
+
+    def start_counting(self) -> None:
+        self._since = self._last = trio.current_time()
+        self.writes = 0
+
+    def waiting(self) -> bool:
+        """Still worth waiting for: alive and fewer than ``WITNESS_WRITES`` writes seen."""
+        return self.alive and self.writes < plan.WITNESS_WRITES
+
+    async def run(self) -> None:
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            while await self.stream.receive_some(65536):
+                now = trio.current_time()
+                if self._since is not None and now - self._last >= 0.2:
+                    self.writes += 1
+                    self._last = now
+        self.alive = False
+
+
 async def _fill(target: Target, request: bytes, want: int, held: list[trio.SocketStream],
-                grace_s: float, budget_end: float) -> tuple[SseRound, int]:
+                grace_s: float, budget_end: float, witness: _Witness | None = None
+                ) -> tuple[SseRound, int]:
     """A round, retried with backoff through ``grace_s`` while it falls short of ``want``
-    (a server may notice departed subscribers only at its next write); (round, tries)."""
-    give_up = min(trio.current_time() + grace_s, budget_end)
+    (a server may notice departed subscribers only at its next write), and up to
+    ``WITNESS_WAIT_S`` while the witness has not seen that write; (round, tries)."""
+    now = trio.current_time()
+    give_up = min(now + grace_s, budget_end)
+    wait_cap = min(now + max(grace_s, plan.WITNESS_WAIT_S), budget_end)
     result = await _open_round(target, request, want, held,
                                min(ROUND_LIMIT_S, max(0.5, budget_end - trio.current_time())))
     tries, pause = 1, 0.25
-    while result.accepted < want and trio.current_time() + pause < give_up:
+
+    def more_time() -> bool:
+        end = wait_cap if witness is not None and witness.waiting() else give_up
+        return trio.current_time() + pause < end
+
+    while result.accepted < want and more_time():
         await trio.sleep(pause)
         pause = min(pause * 2, 2.0)
         more = await _open_round(target, request, want - result.accepted, held,
-                                 min(ROUND_LIMIT_S, max(0.5, give_up - trio.current_time())))
+                                 min(ROUND_LIMIT_S, max(0.5, budget_end - trio.current_time())))
         result = _merge(result, more)
         tries += 1
     return result, tries
@@ -168,6 +206,7 @@ async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_C
     effective_cap = plan.sse_cap(cap, limit, open_now)
     report: dict[str, Any] = {"path": path, "cap": effective_cap, "tolerance": tolerance}
     held: list[trio.SocketStream] = []
+    held_witness: list[trio.SocketStream] = []
     second: SseRound | None = None
     try:
         if effective_cap <= 0:
@@ -188,21 +227,35 @@ async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_C
                 first = _merge(first, more)
         report.update(opened_first=first.accepted, refusals_first=first.refusals,
                       first_refusal=_name(first.first_refusal), first_tries=first_tries)
-        if first.accepted:
-            resets, fins = await _abandon(held)
-            report.update(abandoned_rst=resets, abandoned_fin=fins)
-            await trio.sleep(SETTLE_S)
-            second, tries = await _fill(target, request, first.accepted, held, grace_s,
-                                        budget_end)
-            report.update(opened_second=second.accepted, refusals_second=second.refusals,
-                          second_refusal=_name(second.first_refusal), second_tries=tries)
-        verdict, reason = plan.sse_verdict(first, second, tolerance=tolerance,
-                                           cap=effective_cap)
+        witness = _Witness(held.pop()) if first.accepted >= 2 else None
+        if witness is not None:
+            held_witness.append(witness.stream)
+        async with trio.open_nursery() as nursery:
+            if witness is not None:
+                nursery.start_soon(witness.run)
+            if first.accepted:
+                resets, fins = await _abandon(held)
+                if witness is not None:
+                    witness.start_counting()
+                report.update(abandoned_rst=resets, abandoned_fin=fins,
+                              kept=1 if witness else 0)
+                await trio.sleep(SETTLE_S)
+                second, tries = await _fill(target, request, resets + fins, held, grace_s,
+                                            budget_end, witness)
+                report.update(opened_second=second.accepted, refusals_second=second.refusals,
+                              second_refusal=_name(second.first_refusal), second_tries=tries)
+                if witness is not None:
+                    report["witness_writes"] = witness.writes
+            nursery.cancel_scope.cancel()
+        verdict, reason = plan.sse_verdict(
+            first, second, tolerance=tolerance, cap=effective_cap,
+            kept=1 if witness else 0,
+            writes_since_left=witness.writes if witness is not None else None)
         report.update(verdict=verdict.value, reason=reason)
         return report
     finally:
         with trio.CancelScope(shield=True):
-            for stream in held:
+            for stream in held + held_witness:
                 await net.aclose_quietly(stream)
 
 

@@ -23,7 +23,10 @@ Why the thresholds (the false alarms they keep out):
   after 1 s and 3 s; a two-worker server queues the burst) recovers within seconds, so the
   default grace is 10 s, with attempts at growing intervals. A leak does not recover.
 * A broker may notice a departed subscriber only when it next writes (a heartbeat), so a
-  deficit in the second round is retried through the same grace before it counts.
+  deficit in the second round is retried through the same grace before it counts, and
+  longer (up to ``WITNESS_WAIT_S``) while one subscriber we kept open (the witness) has
+  not yet seen the server write twice since the others left; a deficit the server had no
+  chance to notice is "not judged", never a leak.
 * Only refusals that mean "full" count against a broker: ``503``, a close or a reset (and
   silence, once the first round got answers). ``429`` (rate limiting), other statuses and
   refused connects leave the probe "not judged" with what was seen.
@@ -50,6 +53,11 @@ DEFAULT_BURSTS = (64, 256, 1024)
 DEFAULT_MAX_BURST = 1024
 #: How long a probe waits for the target to recover before it judges a leak.
 DEFAULT_GRACE_S = 10.0
+#: Server writes a kept subscriber (the witness) must see after the others left before a
+#: deficit counts: a write-driven broker needs two to notice a FIN'd subscriber.
+WITNESS_WRITES = 2
+#: Longest a deficit is retried while the witness has not yet seen ``WITNESS_WRITES``.
+WITNESS_WAIT_S = 45.0
 #: Sockets our own process keeps free for everything else (actors, logs, results).
 FD_RESERVE = 128
 #: Bytes of a body the mid-body departures announce but never finish.
@@ -133,7 +141,8 @@ def abandon_plan(count: int) -> tuple[bool, ...]:
 
 
 def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
-                cap: int = DEFAULT_SSE_CAP) -> tuple[Verdict, str]:
+                cap: int = DEFAULT_SSE_CAP, kept: int = 0,
+                writes_since_left: int | None = None) -> tuple[Verdict, str]:
     """Judge the SSE slot probe.
 
     Args:
@@ -142,6 +151,12 @@ def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
         second: the reopening round, after its retries; None when it could not run.
         tolerance: subscriptions others may hold or take meanwhile (running walkers).
         cap: our cap, for the message.
+        kept: first-round subscribers we did not abandon (the witness), still holding slots.
+        writes_since_left: server writes the witness saw after the others left, or None
+            without a witness. A broker that notices departed subscribers only when it
+            writes to them needs ``WITNESS_WRITES`` writes (the first one to a FIN'd peer
+            succeeds and draws the RST that fails the next), so a deficit before that is
+            not judged.
     """
     if first.accepted == 0:
         seen = first.first_refusal
@@ -154,19 +169,26 @@ def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
         return Verdict.UNJUDGED, f"not judged: no subscription accepted ({what})"
     if second is None:
         return Verdict.UNJUDGED, "not judged: the reopening round did not run"
-    if second.accepted + tolerance >= first.accepted:
+    if second.accepted + kept + tolerance >= first.accepted:
         limit = (f"no refusal up to our cap of {cap}" if first.capped else
                  f"the server's own limit ({_describe(first.first_refusal)}) is the same "
                  "both times")
-        return Verdict.PASS, (f"reopened {second.accepted} of {first.accepted} subscribers "
-                              f"after abandoning them ({limit})")
+        return Verdict.PASS, (f"reopened {second.accepted} of {first.accepted - kept} "
+                              f"subscribers after abandoning them ({limit})")
     refusal = second.first_refusal
+    if refusal in _DEFICIT and writes_since_left is not None and \
+            writes_since_left < WITNESS_WRITES:
+        return Verdict.UNJUDGED, (
+            f"not judged: reopened only {second.accepted} of {first.accepted - kept}, but "
+            f"the server wrote to its subscribers {writes_since_left} time(s) since the others "
+            "left: a broker that notices departures only when it writes (a heartbeat) cannot "
+            "have noticed yet; raise --leak-probe-grace above its heartbeat interval")
     if refusal in _DEFICIT:
         return Verdict.VIOLATION, (
-            f"{first.accepted} subscribers were accepted, then abandoned (half RST, half "
-            f"FIN); only {second.accepted} could be reopened ({_describe(refusal)}): "
-            f"{first.accepted - second.accepted} fewer than before: slots of departed "
-            "subscribers were not released")
+            f"{first.accepted} subscribers were accepted, {first.accepted - kept} of them "
+            f"abandoned (half RST, half FIN); only {second.accepted} could be reopened "
+            f"({_describe(refusal)}): {first.accepted - kept - second.accepted} fewer than "
+            "before: slots of departed subscribers were not released")
     what = _describe(refusal) if refusal is not None else "stopped early"
     return Verdict.UNJUDGED, (f"not judged: reopened only {second.accepted} of "
                               f"{first.accepted}, but the refusal was {what}")

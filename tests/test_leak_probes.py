@@ -87,6 +87,16 @@ def test_tolerance_absorbs_walkers_subscriptions() -> None:
     assert lp.sse_verdict(SseRound(100), second, tolerance=2)[0] is Verdict.VIOLATION
 
 
+def test_a_deficit_the_server_could_not_have_noticed_yet_is_not_judged() -> None:
+    first, short = SseRound(50, {"503": 1}, Open.FULL), SseRound(0, {"503": 8}, Open.FULL)
+    verdict, reason = lp.sse_verdict(first, short, kept=1, writes_since_left=1)
+    assert verdict is Verdict.UNJUDGED and "heartbeat" in reason
+    verdict, reason = lp.sse_verdict(first, short, kept=1, writes_since_left=2)
+    assert verdict is Verdict.VIOLATION and "49 fewer" in reason
+    assert lp.sse_verdict(first, SseRound(49, {"503": 1}, Open.FULL), kept=1,
+                          writes_since_left=0)[0] is Verdict.PASS
+
+
 def test_none_accepted_with_none_of_ours_open() -> None:
     verdict, reason = lp.sse_verdict(SseRound(0, {"503": 16}, Open.FULL), None)
     assert verdict is Verdict.VIOLATION and "none of ours" in reason
@@ -198,8 +208,9 @@ def test_correct_refapp_passes_both_probes() -> None:
         sse = _run(probe_sse, proc.url, "/events", grace_s=3.0)
         conn = _run(probe_connections, proc.url, "/healthz", grace_s=3.0)
     assert sse["verdict"] == "pass", sse
-    assert sse["opened_first"] == sse["opened_second"] == 256
-    assert (sse["abandoned_rst"], sse["abandoned_fin"]) == (128, 128)
+    assert sse["opened_first"] == 256 and sse["kept"] == 1  # one kept open: the witness
+    assert sse["opened_second"] == 255
+    assert (sse["abandoned_rst"], sse["abandoned_fin"]) == (128, 127)
     assert conn["verdict"] == "pass", conn
     assert [b["size"] for b in conn["bursts"]] == [64, 256, 1024]
 
@@ -290,3 +301,72 @@ def test_run_with_probes_off_says_why_not_judged(tmp_path: Path) -> None:
     reasons = {e["id"]: e["reason"] for e in document["invariants"]["not_judged"]}
     assert "--leak-probes off" in reasons["I-CONN-LEAK"]
     assert document["leak_probes"]["runs"] == []
+
+
+def test_periodic_probes_run_while_walkers_would_and_record_each_run() -> None:
+    from types import SimpleNamespace
+
+    from coordinator.leak_probe_runs import LeakProbes
+
+    config = SimpleNamespace(leak_probes=True, leak_probe_interval_s=0.3, leak_probe_sse_cap=16,
+                             leak_probe_grace_s=1.0, leak_probe_max_burst=64, mode="soak")
+    counters: dict[str, int] = {}
+    trips: list[str] = []
+    with start_refapp() as proc:
+        inputs = SimpleNamespace(target_url=proc.url, health_path="/healthz",
+                                 settings={"sse_path": "/events"}, not_run={},
+                                 walker_plan=SimpleNamespace(per_slice={"sse": 2, "markov": 4}))
+        probes = LeakProbes(config, inputs, counters, {}, lambda c, d: trips.append(c))
+        assert probes.not_judged()["probe"].startswith("the leak probes have not run")
+
+        async def soak_for_a_moment() -> None:
+            with trio.move_on_after(4.0):
+                await probes.periodic()
+
+        trio.run(soak_for_a_moment)
+    section = probes.section()
+    assert section["runs_total"] >= 1 and trips == []
+    assert all(run["when"] == "periodic" for run in section["runs"])
+    assert section["runs"][0]["sse"]["tolerance"] == 2  # the sse walkers' own subscriptions
+    assert section["conn"]["verdict"] == "pass" and probes.not_judged() == {}
+    assert counters["probe.conn.judged"] == section["runs_total"]
+    assert section["counters"]["probe.sse.opened_first"] == 16 * section["runs_total"]
+
+
+def test_soak_probes_every_ten_minutes_by_default_and_run_never() -> None:
+    from types import SimpleNamespace
+
+    from coordinator.leak_probe_runs import LeakProbes
+
+    inputs = SimpleNamespace(target_url="http://127.0.0.1:1", health_path="/", settings={},
+                             not_run={"sse": "not judged: no /events route (404)"},
+                             walker_plan=SimpleNamespace(per_slice={"markov": 1}))
+
+    def probes(mode: str, interval: float | None) -> LeakProbes:
+        config = SimpleNamespace(leak_probes=True, leak_probe_interval_s=interval,
+                                 leak_probe_sse_cap=256, leak_probe_grace_s=10.0,
+                                 leak_probe_max_burst=1024, mode=mode)
+        return LeakProbes(config, inputs, {}, {}, lambda c, d: None)
+
+    assert probes("soak", None).interval_s == 600.0
+    assert probes("run", None).interval_s is None
+    assert probes("soak", 0.0).interval_s is None  # --leak-probe-interval off
+    assert probes("run", 120.0).interval_s == 120.0
+    assert probes("run", None).section()["sse"]["reason"] == "not judged: no /events route (404)"
+
+
+def test_leak_probe_settings_parse_and_refuse_bad_values() -> None:
+    from coordinator.config import ConfigError, build_config
+
+    def cfg(**flags: str):
+        return build_config(flags, None, {})
+
+    assert cfg(leak_probe_interval="off").leak_probe_interval_s == 0.0
+    assert cfg(leak_probe_interval="10m").leak_probe_interval_s == 600.0
+    assert cfg(leak_probes="off").leak_probes is False
+    assert build_config({}, None, {"ASSAY_LEAK_PROBE_GRACE": "3s"}).leak_probe_grace_s == 3.0
+    for bad in ({"leak_probe_sse_cap": "0"}, {"leak_probe_sse_cap": "99999"},
+                {"leak_probe_grace": "10m"}, {"leak_probe_interval": "soon"},
+                {"leak_probe_max_burst": "lots"}, {"leak_probes": "maybe"}):
+        with pytest.raises(ConfigError):
+            cfg(**bad)
