@@ -462,7 +462,8 @@ def _valid_cases() -> list[WsCase]:
             kind=CaseKind.ECHO,
             frames=(Frame(Opcode.TEXT, b"assay-echo-text"),),
             rfc="RFC 6455 §5.6",
-            quote="Text: The \"Payload data\" is text data encoded as UTF-8.",
+            # What fails the case is the canary Ping left unanswered (§5.5.2), hence _Q_PING.
+            quote="Text: The \"Payload data\" is text data encoded as UTF-8. [§5.5.2] " + _Q_PING,
             severity=Severity.MED,
             **answered,
         ),
@@ -471,7 +472,7 @@ def _valid_cases() -> list[WsCase]:
             kind=CaseKind.ECHO,
             frames=(Frame(Opcode.BINARY, b"assay-echo-\x00\xff\x80binary"),),
             rfc="RFC 6455 §5.6",
-            quote="Binary: The \"Payload data\" is arbitrary binary data",
+            quote="Binary: The \"Payload data\" is arbitrary binary data [§5.5.2] " + _Q_PING,
             severity=Severity.MED,
             **answered,
         ),
@@ -486,7 +487,7 @@ def _valid_cases() -> list[WsCase]:
             ),
             rfc="RFC 6455 §5.4",
             quote="An endpoint MUST be capable of handling control frames in the middle of "
-            "a fragmented message.",
+            "a fragmented message. [§5.5.2] " + _Q_PING,
             severity=Severity.MED,
             **answered,
         ),
