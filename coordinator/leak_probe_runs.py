@@ -167,8 +167,8 @@ class LeakProbes:
     def not_judged(self) -> dict[str, str]:
         """``{"probe": reason}`` while I-CONN-LEAK has no verdict (its pseudo-slice)."""
         conn = self.summary.get("conn")
-        if conn is not None and conn["verdict"] != Verdict.UNJUDGED.value:
-            return {}
+        if self._counters.get("probe.conn.judged", 0) or self._counters.get(CONN_COUNTER, 0):
+            return {}  # judged, maybe before a soak resumed (the counters are checkpointed)
         if not self.enabled:
             return {"probe": "leak probes are off (--leak-probes off)"}
         if conn is None:
