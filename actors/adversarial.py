@@ -31,6 +31,7 @@ import trio
 
 from actors import adv_confirm, body_routes, confirm, net
 from actors.response_check import check_raw
+from actors.response_probes import probe_once
 from actors.walker import WalkerContext
 from protocols.adversarial_cases import (
     BY_NAME,
@@ -308,6 +309,7 @@ class BaselineCache:
         observation = observe(reply.data, reply.ending)
         check_raw(ctx, request, reply.data, closed=reply.ending in ("eof", "reset"))
         ctx.tally.incr("adv.baseline" if observation.status else "adv.baseline_unanswered")
+        await probe_once(ctx, path or ctx.target.base_path, settings.timeout)
         return observation
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import trio
 from trio.lowlevel import wait_readable, wait_writable
 
-from actors import net, response_check
+from actors import net, response_check, response_probes
 from actors.walker import RING_BYTES, WalkerContext
 from protocols.http1 import Response, ResponseParser, ResponseProtocolError, ResponseTooLarge
 from protocols.markov import LOGIN_STATE, MarkovSession, PlannedRequest
@@ -191,6 +191,8 @@ async def run(ctx: WalkerContext) -> None:
     resume = False  # ``planned``'s exchange was interrupted by a deadline not its own
     due = started = 0.0
     mismatches_before = 0
+    # HEAD and HTTP/1.0 responses of the target path, once per actor (response rules).
+    await response_probes.probe_once(ctx, ctx.target.base_path, timeout)
     try:
         while resume or not ctx.expired():
             cause = "timeout"  # what leaving the scope with a request in flight means

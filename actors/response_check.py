@@ -53,6 +53,8 @@ class ResponseChecker:
         #: (route, status) -> responses still to judge; a missing key means "judge".
         self.sample: dict[tuple[str, int], int] = {}
         self._seen: set[tuple[str, str, str]] = set()
+        #: Paths ``actors.response_probes`` already probed in this actor.
+        self.probed: set[str] = set()
 
     def markov(self, ctx: WalkerContext, route: str, method: str, sent: bytes,
                response: Response, excess: int) -> None:

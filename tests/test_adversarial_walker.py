@@ -217,9 +217,11 @@ def test_naive_server_trips_accepted_and_desync_with_evidence() -> None:
     assert counters["adv.wrong_accepted"] >= 2  # cl-conflicting, ws-before-colon
     assert counters["adv.desync"] >= 3  # cl-conflicting, cl-te-smuggle, get-with-body
     assert counters["adv.case.get-with-body.violation"] == 1
-    reported = {counter for counter, _ in sink.reports}
+    # (The naive server also sends a body after HEAD: the response probes report
+    # resp.framing_violation, which is not this test's business.)
+    reported = {counter for counter, _ in sink.reports if counter.startswith("adv.")}
     assert reported == {"adv.wrong_accepted", "adv.desync"}
-    counter, evidence = next(r for r in sink.reports if r[1]["case"] == "cl-te-smuggle")
+    counter, evidence = next(r for r in sink.reports if r[1].get("case") == "cl-te-smuggle")
     assert counter == "adv.desync"
     assert evidence["rfc"] == "RFC 9112 §6.1" and "MUST close" in evidence["quote"]
     assert isinstance(evidence["sent"], bytes) and SMUGGLED_PATH.encode() in evidence["sent"]

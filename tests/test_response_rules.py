@@ -361,3 +361,63 @@ def test_trio_is_not_needed_by_the_rules() -> None:
 
     assert "trio" not in vars(rules)
     assert trio  # the actor side runs under trio; the rules do not
+
+
+# -- the probes: HEAD and HTTP/1.0 GET, once per path per actor --------------------------------
+
+def _answering(head_body: bytes, chunked_to_10: bool):  # type: ignore[no-untyped-def]
+    """A keep-alive server: HEAD gets ``head_body`` after its head; an HTTP/1.0 GET gets a
+    chunked body when ``chunked_to_10`` (both defects), else a Content-Length one."""
+    async def handler(stream: trio.SocketStream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = await stream.receive_some(4096)
+            if not chunk:
+                return
+            data += chunk
+        line = data.split(b"\r\n", 1)[0]
+        if line.startswith(b"HEAD"):
+            await stream.send_all(b"HTTP/1.1 200 OK\r\n" + DATE + b"Content-Length: 5\r\n\r\n"
+                                  + head_body)
+        elif chunked_to_10:
+            await stream.send_all(b"HTTP/1.1 200 OK\r\n" + DATE + b"Transfer-Encoding: chunked"
+                                  b"\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+            return
+        else:
+            await stream.send_all(ok200(b"Connection: close\r\n", b"hello"))
+            return
+        await trio.sleep(2)  # keep the connection open past the probe's grace period
+    return handler
+
+
+def _probe(handler):  # type: ignore[no-untyped-def]
+    from actors import response_probes
+    from tests.torture_servers import serving, walker_ctx
+
+    async def main() -> WalkerContext:
+        async with serving(handler) as port:
+            ctx = walker_ctx(port, "adv", {}, 10)
+            await response_probes.probe_once(ctx, "/", 2.0)
+            await response_probes.probe_once(ctx, "/", 2.0)  # once per path per actor
+            return ctx
+
+    return trio.run(main)
+
+
+def test_probes_catch_body_after_head_and_chunked_to_http10() -> None:
+    ctx = _probe(_answering(b"hello", chunked_to_10=True))
+    counters = ctx.tally.counters
+    assert counters["resp.probes"] == 2
+    assert counters["resp.rule.no_content_after_head.violation"] == 1
+    assert counters["resp.framing_violation"] == 1
+    assert counters["resp.rule.no_transfer_encoding_to_http10.violation"] == 1
+    assert [c for c, _ in ctx.violations] == ["resp.framing_violation"]  # type: ignore[attr-defined]
+
+
+def test_probes_pass_a_correct_server() -> None:
+    ctx = _probe(_answering(b"", chunked_to_10=False))
+    counters = ctx.tally.counters
+    assert counters["resp.probes"] == 2
+    assert counters["resp.rule.no_content_after_head.pass"] == 1
+    assert counters["resp.rule.no_transfer_encoding_to_http10.pass"] == 1
+    assert "resp.violation" not in counters and "resp.framing_violation" not in counters
