@@ -22,6 +22,7 @@ hung up early is part of the observation, not an error: the read that follows se
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -174,7 +175,7 @@ async def probe(
     finally:
         await net.aclose_quietly(stream)
     exchange.timings["total_s"] = trio.current_time() - started
-    observation = observe(exchange.reply.data, exchange.reply.ending)
+    observation = observe(exchange.reply.data, exchange.reply.ending, case.methods)
     canary = observe(exchange.canary.data, exchange.canary.ending) if exchange.canary else None
     verdict = assess(case, observation, baseline, canary)
     decision = None
@@ -207,11 +208,11 @@ async def _exchange(
     except net.TransportError as exc:
         exchange.send_error = exc.cause  # the server hung up on us: its reaction, read it
     exchange.timings["send_s"] = trio.current_time() - sent_at
-    exchange.reply = await _read_reply(stream, settings)
+    exchange.reply = await _read_reply(stream, settings, case)
     exchange.timings["reply_s"] = exchange.reply.elapsed
     ctx.tally.record_latency("adv.latency", exchange.reply.elapsed * 1e6)
     if case.framing and exchange.send_error is None:
-        reply = observe(exchange.reply.data, exchange.reply.ending)
+        reply = observe(exchange.reply.data, exchange.reply.ending, case.methods)
         if exchange.reply.ending == "timeout" and reply.statuses and not reply.closed:
             await _send_canary(ctx, stream, exchange, settings)
     return exchange
@@ -230,9 +231,17 @@ async def _send_canary(
     exchange.timings["canary_s"] = exchange.canary.elapsed
 
 
-async def _read_reply(stream: trio.SocketStream, settings: AdvSettings) -> Phase:
-    """Read until a response is complete (or the deadline), then a grace period more."""
-    first = await net.read_until(stream, settings.timeout, READ_CAP, enough=read_enough)
+async def _read_reply(
+    stream: trio.SocketStream, settings: AdvSettings, case: AdversarialCase | None = None
+) -> Phase:
+    """Read until a response is complete (or the deadline), then a grace period more.
+
+    A pipelined ``case`` waits for all of its ``responses`` (HEAD framed as HEAD).
+    """
+    enough = read_enough
+    if case is not None and (case.responses > 1 or case.methods):
+        enough = functools.partial(read_enough, responses=case.responses, methods=case.methods)
+    first = await net.read_until(stream, settings.timeout, READ_CAP, enough=enough)
     data, ending, elapsed = first.data, first.ending.value, first.elapsed
     if first.ending is net.Ending.DONE and len(data) < READ_CAP:
         rest = await net.read_until(stream, settings.grace, READ_CAP - len(data))

@@ -25,12 +25,13 @@ HIGH counters to report through the incident path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from protocols.adversarial_cases import AdversarialCase
 from protocols.http1 import ResponseError, ResponseParser
-from protocols.outcome import Reaction, Severity, Verdict, judge
+from protocols.outcome import Reaction, Requirement, Severity, Verdict, judge
 from protocols.response_head import HeadError, ResponseHead, parse_response_head
 
 SLICE = "adv"
@@ -43,6 +44,8 @@ UNJUDGEABLE = {429: "rate_limited", 503: "unavailable"}
 #: an accepted request as much as a rejection.
 ROUTE_STATUSES = frozenset({401, 403, 404, 405, 406, 409, 410, 412, 415, 421, 422})
 _CLOSED_ENDINGS = frozenset({"eof", "reset"})
+#: A 1xx status line other than 101 at the start of the bytes (RFC 9112 §4 status-line).
+_INTERIM = re.compile(rb"(?:\r?\n)*HTTP/\d\.\d 1(?!01)\d\d ")
 _MAX_BODY = 1 << 20
 
 
@@ -61,6 +64,13 @@ class Observation:
     #: Bytes that are not an HTTP/1.x response (before or after complete responses).
     garbage: bool = False
     received: int = 0
+    #: An interim (1xx other than 101) response came first: the parser skips those, so the
+    #: raw bytes are looked at (RFC 9110 §15.2 forbids any to an HTTP/1.0 client).
+    interim: bool = False
+    #: A 101 (Switching Protocols) was among the responses.
+    switched: bool = False
+    #: Whether the last complete response left the connection open (no ``close``).
+    last_keep_alive: bool = True
 
     @property
     def status(self) -> int | None:
@@ -81,9 +91,17 @@ class CaseVerdict:
     reason: str = ""
 
 
-def _parse(received: bytes, closed: bool) -> tuple[list[int], list[bool], bool]:
-    """(final statuses, their keep-alive flags, whether unparseable bytes were met)."""
+def _parse(
+    received: bytes, closed: bool, methods: Sequence[str] = ()
+) -> tuple[list[int], list[bool], bool]:
+    """(final statuses, their keep-alive flags, whether unparseable bytes were met).
+
+    ``methods`` are those of the requests sent, in order, where one changes how its response
+    is framed (a response to HEAD has no body); the rest are parsed as answers to GET.
+    """
     parser = ResponseParser(max_body_bytes=_MAX_BODY)
+    for method in methods:
+        parser.expect(method)
     parser.feed(received)
     if closed:
         parser.feed_eof()
@@ -100,19 +118,21 @@ def _parse(received: bytes, closed: bool) -> tuple[list[int], list[bool], bool]:
     return statuses, keep_alive, False
 
 
-def observe(received: bytes, ending: str) -> Observation:
+def observe(received: bytes, ending: str, methods: Sequence[str] = ()) -> Observation:
     """Classify the bytes one connection returned and how the read ended.
 
     Args:
         received: everything the server sent on the connection (capped by the caller).
         ending: ``eof``, ``reset``, ``timeout``, ``cap`` or ``done`` (``actors.net.Ending``).
+        methods: the case's ``methods`` (HEAD changes framing), empty for plain GET/POST.
 
     Returns:
         An ``Observation``; any input is classified, nothing raises.
     """
     closed = ending in _CLOSED_ENDINGS
     reset = ending == "reset"
-    statuses, keep_alive, broken = _parse(received, closed)
+    statuses, keep_alive, broken = _parse(received, closed, methods)
+    interim = _INTERIM.match(received) is not None
     if statuses:
         announced_close = len(statuses) == 1 and not keep_alive[0]
         closed_after_first = len(statuses) == 1 and (closed or announced_close)
@@ -123,6 +143,9 @@ def observe(received: bytes, ending: str) -> Observation:
             reset=reset,
             garbage=broken,
             received=len(received),
+            interim=interim,
+            switched=101 in statuses,
+            last_keep_alive=keep_alive[-1],
         )
     if not received:
         reaction = Reaction.RESET if reset else Reaction.SILENT_CLOSE if closed else Reaction.HANG
@@ -136,6 +159,7 @@ def observe(received: bytes, ending: str) -> Observation:
             reset=reset,
             garbage=broken,
             received=len(received),
+            interim=interim,
         )
     if head is None and not closed and not broken:  # a plausible start, then silence
         return Observation(reaction=Reaction.HANG, received=len(received))
@@ -153,14 +177,17 @@ def _by_status(status: int, closed: bool) -> Reaction:
     return Reaction.ACCEPTED
 
 
-def read_enough(received: bytes, responses: int = 1) -> bool:
+def read_enough(received: bytes, responses: int = 1, methods: Sequence[str] = ()) -> bool:
     """Whether a read can stop: ``responses`` complete responses, or bytes that never will be.
 
     The walker passes this to ``actors.net.read_until`` so a read ends as soon as the answer
-    is in, instead of at the deadline.
+    is in, instead of at the deadline (pipelined cases wait for all of theirs). A response
+    that announced ``close`` ends the wait too: nothing more will come.
     """
-    statuses, _, broken = _parse(received, closed=False)
-    if len(statuses) >= responses or broken:
+    statuses, keep_alive, broken = _parse(received, False, methods)
+    if len(statuses) >= responses or broken or (statuses and not keep_alive[-1]):
+        return True
+    if 101 in statuses:
         return True
     return not statuses and isinstance(parse_response_head(received.lstrip(b"\r\n")), HeadError)
 
@@ -174,6 +201,8 @@ def effective_reaction(
         return observation.reaction, ""
     if status in UNJUDGEABLE:
         return None, UNJUDGEABLE[status]
+    if status in case.tolerated_statuses:
+        return Reaction.ACCEPTED, f"{status} is a refusal the RFC allows for this message"
     closed_after_first = observation.closed and len(observation.statuses) <= 1
     refused = Reaction.REJECTED_CLOSED if closed_after_first else Reaction.REJECTED_KEPT_ALIVE
     if status in case.rejection_statuses:
@@ -194,7 +223,10 @@ def effective_reaction(
     # for POST needs no body). If the server then closed where it kept the baseline's
     # connection, it refused the framing. This holds for any status when only the body is
     # malformed, and for a route's 4xx when the framing headers are.
-    early = case.body_defect or (case.framing and base == status and status >= 400)
+    # Not for valid traffic: a server may close any connection, so closing after a route's
+    # answer to a valid message says nothing against it.
+    early = not case.valid and (
+        case.body_defect or (case.framing and base == status and status >= 400))
     if early and baseline is not None and observation.closed and not baseline.closed:
         return Reaction.REJECTED_CLOSED, "answered like the baseline, then closed on the framing"
     return Reaction.ACCEPTED, f"same {status} as the valid baseline" if base == status else ""
@@ -221,15 +253,23 @@ def judge_case(
     high: list[str] = []
     allowed = ", ".join(sorted(r.value for r in case.allowed))
     reason = why or f"{reaction.value} (allowed: {allowed})"
-    stayed_open = (case.must_close and verdict is Verdict.PASS and reaction is Reaction.ACCEPTED
-                   and not observation.closed)
-    if stayed_open:
-        verdict = Verdict.VIOLATION
-        reason = "processed a message the RFC says to close after, and kept the connection"
+    problem = _wire_problem(case, observation, reaction) if verdict is Verdict.PASS else None
+    stayed_open = problem is not None and problem[1] == "adv.not_closed"
+    if problem is not None:
+        soft = problem[1] == "adv.pipeline_closed_early"
+        must = case.requirement is Requirement.MUST and not soft
+        verdict = Verdict.VIOLATION if must else Verdict.LENIENT
+        reason = problem[0]
+        if not stayed_open:
+            counters.append(problem[1])
     if verdict is Verdict.VIOLATION:
-        if (reaction is Reaction.ACCEPTED and not stayed_open
+        if (reaction is Reaction.ACCEPTED and problem is None
                 and case.severity is Severity.HIGH):
             high.append("adv.wrong_accepted")
+        elif case.severity is Severity.LOW:
+            # A MUST missed without weight (a safe 400 to valid whitespace): reported per
+            # case with its example, never failing a run (Severity.LOW).
+            counters.append("adv.must_violation_low")
         else:
             counters.append("adv.must_violation")
         kept_after_refusal = (reaction is Reaction.REJECTED_KEPT_ALIVE
@@ -252,6 +292,43 @@ def judge_case(
                        tuple(high), reason)
 
 
+def _wire_problem(
+    case: AdversarialCase, observation: Observation, reaction: Reaction
+) -> tuple[str, str] | None:
+    """(reason, counter) for what an allowed status can still hide, or None.
+
+    Judged only when the reaction itself passed: a 1xx to HTTP/1.0, a protocol switch the
+    RFC says to ignore or refuse, a request served after ``Connection: close``, a connection
+    kept open that the RFC says to close, pipelined requests left unanswered.
+    """
+    statuses = observation.statuses
+    if case.forbid_interim and observation.interim:
+        return "sent a 1xx interim response to an HTTP/1.0 request", "adv.interim_to_http10"
+    if case.forbid_switch and observation.switched:
+        return ("switched protocols (101) where the RFC says to ignore or refuse the upgrade",
+                "adv.bad_upgrade")
+    if case.must_close and len(statuses) > case.responses:
+        return ("answered a request that followed a close: it MUST NOT be processed",
+                "adv.served_after_close")
+    if case.must_close and reaction is Reaction.ACCEPTED and not observation.closed:
+        return ("processed a message the RFC says to close after, and kept the connection",
+                "adv.not_closed")
+    if case.responses > 1 and reaction is Reaction.ACCEPTED:
+        got = len(statuses)
+        if case.valid and any(s in PARSER_REJECTIONS for s in statuses[1:case.responses]):
+            return (f"refused a valid pipelined request: statuses {list(statuses)}",
+                    "adv.pipeline_refused")
+        if got < case.responses:
+            if not observation.last_keep_alive:
+                return None  # announced close: the client retries the rest (RFC 9112 §9.3.2)
+            if observation.closed:
+                return (f"answered {got} of {case.responses} pipelined requests, then closed "
+                        "without announcing it", "adv.pipeline_closed_early")
+            return (f"answered {got} of {case.responses} pipelined requests and kept the "
+                    "connection open: the rest were dropped", "adv.pipeline_dropped")
+    return None
+
+
 def detect_desync(
     case: AdversarialCase,
     case_statuses: Sequence[int],
@@ -269,7 +346,7 @@ def detect_desync(
     """
     if not case.framing:
         return False
-    surplus = list(case_statuses[1:])
+    surplus = list(case_statuses[case.responses:])
     if canary_statuses:
         surplus += canary_statuses[1:]
     return any(status not in PARSER_REJECTIONS for status in surplus)

@@ -48,6 +48,18 @@ DEFECTS: tuple[Defect, ...] = (
         "I-ADV-DESYNC",
     ),
     Defect(
+        "lenient-chunk-size",
+        "chunk sizes are read with int(size, 16): '0x5', '+5', '0_5' and '-0' are taken as "
+        "numbers (RFC 9112 §7.1: chunk-size = 1*HEXDIG), so a smuggled request is answered",
+        "I-ADV-DESYNC",
+    ),
+    Defect(
+        "drop-pipelined",
+        "requests pipelined behind the first on a connection are dropped unanswered and the "
+        "connection kept open (RFC 9112 §9.3.2)",
+        "I-ADV-MUST",
+    ),
+    Defect(
         "h2c-crash",
         "an Upgrade: h2c client that vanishes before its response kills the accept loop",
         "I-H2C-CRASHED",

@@ -34,6 +34,7 @@ import trio
 from refapp.app import Kind, Request, Response, error
 from refapp.config import MAX_BODY_BYTES, MAX_HEAD_BYTES
 from refapp.lenient import HeadRewriter
+from refapp.lenient_chunks import LenientChunkSizes
 from refapp.long_line import LongLineCrash
 from refapp.sse import stream_events
 from refapp.state import ServerState
@@ -140,6 +141,9 @@ class HttpConnection:
             if first_length_wins or length_beats_chunked or space_before_colon
             else None
         )
+        self._drop_pipelined = config.has("drop-pipelined")
+        self._chunk_sizes = (LenientChunkSizes(MAX_HEAD_BYTES)
+                             if config.has("lenient-chunk-size") else None)
         self.conn = self._new_parser()
         self._deferred = bytearray()
 
@@ -167,6 +171,11 @@ class HttpConnection:
             return
 
     def _next_cycle(self) -> None:
+        if self._drop_pipelined:  # the defect: whatever the client pipelined is forgotten
+            self.conn = self._new_parser()
+            if self._rewriter is not None:
+                self._rewriter.start_cycle()
+            return
         if self._rewriter is None:
             self.conn.start_next_cycle()
             return
@@ -174,7 +183,7 @@ class HttpConnection:
         self.conn = self._new_parser()
         self._rewriter.start_cycle()
         if leftover:
-            self._feed(leftover)
+            self._feed(leftover, fresh=False)
         if closed:
             self._feed_eof()
 
@@ -276,9 +285,13 @@ class HttpConnection:
 
     # -- parser input -----------------------------------------------------------------------
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes, fresh: bool = True) -> None:
         if self._long_line is not None and self.conn.their_state is h11.IDLE:
             self._long_line.feed(data)  # the defect: may exit the process
+        if fresh and self._chunk_sizes is not None:  # ``lenient-chunk-size``
+            data = self._chunk_sizes.feed(data)
+            if not data:
+                return
         if self._rewriter is not None:
             data = self._rewriter.feed(data)
             if not data:
@@ -286,12 +299,16 @@ class HttpConnection:
         self.conn.receive_data(data)
 
     def _feed_eof(self) -> None:
+        if self._chunk_sizes is not None and self._chunk_sizes.has_pending():
+            self._feed(self._chunk_sizes.flush(), fresh=False)
         if self._rewriter is not None and self._rewriter.has_pending():
             self.conn.receive_data(self._rewriter.flush())
         self.conn.receive_data(b"")
 
     def _buffered(self) -> bool:
         """Whether part of the next request has already been received."""
+        if self._chunk_sizes is not None and self._chunk_sizes.has_pending():
+            return True
         if self._rewriter is not None and self._rewriter.has_pending():
             return True
         return bool(self.conn.trailing_data[0])

@@ -44,6 +44,14 @@ NGINX_ALLOW_405 = """\
         location @method_not_allowed { add_header Allow "GET, HEAD" always; return 405; }"""
 
 
+# RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any ...
+# request message that contains ... a Host header field with an invalid field value." Stock
+# nginx takes "Host: user@host", a path, a query, a bad port (tests/test_conformance_servers.py
+# shows it); the test target is configured to refuse what is outside uri-host [":" port].
+NGINX_HOST_GRAMMAR = """
+        if ($http_host !~ "^[A-Za-z0-9._~!&()*+,;=%-]*(:[0-9]*)?$") { return 400; }"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -83,7 +91,7 @@ def nginx(tmp: Path, stock: bool = False):
     # As root, workers would drop to 'nobody' and could not read pytest's 0700 tmp dirs.
     user = "user root;" if os.geteuid() == 0 else ""
     conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, user=user,
-                                      allow_405="" if stock else NGINX_ALLOW_405))
+                                      allow_405="" if stock else NGINX_ALLOW_405 + NGINX_HOST_GRAMMAR))
     proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-e",
                              str(prefix / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

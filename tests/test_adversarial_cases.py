@@ -17,6 +17,7 @@ from protocols.adversarial_cases import (
     BY_NAME,
     CANARY_PARAM,
     CASES,
+    CATEGORIES,
     JUNK,
     SMUGGLED_PATH,
     TLS_CLIENT_HELLO,
@@ -28,9 +29,18 @@ from protocols.adversarial_cases import (
 from protocols.outcome import Reaction, Requirement, Severity
 
 HOST, PATH = "target.test:8080", "/items"
-#: MUST cases resting on a definition of the protocol rather than a keyword.
-DEFINITIONAL = {"get-with-body"}
-RFC_SECTION = re.compile(r"^RFC (9110|9112|9113) §\d+(\.\d+)*( \(\d\))?$")
+#: MUST cases resting on a definition of the protocol (framing, field names, the length
+#: grammar) rather than a keyword.
+DEFINITIONAL = {
+    "get-with-body", "cl-underscore-name", "cl-leading-zeros", "cl-name-lowercase",
+    "cl-name-uppercase", "cl-zero", "get-cl-zero", "te-underscore-name-cl", "te-space-name-cl",
+    "expect-100-early-smuggle", "te-name-lowercase",
+}
+#: Cases whose request-target is not the path (asterisk, authority and relative forms).
+NO_PATH = {"target-asterisk-get", "target-missing", "target-asterisk-head",
+           "target-asterisk-post", "target-asterisk-delete", "authority-form-get",
+           "connect-origin", "options-asterisk", "target-relative"}
+RFC_SECTION = re.compile(r"^RFC (9110|9112|9113|6455) §\d+(\.\d+)*( \(\d\))?$")
 
 
 def built(name: str) -> bytes:
@@ -59,7 +69,7 @@ def h11_requests(data: bytes) -> list[tuple[h11.Request, bytes]]:
     request: h11.Request | None = None
     while True:
         event = conn.next_event()
-        if event is h11.NEED_DATA:
+        if event is h11.NEED_DATA or event is h11.PAUSED:
             return found
         if isinstance(event, h11.Request):
             request, body = event, b""
@@ -70,6 +80,8 @@ def h11_requests(data: bytes) -> list[tuple[h11.Request, bytes]]:
             found.append((request, body))
             conn.send(h11.Response(status_code=200, headers=[("Content-Length", "0")]))
             conn.send(h11.EndOfMessage())
+            if conn.our_state is h11.MUST_CLOSE:
+                return found  # Connection: close or HTTP/1.0: nothing after is a request
             conn.start_next_cycle()
 
 
@@ -90,8 +102,8 @@ def decode_chunked(body: bytes) -> tuple[bytes, bytes]:
 # -- the catalogue as a whole --------------------------------------------------------------
 
 
-def test_at_least_forty_cases_with_unique_names() -> None:
-    assert len(CASES) >= 40
+def test_at_least_two_hundred_cases_with_unique_names() -> None:
+    assert len(CASES) >= 200
     names = [case.name for case in CASES]
     assert len(names) == len(set(names))
     assert set(BY_NAME) == set(names)
@@ -105,7 +117,7 @@ def test_case_is_grounded_and_consistent(case: AdversarialCase) -> None:
     assert isinstance(case.requirement, Requirement)
     assert isinstance(case.severity, Severity)
     assert case.allowed and all(isinstance(r, Reaction) for r in case.allowed)
-    assert case.category in {"length", "fields", "host", "request-line", "chunked", "connection"}
+    assert case.category in CATEGORIES
     # A MUST-level quote for MUST cases (or the definition of framing itself).
     if case.requirement is Requirement.MUST:
         assert "MUST" in case.quote or case.name in DEFINITIONAL
@@ -116,6 +128,14 @@ def test_case_is_grounded_and_consistent(case: AdversarialCase) -> None:
     if case.drip is not None:
         assert case.drip > 0 and not case.framing
     assert not (case.rejection_statuses & set(range(400, 500)))
+    assert case.responses >= 1 and len(case.methods) <= case.responses
+    if case.valid:
+        assert Reaction.ACCEPTED in case.allowed
+    assert all(400 <= status < 500 for status in case.tolerated_statuses)
+    if case.forbid_interim:
+        assert b" HTTP/1.0\r\n" in case.build(HOST, PATH).split(b"\r\n", 1)[0] + b"\r\n"
+    if case.forbid_switch:
+        assert b"upgrade:" in case.build(HOST, PATH).lower()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -126,7 +146,7 @@ def test_builder_is_pure_bytes(case: AdversarialCase) -> None:
     # The smuggled request is present exactly when the case says so.
     assert (SMUGGLED_PATH.encode() in first) == case.smuggles
     if case.category not in {"connection"} or case.name.startswith(("get-", "garbage", "lead")):
-        assert PATH.encode() in first or case.name in {"target-asterisk-get", "target-missing"}
+        assert PATH.encode() in first or case.name in NO_PATH
 
 
 def test_baseline_and_canary_are_valid_requests() -> None:
@@ -401,3 +421,156 @@ def test_slow_loris_cases_drip() -> None:
     assert body.drip and body.drip_body_only
     assert len(split(built("slow-loris-body"))[2]) == int(
         field_values(built("slow-loris-body"), "Content-Length")[0])
+
+
+# -- the grown catalogue (issues 10 and 18) --------------------------------------------------
+
+URI_HOST = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:[0-9]*)?")
+TE_SPLIT = [c.name for c in CASES if c.name.startswith("te-") and c.name.endswith("-cl")
+            and c.name not in {"te-underscore-name-cl", "te-space-name-cl",
+                               "te-tab-before-colon-cl"}]
+LENIENT_SIZES = [c.name for c in CASES if c.name.startswith("chunk-size-")
+                 and c.name.endswith("-smuggle")]
+
+
+@pytest.mark.parametrize("name", TE_SPLIT)
+def test_te_with_cl_hides_the_smuggled_request_from_te_framing(name: str) -> None:
+    data = built(name)
+    _, _, body = split(data)
+    (cl,) = field_values(data, "Content-Length")
+    assert body[int(cl):].startswith(smuggled_request(HOST))  # CL framing: two requests
+    content, rest = decode_chunked(body)  # chunked framing: the smuggled one is data
+    assert content == smuggled_request(HOST) and rest == b""
+    assert BY_NAME[name].must_close and BY_NAME[name].smuggles
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("te-empty-cl", b""), ("te-identity-cl", b"identity"), ("te-vt-cl", b"\x0bchunked"),
+     ("te-ff-cl", b"\x0cchunked"), ("te-nul-cl", b"chunked\x00"),
+     ("te-list-empty-cl", b"chunked, ,"), ("te-param-cl", b"chunked; assay=1")],
+)
+def test_te_obfuscation_values_are_sent_verbatim(name: str, value: bytes) -> None:
+    data = built(name)
+    line = next(f for f in split(data)[1] if f.lower().startswith(b"transfer-encoding:"))
+    assert line.split(b":", 1)[1].strip(b" ") == value
+
+
+def test_invalid_te_with_cl_allows_only_a_closing_refusal() -> None:
+    for name in ("te-empty-cl", "te-identity-cl", "te-vt-cl", "te-ff-cl", "te-quoted-cl"):
+        assert BY_NAME[name].allowed == frozenset(
+            {Reaction.REJECTED_CLOSED, Reaction.SILENT_CLOSE, Reaction.RESET}), name
+        assert BY_NAME[name].requirement is Requirement.MUST
+        assert BY_NAME[name].severity is Severity.HIGH
+
+
+@pytest.mark.parametrize("name", ["te-underscore-name-cl", "te-space-name-cl"])
+def test_te_name_variants_frame_by_content_length_for_a_strict_parser(name: str) -> None:
+    ((_, body),) = h11_requests(built(name)) if name == "te-underscore-name-cl" else [
+        (None, split(built(name))[2])]
+    assert body == b"0\r\n\r\n" + smuggled_request(HOST)
+
+
+@pytest.mark.parametrize("name", LENIENT_SIZES)
+def test_lenient_chunk_sizes_end_the_body_only_for_a_lenient_parser(name: str) -> None:
+    data = built(name)
+    _, _, body = split(data)
+    size_line, _, rest = body.partition(b"\r\n")
+    assert not re.fullmatch(rb"[0-9A-Fa-f]+", size_line)  # not 1*HEXDIG
+    size = int(size_line, 16)  # what Python's lenient int() reads
+    if size:
+        assert rest[size:size + 2] == b"\r\n" and rest[size + 2:].startswith(b"0\r\n\r\n")
+        rest = rest[size + 7:]
+    else:
+        assert rest.startswith(b"\r\n")
+        rest = rest[2:]
+    assert rest == smuggled_request(HOST)
+    with pytest.raises(h11.RemoteProtocolError):
+        h11_requests(data)
+
+
+@pytest.mark.parametrize(
+    "name", [c.name for c in CASES if c.name.startswith("host-") and c.allowed == frozenset(
+        {Reaction.REJECTED_CLOSED, Reaction.REJECTED_KEPT_ALIVE})
+        and len(field_values(c.build(HOST, PATH), "Host")) == 1
+        and c.name not in {"host-obs-fold", "host-ws-before-colon"}],
+)
+def test_invalid_host_values_are_outside_the_host_grammar(name: str) -> None:
+    (value,) = field_values(built(name), "Host")
+    assert not URI_HOST.fullmatch(value), value
+
+
+def test_host_grammar_admits_the_valid_values() -> None:
+    for name in ("host-empty", "host-pct-encoded", "host-underscore", "host-ipv6-literal",
+                 "host-ows"):
+        (value,) = field_values(built(name), "Host")
+        assert URI_HOST.fullmatch(value), (name, value)
+    assert len(field_values(built("host-duplicate-identical"), "Host")) == 2
+
+
+def test_absolute_form_authority_differs_from_host() -> None:
+    start, _, _ = split(built("absolute-form-host-differs"))
+    assert start == f"GET http://{HOST}{PATH} HTTP/1.1".encode()
+    assert field_values(built("absolute-form-host-differs"), "Host") == [b"assay-other.invalid"]
+    ((request, _),) = h11_requests(built("absolute-form"))
+    assert request.target == f"http://{HOST}{PATH}".encode()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.responses > 1], ids=lambda c: c.name)
+def test_pipelines_hold_as_many_requests_as_responses_expected(case: AdversarialCase) -> None:
+    found = h11_requests(case.build(HOST, PATH))
+    assert len(found) == case.responses
+    methods = [request.method.decode() for request, _ in found]
+    if case.methods:
+        assert methods == list(case.methods)
+    assert case.method == methods[0] or methods[0] == "HEAD"
+
+
+def test_pipeline_close_stops_sends_a_second_request_after_close() -> None:
+    data = built("pipeline-close-stops")
+    assert data.count(b" HTTP/1.1\r\n") == 2 and b"Connection: close" in data.split(b"\r\n\r\n")[0]
+    assert BY_NAME["pipeline-close-stops"].must_close
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.valid and c.name not in {
+        "te-chunked-ows", "te-list-empty-element", "http10-default-close", "host-ows",
+        "field-value-obs-text"}], ids=lambda c: c.name)
+def test_valid_cases_are_valid_for_a_strict_parser(case: AdversarialCase) -> None:
+    found = h11_requests(case.build(HOST, PATH))
+    assert len(found) == case.responses
+    for _request, body in found:
+        if case.responses == 1 and "chunk" in case.name and "empty" not in case.name:
+            assert body  # the chunked body decodes
+
+
+def test_expect_and_upgrade_cases() -> None:
+    for name in ("expect-100-http10", "expect-100-http10-keep-alive"):
+        case = BY_NAME[name]
+        assert case.forbid_interim and b"Expect: 100-continue" in built(name)
+    smuggle = built("expect-100-early-smuggle")
+    ((request, body),) = h11_requests(smuggle)
+    assert body == smuggled_request(HOST) and (b"expect", b"100-continue") in request.headers
+    for name in ("upgrade-ws-http10", "upgrade-h2c-http10", "upgrade-ws-no-connection",
+                 "upgrade-ws-post"):
+        assert BY_NAME[name].forbid_switch and BY_NAME[name].requirement is Requirement.MUST
+    assert b"Connection:" not in built("upgrade-ws-no-connection")
+
+
+def test_request_line_of_8000_octets() -> None:
+    start = split(built("request-line-8000"))[0]
+    assert len(start) == 8000
+    assert BY_NAME["request-line-8000"].allowed == frozenset({Reaction.ACCEPTED})
+
+
+def test_method_cases_keep_the_method_token() -> None:
+    assert split(built("method-lowercase"))[0].startswith(b"get ")
+    assert split(built("method-long"))[0].startswith(b"A" * 1024 + b" ")
+    assert BY_NAME["head"].methods == ("HEAD",)
+
+
+def test_old_case_bytes_are_unchanged() -> None:
+    # The Tier 3 generator pins digests of these bytes; spot-check a few exact encodings.
+    assert built("cl-hex") == (f"POST {PATH} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 0x5"
+                               "\r\n\r\nhello").encode()
+    assert built("chunk-size-hex-prefix").endswith(b"\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n")
