@@ -27,7 +27,7 @@ from typing import Any
 import trio
 import zmq
 
-from actors import curve, slices
+from actors import curve, flight, slices
 from actors.walker import Target, WalkerContext, walker_rng
 from actors.zmq_io import ZmqReceiver, send_nowait, send_patiently
 from protocols import wire
@@ -126,6 +126,7 @@ class Actor:
         self._sub.connect(pub_url)
         self._control = ZmqReceiver(self._sub)
         self._walkers_scope: trio.CancelScope | None = None
+        self._in_flight_answered: set[str] = set()
         self._started = trio.Event()
         self._finished = trio.Event()
 
@@ -358,6 +359,27 @@ class Actor:
             self._move_deadline(message.deadline)
         elif isinstance(message, wire.Stop):
             self._stop(message.reason)
+        elif isinstance(message, wire.InFlightRequest):
+            self._report_in_flight(message)
+
+    def _report_in_flight(self, request: wire.InFlightRequest) -> None:
+        """Crash attribution: every walker's recent sends (``actors.flight``), once per
+        request id."""
+        if request.request_id in self._in_flight_answered:
+            return
+        self._in_flight_answered.add(request.request_id)
+        contexts = [ctx for _, ctx in getattr(self, "_contexts", [])]
+        entries, truncated = flight.report(contexts, request.since)
+        state = self.state
+        report = wire.InFlightReport(state.actor_id, state.incarnation, request.request_id,
+                                     entries, flight.survived(contexts, state.tally), truncated)
+        try:
+            sent = self._send(report)
+        except (TypeError, ValueError):  # an entry msgpack cannot carry: a harness bug
+            state.tally.incr("harness.unsendable_inflight_report")
+            return
+        if not sent:
+            state.tally.incr("actor.inflight_report_refused")
 
     def _move_deadline(self, deadline: float) -> None:
         """A resumed coordinator runs the rest of the budget from its own start: adopt its

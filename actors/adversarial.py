@@ -158,8 +158,10 @@ async def probe(
     ctx: WalkerContext, case: AdversarialCase, settings: AdvSettings, baselines: BaselineCache
 ) -> bool:
     """Run one case end to end and record it; False when our side failed (not judged)."""
+    ctx.begin_case(case.name)  # crash attribution (actors.flight)
     host, path = ctx.target.host_header, body_routes.path_for(ctx, case)
-    baseline = await baselines.get(ctx, case.method, path)
+    with ctx.aside_case("baseline"):  # crash attribution: not part of the case
+        baseline = await baselines.get(ctx, case.method, path)
     payload = case.build(host, path)
     started = trio.current_time()
     try:

@@ -296,6 +296,11 @@ async def _probe_twice(
 
 async def probe(ctx: WalkerContext, path: str | None = None) -> tuple[bool, dict[str, Any]]:
     """A plain ``GET <path>`` on a fresh connection: (answered well-formed?, evidence)."""
+    with ctx.aside_case("survival_probe"):  # crash attribution: not part of the round
+        return await _probe(ctx, path)
+
+
+async def _probe(ctx: WalkerContext, path: str | None) -> tuple[bool, dict[str, Any]]:
     timeout = _timeout(ctx)
     request = (
         f"GET {path or _path(ctx)} HTTP/1.1\r\nHost: {ctx.target.host_header}\r\n"

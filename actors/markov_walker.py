@@ -208,6 +208,7 @@ async def run(ctx: WalkerContext) -> None:
                             break
                         planned = session.next_request()
                         started = perf_counter()
+                        ctx.markov_inflight = (started, planned)  # crash attribution
                         mismatches_before = tally.counters.get(MIRROR_COUNTER, 0)
                         due = now + timeout
                         if armed > due or conn is None:
@@ -262,7 +263,16 @@ async def run(ctx: WalkerContext) -> None:
                     continue
             # The exchange failed, or its deadline passed.
             session.on_transport_error(planned, cause, tally)
-            ctx.record_exchange(state=planned.state, sent=planned.wire, error=cause)
+            if cause == "protocol_error":  # which response rule the refused head broke
+                await response_probes.explain_once(
+                    ctx, routes.get(planned.state, planned.state), planned.method,
+                    planned.wire, timeout)
+            # ``sent_at``: bytes reached the target (not a failed connect), for attribution.
+            ctx.record_exchange(state=planned.state, sent=planned.wire, error=cause,
+                                sent_at=None if opening else
+                                time.time() - (perf_counter() - started))
+            if not opening:  # kept apart too: refused connects after a death flood ``recent``
+                ctx.flight.markov.append(ctx.recent[-1])
             planned = None
             if conn is not None:
                 conn.close()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import trio
 
+from actors import flight
 from actors.walker import Target
 
 READ_CHUNK = 65536
@@ -72,16 +73,22 @@ async def send_all(stream: trio.SocketStream, data: bytes, timeout: float) -> No
         raise TransportError("timeout", "send") from None
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
         raise TransportError(cause_of(exc), str(exc)) from None
+    flight.note_write(data, stream)  # crash attribution: what this walker's case sent, when
 
 
 async def receive_some(stream: trio.SocketStream, timeout: float) -> bytes:
     """One read; b"" on EOF. Timeout and reset become TransportError."""
     try:
         with trio.fail_after(timeout):
-            return await stream.receive_some(READ_CHUNK)
+            data = await stream.receive_some(READ_CHUNK)
+            flight.note_read(data)
+            if not data:
+                flight.note_closed()
+            return data
     except trio.TooSlowError:
         raise TransportError("timeout", "receive") from None
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        flight.note_closed()
         raise TransportError(cause_of(exc), str(exc)) from None
 
 
@@ -118,12 +125,16 @@ async def read_until(
                 ending = Ending.DONE
                 break
     data = b"".join(chunks)[:cap]
+    flight.note_read(data)
+    if ending is Ending.EOF or ending is Ending.RESET:
+        flight.note_closed()
     return ReadResult(data=data, ending=ending, elapsed=trio.current_time() - start)
 
 
 def arm_reset(stream: trio.SocketStream) -> None:
     """Make the next close send RST instead of FIN (SO_LINGER with a zero timeout)."""
     arm_reset_socket(stream.socket)
+    flight.note_reset()
 
 
 def arm_reset_socket(sock: trio.socket.SocketType) -> None:

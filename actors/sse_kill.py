@@ -29,7 +29,7 @@ from typing import Any
 import h11
 import trio
 
-from actors import confirm, net
+from actors import confirm, flight, net
 from actors.net import TransportError
 from actors.response_check import check_raw
 from actors.walker import WalkerContext
@@ -199,6 +199,7 @@ async def _read_until(
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 sub.ended = "connection reset by the server"
                 break
+            flight.note_read(data)  # crash attribution: the server answered
             sub.feed(data)
 
 

@@ -13,6 +13,7 @@ the coordinator at once, for the incident path).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections import deque
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 
 import trio
 
+from actors import flight as flight_mod
 from protocols.tally import Tally, bounded_example
 
 RING_SIZE = 32
@@ -71,6 +73,10 @@ class WalkerContext:
     violation_sink: ViolationSink
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RING_SIZE))
     step: int = 0
+    #: Crash attribution (``actors.flight``): cases sent recently and cases seen to
+    #: survive, and the Markov walker's request in flight (perf_counter at send, request).
+    flight: flight_mod.FlightLog = field(default_factory=flight_mod.FlightLog)
+    markov_inflight: tuple[float, Any] | None = None
 
     def remaining(self) -> float:
         return self.deadline - trio.current_time()
@@ -87,6 +93,15 @@ class WalkerContext:
                 value = value[:RING_BYTES]
             entry[key] = value
         self.recent.append(entry)
+
+    def begin_case(self, case: str) -> None:
+        """Say which case the walker starts now: its writes and answers are noted for crash
+        attribution (``actors.flight``) until the next ``begin_case``."""
+        flight_mod.begin(self.flight, self.walker_id, self.slice_name, case)
+
+    def aside_case(self, case: str) -> contextlib.AbstractContextManager[Any]:
+        """``with ctx.aside_case("baseline"):`` side traffic noted apart from the case."""
+        return flight_mod.aside(self.flight, self.walker_id, self.slice_name, case)
 
     def report_violation(
         self, counter: str, evidence: Mapping[str, Any], count: bool = True

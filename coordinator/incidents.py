@@ -218,6 +218,9 @@ class IncidentManager:
         self._heavy = trio.Semaphore(1)
         self._commit: str | None = settings.target_commit
         self._commit_known = settings.target_commit is not None
+        #: ``coordinator.attribution.Attribution`` (set by the run): a death's incident
+        #: first collects and ranks what every actor had in flight.
+        self.attribution: Any = None
 
     # -- called from the coordinator's receive loop (synchronous, must stay cheap) ----------
 
@@ -312,6 +315,12 @@ class IncidentManager:
                 entry["shrink"] = {k: shrink_stage.get(k) for k in
                                    ("status", "mode", "original_steps", "final_steps", "flaky",
                                     "verified", "reason") if k in shrink_stage}
+            attribution_stage = incident.stages.get("attribution")
+            if attribution_stage:
+                entry["attribution"] = {k: attribution_stage.get(k) for k in
+                                        ("status", "kind", "death_at", "candidates_file",
+                                         "actors_answered", "actors_asked", "top", "reason")
+                                        if k in attribution_stage}
             bisect_stage = incident.stages.get("bisect")
             if bisect_stage:
                 entry["bisect"] = {k: bisect_stage.get(k) for k in
@@ -324,11 +333,20 @@ class IncidentManager:
     # -- the task --------------------------------------------------------------------------
 
     async def _run(self, incident: Incident) -> None:
+        from coordinator import attribution
+
+        death = attribution.is_death(incident.counter)
         try:
+            if death and self.attribution is not None:
+                incident.status = "attributing"
+                await self.attribution.attribute(self, incident)
             await self._capture(incident)
             incident.status = "shrinking"
             self._write_incident(incident)
-            repro = await self._shrink(incident)
+            if death and self.attribution is not None:
+                repro = await attribution.shrink_death(self, incident)
+            else:
+                repro = await self._shrink(incident)
             if repro is not None and self.settings.bisects:
                 incident.status = "bisecting"
                 self._write_incident(incident)

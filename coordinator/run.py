@@ -31,6 +31,7 @@ import zmq
 from actors.walker import Target
 from actors.zmq_io import ZmqReceiver, send_nowait
 from coordinator import invariants, longrun, remote_actors, response_report, results, tier3
+from coordinator.attribution import Attribution
 from coordinator.config import RunConfig
 from coordinator.confirmation_report import block as confirmation_block
 from coordinator.confirmation_report import unconfirmed_cases
@@ -44,6 +45,7 @@ from coordinator.restarts import RestartPolicy
 from coordinator.sse_leak_check import leak_verdict, subscriber_baseline
 from coordinator.supervisor import Fleet, describe_exit
 from coordinator.target import HealthMonitor
+from protocols import attribution as attribution_rules
 from protocols import wire
 from protocols.outcome import Verdict
 from protocols.tally import TallyMerger, sum_counters
@@ -148,6 +150,15 @@ class Coordinator:
             builtin=inputs.builtin, refapp_defects=tuple(config.refapp_defects),
             run_settings=inputs.settings, seed=inputs.seed, counters=self.counters,
             log=self.log, run_duration_s=config.duration_s)
+        # Crash/hang attribution (coordinator.attribution): in-flight collection for a
+        # death's incident, and slice trips that are only a death's consequence.
+        self.attribution = Attribution(
+            run_id=self.run_id, target_url=inputs.target_url, health_path=inputs.health_path,
+            target_pid=inputs.target_pid, publish=lambda frame: send_nowait(self._pub, frame),
+            live_actors=lambda: [a for a, r in self.actors.items() if r.exit is None],
+            trips=self.trips, proceed=self._trip, log=self.log,
+            last_ok=lambda: self.health.last_ok_at)
+        self.incidents.attribution = self.attribution
         self.coord_counters: dict[str, int] = {}
         self.coord_examples: dict[str, dict[str, Any]] = {}
         self.post_run: dict[str, Any] = {}
@@ -165,6 +176,7 @@ class Coordinator:
             wire.Violation: self._on_violation,
             wire.ActorFailed: self._on_failed,
             wire.Bye: self._on_bye,
+            wire.InFlightReport: self.attribution.on_report,
         }
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -213,6 +225,7 @@ class Coordinator:
                     nursery.start_soon(self._watch_signals, signals, nursery.cancel_scope)
                     nursery.start_soon(self._watch_fleet)
                     nursery.start_soon(self.incidents.serve)
+                    nursery.start_soon(self.attribution.serve)
                     with self._main_scope:
                         await self._handshake_and_run()
                     await self._collect_finals()
@@ -520,6 +533,8 @@ class Coordinator:
         if counter in self.trips:
             self.incidents.repeat(counter)  # later trips are counted, not re-captured
             return
+        if self.attribution.hold(counter, detail):
+            return  # a slice trip a death may explain: recorded once that is decided
         self.trips[counter] = {"invariant": invariant.id, **detail}
         self.log.warning("HIGH invariant tripped", invariant=invariant.id, counter=counter)
         self.incidents.trip(counter, invariant, self.trips[counter])
@@ -560,6 +575,7 @@ class Coordinator:
         verdicts = invariants.judge_all(counters,
                                         {**self.inputs.not_run, **self.watch.not_judged(),
                                          **self.leak_probes.not_judged()})
+        attribution_rules.annotate_invariants(verdicts, self.trips)  # consequence_of a death
         tier3_block = tier3.results_block(counters, examples, self.inputs.settings.get("tier3"))
         tier3.add_verdict(verdicts, tier3_block)
         examples = tier3.tier1_examples(examples)

@@ -125,6 +125,9 @@ class HealthMonitor:
         self._refused_run = 0
         self._timeout_run = 0
         self.last: ProbeResult | None = None
+        #: Wall clock of the last probe the target answered (crash attribution's "last
+        #: sign of life").
+        self.last_ok_at: float | None = None
 
     def _incr(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
@@ -141,6 +144,8 @@ class HealthMonitor:
         while True:
             result = await probe(self.target, self.path, self.timeout)
             self.last = result
+            if result.status is ProbeStatus.OK:
+                self.last_ok_at = time.time()
             self._incr("coord.health_probes")
             self._incr(f"coord.health_{result.status.value}")
             tripped: str | None = None

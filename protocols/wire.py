@@ -170,13 +170,43 @@ class ForensicsReply:
     status: dict[str, str]
 
 
+@dataclass(frozen=True)
+class InFlightRequest:
+    """Coordinator -> all actors, when the target died or hung: 'send me what every walker
+    had in flight and sent since ``since`` (unix seconds)'. Answered once per
+    ``request_id`` (the coordinator publishes it more than once: PUB may drop a frame)."""
+
+    TYPE: ClassVar[str] = "inflight_request"
+    run_id: str
+    request_id: str
+    since: float
+
+
+@dataclass(frozen=True)
+class InFlightReport:
+    """Actor -> coordinator: the answer to an ``InFlightRequest``.
+
+    ``entries`` are ``actors.flight`` entries (walker, slice, case, sent_at, last_sent_at,
+    answered_at, writes as bytes, conns, ending); ``survived`` names the ``slice/case`` keys
+    this actor saw answered; ``truncated`` says the report's size bounds cut entries off.
+    """
+
+    TYPE: ClassVar[str] = "inflight_report"
+    actor_id: int
+    incarnation: int
+    request_id: str
+    entries: list
+    survived: list
+    truncated: bool = False
+
+
 Message = Union[Hello, Plan, Ready, Start, Stop, TallyReport, Violation, ActorFailed, Bye,  # noqa: UP007
-                ForensicsRequest, ForensicsReply]
+                ForensicsRequest, ForensicsReply, InFlightRequest, InFlightReport]
 
 MESSAGE_TYPES: dict[str, type] = {
     cls.TYPE: cls
     for cls in (Hello, Plan, Ready, Start, Stop, TallyReport, Violation, ActorFailed, Bye,
-                ForensicsRequest, ForensicsReply)
+                ForensicsRequest, ForensicsReply, InFlightRequest, InFlightReport)
 }
 
 

@@ -113,6 +113,13 @@ DEFECTS: tuple[Defect, ...] = (
         "as an unchecked fixed-size line buffer would",
         "I-LIVENESS",
     ),
+    Defect(
+        "crash-on-ws-close-code",
+        "a WebSocket Close frame with a code RFC 6455 §7.4 forbids on the wire (0-999, 1005, "
+        "1006, 1015, >4999) makes the process exit abruptly (status 70), as a close-code "
+        "lookup table indexed without a bound check would",
+        "I-LIVENESS",
+    ),
 )
 
 BY_NAME: dict[str, Defect] = {defect.name: defect for defect in DEFECTS}

@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import os
+import sys
 from typing import TYPE_CHECKING
 
 import h11
@@ -35,6 +37,7 @@ from wsproto.utilities import generate_accept_token
 
 from refapp.app import Request, Response, error
 from refapp.config import MAX_WS_MESSAGE_BYTES
+from refapp.defects import CRASH_EXIT_STATUS
 from refapp.transport import PeerGone, graceful_close, receive, send_all
 from refapp.wsframes import FrameScanner
 
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
 
 _VERSION = (b"sec-websocket-version", b"13")
 _UPGRADE_REQUIRED = [(b"upgrade", b"websocket"), (b"connection", b"Upgrade"), _VERSION]
+#: wsproto's reasons for refusing a Close frame's code (its ``_process_close``): a code out
+#: of 1000-4999, or one RFC 6455 §7.4.1 reserves for local use (1005, 1006, 1015).
+_BAD_CLOSE_CODE = ("CLOSE with invalid code", "remote CLOSE with local-only reason")
 
 
 def _tokens(value: bytes | None) -> set[bytes]:
@@ -101,6 +107,7 @@ class _Session:
         self._send_timeout = config.send_timeout
         self._idle = config.ws_idle_timeout
         self._hang_on_bad_frame = config.has("ws-hang-on-bad-frame")
+        self._crash_on_close_code = config.has("crash-on-ws-close-code")
         self._scanner = FrameScanner(mask_unmasked=config.has("ws-accept-unmasked"))
         self._ws = Connection(ConnectionType.SERVER)
         self._parts: list[str | bytes] = []
@@ -159,6 +166,8 @@ class _Session:
                 await graceful_close(self._stream)
             elif state is ConnectionState.OPEN:
                 # A frame wsproto refused: fail the connection with its close code.
+                if self._crash_on_close_code and event.reason in _BAD_CLOSE_CODE:
+                    _crash(event.reason)
                 if self._hang_on_bad_frame:
                     await trio.sleep_forever()
                 await self._fail(event.code, event.reason or "")
@@ -188,3 +197,10 @@ class _Session:
         if self._ws.state is ConnectionState.OPEN:
             await self._send(CloseConnection(code=code, reason=reason[:100]))
         await graceful_close(self._stream)
+
+
+def _crash(reason: str) -> None:
+    """The ``crash-on-ws-close-code`` defect: exit at once, as a segfaulting server would."""
+    sys.stderr.write(f"refapp: crash-on-ws-close-code: {reason}, exiting\n")
+    sys.stderr.flush()
+    os._exit(CRASH_EXIT_STATUS)
