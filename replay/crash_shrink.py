@@ -235,6 +235,7 @@ class FreshTargetJudge:
 
 def shrink_crash(candidates: Any, launcher: Launcher, out_dir: Path, budget_s: float = 90.0,
                  *, kind: str | None = None, max_attempts: int = 30, probe_path: str = "/",
+                 probe_timeout_s: float = 3.0,
                  predicate: Mapping[str, Any] | None = None,
                  target: Mapping[str, Any] | None = None,
                  kills: Callable[[tuple[Candidate, ...]], bool] | None = None,
@@ -262,7 +263,8 @@ def shrink_crash(candidates: Any, launcher: Launcher, out_dir: Path, budget_s: f
     doc_kind, parsed = parse_candidates(candidates)
     kind = kind or doc_kind
     out_dir.mkdir(parents=True, exist_ok=True)
-    judge = FreshTargetJudge(launcher, kind, probe_path=probe_path)
+    judge = FreshTargetJudge(launcher, kind, probe_path=probe_path,
+                             probe_timeout_s=probe_timeout_s)
     found = search(parsed, kills or judge, max_attempts=max_attempts, max_seconds=budget_s,
                    cancelled=cancelled)
     report = {"format": "assay-crash-shrink/1", "kind": kind, "launcher": launcher.describe(),
@@ -277,7 +279,8 @@ def shrink_crash(candidates: Any, launcher: Launcher, out_dir: Path, budget_s: f
             f"no input killed a fresh target: {found.stopped_by} "
             f"({found.attempts} attempt(s), {found.elapsed_s:.1f} s)\n")
         return None
-    program = crash_program(found.found, kind, probe_path=probe_path)
+    program = crash_program(found.found, kind, probe_path=probe_path,
+                            probe_timeout_s=probe_timeout_s)
     default = {"id": "I-HANG" if kind == "hang" else "I-LIVENESS",
                "counter": "coord.target_hung" if kind == "hang" else "coord.target_down"}
     repro = Repro(program, predicate=dict(predicate or default),

@@ -176,3 +176,21 @@ def test_a_cancelled_search_stops_before_the_next_attempt():
     found = search([cand(n, f"c{n}") for n in range(1, 6)], judge,
                    cancelled=lambda: len(judge.calls) >= 2)
     assert found.found is None and found.stopped_by == "cancelled" and len(judge.calls) == 2
+
+
+@pytest.mark.integration
+def test_a_hang_is_shrunk_to_the_input_that_hangs_a_fresh_target(tmp_path: Path):
+    from coordinator.launch import TargetLauncher
+
+    server = f"{sys.executable} {Path(__file__).with_name('hang_server.py')} {{port}}"
+    doc = {"kind": "hang", "candidates": [
+        {"rank": 1, "slice": "adv", "case": "plain", "sent_at": 2.0, "writes": [HEALTH.decode()]},
+        {"rank": 2, "slice": "markov", "case": "hang", "sent_at": 1.0,
+         "writes": ["GET / HTTP/1.1\r\nHost: h\r\nX-Hang: 1\r\n\r\n"]}]}
+    repro = shrink_crash(doc, TargetLauncher(server), tmp_path, budget_s=60,
+                         probe_timeout_s=1.0)
+    assert repro is not None, (tmp_path / "crash_shrink.json").read_text()
+    report = json.loads((tmp_path / "crash_shrink.json").read_text())
+    assert report["found"] == ["#2 markov:hang"]
+    assert load_repro(repro).predicate["id"] == "I-HANG"
+    assert "timeout" in report["details"][-1]
