@@ -7,9 +7,11 @@ the target's whole life:
 * a free loopback port is picked and put where CMD says ``{port}`` (the convention of
   ``assay bisect --launch``); the target URL is ``http://127.0.0.1:PORT/``;
 * CMD runs through the shell in its own session (process group), stdin closed, stdout and
-  stderr appended to ``<run>/logs/target.log``; on Linux the direct child gets SIGKILL
-  when assay's launching thread dies (``PR_SET_PDEATHSIG``), and ``stop`` always sweeps
-  the whole group: SIGTERM, a grace period, SIGKILL;
+  stderr appended to ``<run>/logs/target.log``; ``stop`` sweeps the whole group: SIGTERM,
+  a grace period, SIGKILL. It dies with assay however assay dies: a watchdog (a tiny
+  shell polling its parent) SIGKILLs the group once assay is gone, the direct child also
+  has ``PR_SET_PDEATHSIG`` (when launched from the main thread), and instances still
+  running at interpreter exit are stopped;
 * readiness is a TCP connect, bounded by ``ready_timeout`` (exit 3 when it never comes);
 * the pid reported is the process that *listens* on the port: a shell wrapper
   (``cd x && python -m app``) or a supervisor forks; the first process of the group, in
