@@ -14,6 +14,9 @@ passes leniently (the code is a SHOULD). What fails is carrying on (an echo of t
 payload, or an answer to a Ping sent after the bad frame while the socket stays open) and
 hanging (no Close, no TCP close, no answer by the deadline).
 
+The RFC sentences live in ``protocols.websocket_quotes``; malformed opening handshakes in
+``protocols.websocket_handshake_cases`` (re-exported here, with ``BY_NAME`` over both).
+
 ``severity`` grades a miss of the case's own requirement, the sentence quoted with it: HIGH
 where missing it lets a violation carry on or leaves a connection hanging after one, MED for
 a MUST missed without that weight (e.g. a refusal without the header the RFC asks for, a Ping
@@ -27,7 +30,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from protocols.outcome import Reaction, Requirement, Severity
+from protocols import websocket_quotes as q
+from protocols.outcome import Requirement, Severity
 from protocols.websocket_frames import (
     RESERVED_CONTROL_OPCODES,
     RESERVED_DATA_OPCODES,
@@ -36,6 +40,7 @@ from protocols.websocket_frames import (
     Opcode,
     close_payload,
 )
+from protocols.websocket_handshake_cases import HANDSHAKE_CASES, HandshakeCase
 
 
 class WsReaction(enum.Enum):
@@ -116,25 +121,6 @@ class WsCase:
         return (data[0].opcode if data else Opcode.TEXT), b"".join(f.payload for f in data)
 
 
-@dataclass(frozen=True)
-class HandshakeCase:
-    """A malformed opening handshake; the server MUST refuse it with an HTTP error."""
-
-    name: str
-    #: Send a Sec-WebSocket-Key (a fresh random one) or omit it.
-    with_key: bool
-    #: The Sec-WebSocket-Version value, or None to omit the header.
-    version: str | None
-    #: A header the refusal MUST carry (lower-case), or None.
-    required_header: bytes | None
-    allowed: frozenset[Reaction]
-    tolerated: frozenset[Reaction]
-    rfc: str
-    quote: str
-    requirement: Requirement
-    severity: Severity
-
-
 def _fail_case(
     name: str,
     frames: tuple[Frame, ...],
@@ -159,58 +145,6 @@ def _fail_case(
     )
 
 
-_Q_UNMASKED = (
-    "The server MUST close the connection upon receiving a frame that is not masked. In "
-    "this case, a server MAY send a Close frame with a status code of 1002 (protocol error)"
-)
-_Q_RSV = (
-    "If a nonzero value is received and none of the negotiated extensions defines the "
-    "meaning of such a nonzero value, the receiving endpoint MUST _Fail the WebSocket "
-    "Connection_."
-)
-_Q_OPCODE = (
-    "If an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket "
-    "Connection_."
-)
-_Q_CONTROL = (
-    "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be "
-    "fragmented."
-)
-_Q_FRAGMENT = (
-    "A fragmented message consists of a single frame with the FIN bit clear and an opcode "
-    "other than 0, followed by zero or more frames with the FIN bit clear and the opcode set "
-    "to 0, and terminated by a single frame with the FIN bit set and an opcode of 0."
-)
-_Q_INTERLEAVE = (
-    "The fragments of one message MUST NOT be interleaved between the fragments of another "
-    "message unless an extension has been negotiated that can interpret the interleaving."
-)
-_Q_UTF8 = (
-    "When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream "
-    "is not, in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket "
-    "Connection_."
-)
-_Q_CLOSE_REPLY = (
-    "If an endpoint receives a Close frame and did not previously send a Close frame, the "
-    "endpoint MUST send a Close frame in response."
-)
-_Q_PING = (
-    "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response, unless it "
-    "already received a Close frame. [§5.5.3] A Pong frame sent in response to a Ping frame "
-    "must have identical \"Application data\" ... the endpoint MAY elect to send a Pong frame "
-    "for only the most recently processed Ping frame."
-)
-_Q_SIZE = (
-    "Implementations that have implementation- and/or platform-specific limitations "
-    "regarding the frame size or total message size after reassembly from multiple frames "
-    "MUST protect themselves against exceeding those limits. ... Such an implementation "
-    "SHOULD impose a limit on frame sizes"
-)
-_Q_MSB = (
-    "If 127, the following 8 bytes interpreted as a 64-bit unsigned integer (the most "
-    "significant bit MUST be 0) are the payload length."
-)
-
 # Invalid UTF-8 from the Autobahn "6.x UTF-8 handling" family: κόσμε, then a surrogate.
 _KOSME = "κόσμε".encode()
 _SURROGATE = b"\xed\xa0\x80"
@@ -223,14 +157,14 @@ def _bad_frame_cases() -> list[WsCase]:
             "unmasked_text",
             (Frame(Opcode.TEXT, b"assay-unmasked", masked=False),),
             "RFC 6455 §5.1",
-            _Q_UNMASKED,
+            q.Q_UNMASKED,
             bad_payload=b"assay-unmasked",
         ),
         _fail_case(
             "unmasked_ping",
             (Frame(Opcode.PING, b"assay-unmasked-ping", masked=False),),
             "RFC 6455 §5.1",
-            _Q_UNMASKED,
+            q.Q_UNMASKED,
             bad_payload=b"assay-unmasked-ping",
         ),
     ]
@@ -241,7 +175,7 @@ def _bad_frame_cases() -> list[WsCase]:
                 f"{label}_text",
                 (Frame(Opcode.TEXT, payload, rsv=rsv),),
                 "RFC 6455 §5.2",
-                _Q_RSV,
+                q.Q_RSV,
                 bad_payload=payload,
             )
         )
@@ -250,7 +184,7 @@ def _bad_frame_cases() -> list[WsCase]:
             "rsv1_ping",
             (Frame(Opcode.PING, b"assay-rsv1-ping", rsv=4),),
             "RFC 6455 §5.2",
-            _Q_RSV,
+            q.Q_RSV,
             bad_payload=b"assay-rsv1-ping",
         )
     )
@@ -261,7 +195,7 @@ def _bad_frame_cases() -> list[WsCase]:
                 f"reserved_opcode_{opcode:x}",
                 (Frame(opcode, payload),),
                 "RFC 6455 §5.2",
-                _Q_OPCODE,
+                q.Q_OPCODE,
                 bad_payload=payload,
             )
         )
@@ -271,7 +205,7 @@ def _bad_frame_cases() -> list[WsCase]:
             "ping_payload_126",
             (Frame(Opcode.PING, big),),
             "RFC 6455 §5.5",
-            _Q_CONTROL,
+            q.Q_CONTROL,
             bad_payload=big,
         ),
         _fail_case(
@@ -281,14 +215,14 @@ def _bad_frame_cases() -> list[WsCase]:
                 Frame(Opcode.CONTINUATION, b"mented-ping"),
             ),
             "RFC 6455 §5.5",
-            _Q_CONTROL,
+            q.Q_CONTROL,
             bad_payload=b"assay-frag",
         ),
         _fail_case(
             "continuation_without_start",
             (Frame(Opcode.CONTINUATION, b"assay-orphan-continuation"),),
             "RFC 6455 §5.4",
-            _Q_FRAGMENT,
+            q.Q_FRAGMENT,
             bad_payload=b"assay-orphan-continuation",
         ),
         _fail_case(
@@ -298,14 +232,14 @@ def _bad_frame_cases() -> list[WsCase]:
                 Frame(Opcode.TEXT, b"assay-interleaved"),
             ),
             "RFC 6455 §5.4",
-            _Q_INTERLEAVE,
+            q.Q_INTERLEAVE,
             bad_payload=b"assay-interleaved",
         ),
         _fail_case(
             "invalid_utf8_text",
             (Frame(Opcode.TEXT, _KOSME + _SURROGATE + b"edited"),),
             "RFC 6455 §8.1",
-            _Q_UTF8,
+            q.Q_UTF8,
             codes=frozenset({CloseCode.INVALID_PAYLOAD}),
             bad_payload=_SURROGATE,
         ),
@@ -317,7 +251,7 @@ def _bad_frame_cases() -> list[WsCase]:
                 Frame(Opcode.CONTINUATION, b"edited"),
             ),
             "RFC 6455 §8.1",
-            _Q_UTF8,
+            q.Q_UTF8,
             codes=frozenset({CloseCode.INVALID_PAYLOAD}),
             bad_payload=_OUT_OF_RANGE,
         ),
@@ -339,7 +273,7 @@ def _length_cases() -> list[WsCase]:
             name="declared_length_2_53",
             frames=(Frame(Opcode.BINARY, b"assay-huge", declared_length=1 << 53),),
             rfc="RFC 6455 §10.4",
-            quote=_Q_SIZE,
+            quote=q.Q_SIZE,
             codes=frozenset({CloseCode.MESSAGE_TOO_BIG}),
             **common,
         ),
@@ -347,7 +281,7 @@ def _length_cases() -> list[WsCase]:
             name="declared_length_msb_set",
             frames=(Frame(Opcode.BINARY, b"assay-msb", declared_length=(1 << 63) | 10),),
             rfc="RFC 6455 §5.2",
-            quote=_Q_MSB,
+            quote=q.Q_MSB,
             codes=frozenset({CloseCode.PROTOCOL_ERROR, CloseCode.MESSAGE_TOO_BIG}),
             **common,
         ),
@@ -383,7 +317,7 @@ def _close_cases() -> list[WsCase]:
                     "reserved for definition by this protocol"
                 )
                 + " [§5.5.1] "
-                + _Q_CLOSE_REPLY,
+                + q.Q_CLOSE_REPLY,
                 requirement=Requirement.MUST,
                 severity=Severity.HIGH,
                 codes=frozenset({CloseCode.PROTOCOL_ERROR}),
@@ -397,7 +331,7 @@ def _close_cases() -> list[WsCase]:
             allowed=_FAILED,
             tolerated=_ODD_CLOSE,
             rfc="RFC 6455 §8.1",
-            quote=_Q_UTF8 + " [§5.5.1] " + _Q_CLOSE_REPLY,
+            quote=q.Q_UTF8 + " [§5.5.1] " + q.Q_CLOSE_REPLY,
             requirement=Requirement.MUST,
             severity=Severity.HIGH,
             codes=frozenset({CloseCode.INVALID_PAYLOAD, CloseCode.PROTOCOL_ERROR}),
@@ -412,7 +346,7 @@ def _close_cases() -> list[WsCase]:
             # RST can destroy a Close frame already in flight; FIN alone cannot.
             tolerated=frozenset({WsReaction.CLOSED_UNDEFINED, WsReaction.RESET}),
             rfc="RFC 6455 §5.5.1",
-            quote=_Q_CLOSE_REPLY,
+            quote=q.Q_CLOSE_REPLY,
             requirement=Requirement.MUST,
             severity=Severity.MED,
             codes=frozenset({CloseCode.NORMAL}),
@@ -442,7 +376,7 @@ def _valid_cases() -> list[WsCase]:
             kind=CaseKind.PING_FLOOD,
             frames=pings,
             rfc="RFC 6455 §5.5.2",
-            quote=_Q_PING,
+            quote=q.Q_PING,
             # A Pong MUST miss: nothing the client did wrong carries on (MED, not HIGH).
             severity=Severity.MED,
             codes=frozenset({CloseCode.POLICY_VIOLATION}),
@@ -453,7 +387,7 @@ def _valid_cases() -> list[WsCase]:
             kind=CaseKind.PING_FLOOD,
             frames=(Frame(Opcode.PING, b"assay-ping-125-" + b"y" * 110),),
             rfc="RFC 6455 §5.5.2",
-            quote=_Q_PING,
+            quote=q.Q_PING,
             severity=Severity.MED,
             **answered,
         ),
@@ -462,8 +396,8 @@ def _valid_cases() -> list[WsCase]:
             kind=CaseKind.ECHO,
             frames=(Frame(Opcode.TEXT, b"assay-echo-text"),),
             rfc="RFC 6455 §5.6",
-            # What fails the case is the canary Ping left unanswered (§5.5.2), hence _Q_PING.
-            quote="Text: The \"Payload data\" is text data encoded as UTF-8. [§5.5.2] " + _Q_PING,
+            # What fails the case is the canary Ping left unanswered (§5.5.2), hence q.Q_PING.
+            quote="Text: The \"Payload data\" is text data encoded as UTF-8. [§5.5.2] " + q.Q_PING,
             severity=Severity.MED,
             **answered,
         ),
@@ -472,7 +406,7 @@ def _valid_cases() -> list[WsCase]:
             kind=CaseKind.ECHO,
             frames=(Frame(Opcode.BINARY, b"assay-echo-\x00\xff\x80binary"),),
             rfc="RFC 6455 §5.6",
-            quote="Binary: The \"Payload data\" is arbitrary binary data [§5.5.2] " + _Q_PING,
+            quote="Binary: The \"Payload data\" is arbitrary binary data [§5.5.2] " + q.Q_PING,
             severity=Severity.MED,
             **answered,
         ),
@@ -487,7 +421,7 @@ def _valid_cases() -> list[WsCase]:
             ),
             rfc="RFC 6455 §5.4",
             quote="An endpoint MUST be capable of handling control frames in the middle of "
-            "a fragmented message. [§5.5.2] " + _Q_PING,
+            "a fragmented message. [§5.5.2] " + q.Q_PING,
             severity=Severity.MED,
             **answered,
         ),
@@ -499,45 +433,6 @@ CASES: tuple[WsCase, ...] = (
     *_length_cases(),
     *_close_cases(),
     *_valid_cases(),
-)
-
-_REFUSED = frozenset({Reaction.REJECTED_CLOSED, Reaction.REJECTED_KEPT_ALIVE})
-_LENIENT_REFUSAL = frozenset({Reaction.SERVER_ERROR, Reaction.SILENT_CLOSE, Reaction.RESET})
-
-HANDSHAKE_CASES: tuple[HandshakeCase, ...] = (
-    HandshakeCase(
-        name="handshake_missing_key",
-        with_key=False,
-        version="13",
-        required_header=None,
-        allowed=_REFUSED,
-        tolerated=_LENIENT_REFUSAL,
-        rfc="RFC 6455 §4.2.1",
-        quote="If the server, while reading the handshake, finds that the client did not "
-        "send a handshake that matches the description below ... the server MUST stop "
-        "processing the client's handshake and return an HTTP response with an appropriate "
-        "error code (such as 400 Bad Request).",
-        requirement=Requirement.MUST,
-        severity=Severity.HIGH,
-    ),
-    HandshakeCase(
-        name="handshake_wrong_version",
-        with_key=True,
-        version="12",
-        required_header=b"sec-websocket-version",
-        allowed=_REFUSED,
-        tolerated=_LENIENT_REFUSAL,
-        rfc="RFC 6455 §4.2.2",
-        quote="If this version does not match a version understood by the server, the server "
-        "MUST abort the WebSocket handshake described in this section and instead send an "
-        "appropriate HTTP error code (such as 426 Upgrade Required) and a "
-        "|Sec-WebSocket-Version| header field indicating the version(s) the server is "
-        "capable of understanding.",
-        requirement=Requirement.MUST,
-        # Refusing without the header misses a MUST with no security weight: MED. Accepting
-        # the unknown version (101) is still HIGH, through ws.accepted_bad_frame.
-        severity=Severity.MED,
-    ),
 )
 
 BY_NAME: dict[str, WsCase | HandshakeCase] = {c.name: c for c in (*CASES, *HANDSHAKE_CASES)}
