@@ -55,6 +55,8 @@ class ResponseChecker:
         self._seen: set[tuple[str, str, str]] = set()
         #: Paths ``actors.response_probes`` already probed in this actor.
         self.probed: set[str] = set()
+        #: Routes whose refused response ``actors.response_probes`` already re-fetched.
+        self.explained: set[str] = set()
 
     def markov(self, ctx: WalkerContext, route: str, method: str, sent: bytes,
                response: Response, excess: int) -> None:

@@ -1,4 +1,5 @@
-"""Response probes: a HEAD and an HTTP/1.0 GET per route, once per actor.
+"""Response probes: a HEAD and an HTTP/1.0 GET per route, once per actor; and a re-fetch of
+a response the strict parser refused (``explain_once``).
 
 Why: the walkers' own traffic is HTTP/1.1 and mostly GET/POST, so the response rules about
 HEAD (no body after the head, RFC 9110 §9.3.2) and about HTTP/1.0 clients (no
@@ -36,10 +37,34 @@ async def probe_once(ctx: WalkerContext, path: str, timeout: float) -> None:
         await _probe(ctx, method, version, path, timeout)
 
 
+async def explain_once(ctx: WalkerContext, route: str, method: str, wire: bytes,
+                       timeout: float) -> None:
+    """Re-send a safe request whose response the strict client parser refused.
+
+    ``protocols.http1`` refuses a head with obs-fold, whitespace before a colon, a bare
+    CR, or Content-Length with Transfer-Encoding, so the Markov walker only sees a
+    ``protocol_error``; the lenient reader names the rule that was broken. Once per route
+    per actor, and only for GET/HEAD (re-sending is safe, RFC 9110 §9.2.1).
+    """
+    if method not in ("GET", "HEAD"):
+        return
+    explained = checker_for(ctx).explained
+    if route in explained:
+        return
+    explained.add(route)
+    await _exchange(ctx, method, wire, timeout, route)
+
+
 async def _probe(ctx: WalkerContext, method: str, version: str, path: str,
                  timeout: float) -> None:
     request = (f"{method} {path} HTTP/{version}\r\nHost: {ctx.target.host_header}\r\n\r\n"
                .encode("ascii", "replace"))
+    await _exchange(ctx, method, request, timeout, None)
+
+
+async def _exchange(ctx: WalkerContext, method: str, request: bytes, timeout: float,
+                    route: str | None) -> None:
+    """One request on a fresh connection, read to the end plus ``GRACE_S``, then judged."""
     try:
         stream = await net.connect(ctx.target, timeout)
     except net.TransportError as exc:
@@ -59,7 +84,7 @@ async def _probe(ctx: WalkerContext, method: str, version: str, path: str,
     finally:
         await net.aclose_quietly(stream)
     ctx.tally.incr("resp.probes")
-    check_raw(ctx, request, data, closed=ending in _CLOSED)
+    check_raw(ctx, request, data, closed=ending in _CLOSED, route=route)
 
 
 def _complete(method: str, data: bytes) -> bool:

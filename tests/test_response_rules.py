@@ -421,3 +421,32 @@ def test_probes_pass_a_correct_server() -> None:
     assert counters["resp.rule.no_content_after_head.pass"] == 1
     assert counters["resp.rule.no_transfer_encoding_to_http10.pass"] == 1
     assert "resp.violation" not in counters and "resp.framing_violation" not in counters
+
+
+def test_explain_names_the_rule_a_refused_head_broke() -> None:
+    from actors import response_probes
+    from tests.torture_servers import serving, walker_ctx
+
+    folded = ok200(b"X-A: one\r\n two\r\n")
+    parser = ResponseParser()
+    parser.expect("GET")
+    parser.feed(folded)
+    with pytest.raises(Exception, match="folding"):
+        parser.next_response()  # the Markov walker only sees a protocol_error
+
+    async def handler(stream: trio.SocketStream) -> None:
+        await stream.receive_some(4096)
+        await stream.send_all(folded)
+
+    async def main() -> WalkerContext:
+        async with serving(handler) as port:
+            ctx = walker_ctx(port, "markov", {}, 10)
+            for method in ("POST", "GET", "GET"):  # POST is not re-sent; GET once per route
+                await response_probes.explain_once(ctx, "GET /x", method, GET, 2.0)
+            return ctx
+
+    ctx = trio.run(main)
+    counters = ctx.tally.counters
+    assert counters["resp.probes"] == 1
+    assert counters["resp.route.no_obs_fold.violation.GET /x"] == 1
+    assert counters["resp.violation"] == 1
