@@ -221,8 +221,11 @@ class FreshTargetJudge:
         program = self.program(candidates)
         try:
             running = self.launcher.start()
-        except LaunchError as exc:
-            raise ShrinkAbort(f"cannot launch a fresh target: {exc}") from None
+        except LaunchError:  # once more: a free port can be taken between pick and bind
+            try:
+                running = self.launcher.start()
+            except LaunchError as exc:
+                raise ShrinkAbort(f"cannot launch a fresh target: {exc}") from None
         try:
             outcome = trio.run(lambda: run_program(program, Target.from_url(running.url),
                                                    pid=running.pid,
