@@ -81,8 +81,13 @@ Unit = tuple[Step, ...]
 def crash_units(candidates: Sequence[Candidate], *, probe_path: str = "/",
                 probe_timeout_s: float = 3.0) -> tuple[Unit, ...]:
     """One unit per candidate, in the order they were sent (its writes on its own
-    connection, a short read after each, its hang-up), then settle, probe, hold, probe."""
+    connection, a short read after each, its hang-up), then settle, probe, hold, probe.
+
+    A candidate that left its connection open is closed before the probes: a server that
+    only stalls while clients hold connections (a saturated worker pool) recovers when they
+    leave, and is not hung; judging it with the connections held would be a false alarm."""
     units: list[Unit] = []
+    held: list[int] = []
     for number, cand in enumerate(sorted(candidates, key=lambda c: c.sent_at)):
         conn = number + 1
         label = f"crash.{cand.slice}.{cand.case}"
@@ -91,9 +96,13 @@ def crash_units(candidates: Sequence[Candidate], *, probe_path: str = "/",
             steps.append(Step(Action.SEND, conn=conn, data=write, label=label))
             steps.append(Step(Action.READ, conn=conn, timeout_s=WRITE_READ_S,
                               until=ReadUntil.ANY, label="crash.reply"))
-        if cand.end != "open":
+        if cand.end == "open":
+            held.append(conn)
+        else:
             steps.append(Step(Action.RST if cand.end == "rst" else Action.CLOSE, conn=conn))
         units.append(tuple(steps))
+    if held:
+        units.append(tuple(Step(Action.CLOSE, conn=conn, label="crash.leave") for conn in held))
     units.append((Step(Action.SLEEP, interval_s=SETTLE_S, label="settle"),))
     units.append((Step(Action.PROBE, path=probe_path, timeout_s=probe_timeout_s,
                        label="probe"),))

@@ -194,3 +194,11 @@ def test_a_hang_is_shrunk_to_the_input_that_hangs_a_fresh_target(tmp_path: Path)
     assert report["found"] == ["#2 markov:hang"]
     assert load_repro(repro).predicate["id"] == "I-HANG"
     assert "timeout" in report["details"][-1]
+
+
+def test_connections_left_open_are_closed_before_the_probes():
+    program = crash_program([Candidate(1, "adv", "slow", 1.0, (b"GET / HTTP/1.1\r\n",), "open")],
+                            "hang")
+    actions = [s.action for s in program.steps]
+    first_probe = actions.index(Action.PROBE)
+    assert Action.CLOSE in actions[:first_probe]
