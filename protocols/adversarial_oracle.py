@@ -229,6 +229,11 @@ def effective_reaction(
         case.body_defect or (case.framing and base == status and status >= 400))
     if early and baseline is not None and observation.closed and not baseline.closed:
         return Reaction.REJECTED_CLOSED, "answered like the baseline, then closed on the framing"
+    # A route that refuses the method (405, 404...) and closes, as it did for the valid
+    # request, never read the malformed body: nothing was accepted, nothing can be judged.
+    if (case.body_defect and early and baseline is not None and status >= 400
+            and observation.closed and baseline.closed):
+        return None, "answered_before_body"
     return Reaction.ACCEPTED, f"same {status} as the valid baseline" if base == status else ""
 
 

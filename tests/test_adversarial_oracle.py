@@ -221,8 +221,10 @@ def test_early_route_answer_then_close_is_a_body_refusal() -> None:
     assert closed.reaction is R.REJECTED_CLOSED and closed.verdict is Verdict.PASS
     kept = judge_case(case, obs(response(405)), base(405, closed=False))
     assert kept.reaction is R.ACCEPTED and kept.verdict is Verdict.LENIENT
+    # A route that closes after every 405 never read the body: not judged, not "accepted"
+    # (a MUST body case would otherwise fail a server that did nothing wrong).
     always_closes = judge_case(case, obs(response(405), "eof"), base(405, closed=True))
-    assert always_closes.reaction is R.ACCEPTED
+    assert always_closes.reaction is None and always_closes.verdict is Verdict.UNJUDGED
     # Framing headers: a route's 4xx then a close is a refusal; a processed 200 is not.
     framing = BY_NAME["cl-conflicting"]
     assert judge_case(framing, obs(response(405), "eof"), base(405)).verdict is Verdict.PASS

@@ -245,3 +245,18 @@ def test_refapp_echo_route_takes_every_body_case_without_a_finding() -> None:
     failing = {k: v for k, v in counters.items() if k.endswith(".violation")}
     assert not counters.get("adv.must_violation") and not reports, (failing, reports)
     assert counters.get("adv.baseline", 0) >= 1
+
+
+def test_route_answer_then_close_like_the_baseline_is_not_a_body_verdict() -> None:
+    """405 + close to the valid POST and to a malformed chunked body: the body was never
+    read (the 405 needs none), so the case is not judged rather than 'accepted'."""
+    case = BY_NAME["chunk-size-invalid"]
+    closed_405 = observe(b"HTTP/1.1 405 No\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                         "eof")
+    kept_405 = observe(b"HTTP/1.1 405 No\r\nContent-Length: 0\r\n\r\n", "timeout")
+    assert effective_reaction(case, closed_405, closed_405) == (None, "answered_before_body")
+    assert effective_reaction(case, closed_405, kept_405)[0] is Reaction.REJECTED_CLOSED
+    assert effective_reaction(case, kept_405, kept_405)[0] is Reaction.ACCEPTED
+    ok_closed = observe(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        "eof")  # a body route that read the malformed body: still accepted
+    assert effective_reaction(case, ok_closed, ok_closed)[0] is Reaction.ACCEPTED
