@@ -215,7 +215,7 @@ def _replay(args: argparse.Namespace) -> int:
 
         return replay_launched(args)
     if args.target is None:
-        sys.stderr.write("assay replay: error: FILE needs --target URL\n")
+        sys.stderr.write("assay replay: error: FILE needs --target URL or --launch CMD\n")
         return EXIT_USAGE
     try:
         loaded = repro.load_repro(args.file)
