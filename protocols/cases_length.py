@@ -47,11 +47,18 @@ S63_4, S63_5, S61 = "RFC 9112 §6.3 (4)", "RFC 9112 §6.3 (5)", "RFC 9112 §6.1"
 
 
 def _te_cl(name: str, *te_lines: str) -> AdversarialCase:
-    """An invalid Transfer-Encoding next to a Content-Length: 400 and close (§6.3 (4)).
+    """An invalid Transfer-Encoding, then ``Content-Length: 5`` and ``hello``: 400 and close
+    (§6.3 (4)). A server that took the length (aiohttp, waitress with an empty value) answers
+    200: accepted against a MUST, HIGH. A smuggling layout would hide that: the junk after a
+    smuggled request makes such servers fail the connection before answering anything."""
+    return case(name, LENGTH, b.post(*te_lines, "Content-Length: 5"), CLOSING_REFUSALS,
+                MUST, HIGH, S63_4, q.Q_TE_NOT_FINAL, rejection_statuses=NOT_IMPL,
+                must_close=True, **POST, **FRAMING)
 
-    A server that framed by Content-Length sees the smuggled request (desync); one that
-    decoded chunked anyway accepted a coding the RFC does not call chunked.
-    """
+
+def _te_cl_split(name: str, *te_lines: str) -> AdversarialCase:
+    """The same with the smuggling layout (``te_split``, length first): a server that
+    frames by the length answers the smuggled request."""
     return case(name, LENGTH, b.te_split(*te_lines), CLOSING_REFUSALS, MUST, HIGH, S63_4,
                 q.Q_TE_NOT_FINAL, rejection_statuses=NOT_IMPL, must_close=True, **POST,
                 **SMUGGLE)
@@ -166,6 +173,8 @@ CONTENT_LENGTH: tuple[AdversarialCase, ...] = (
 TRANSFER_ENCODING: tuple[AdversarialCase, ...] = (
     # Not chunked (or not a coding at all) next to a Content-Length: 400 and close.
     _te_cl("te-empty-cl", "Transfer-Encoding: "),
+    _te_cl_split("te-empty-after-cl", "Transfer-Encoding: "),
+    _te_cl_split("te-identity-after-cl", "Transfer-Encoding: identity"),
     _te_cl("te-identity-cl", "Transfer-Encoding: identity"),
     _te_cl("te-vt-cl", "Transfer-Encoding: \x0bchunked"),
     _te_cl("te-ff-cl", "Transfer-Encoding: \x0cchunked"),

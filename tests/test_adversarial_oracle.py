@@ -323,3 +323,140 @@ def test_observation_is_frozen() -> None:
     with pytest.raises(AttributeError):
         seen.closed = True  # type: ignore[misc]
     assert replace(seen, closed=True).closed
+
+
+# -- the grown catalogue: interim, switch, pipelining, close, valid traffic ------------------
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+SWITCH = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          b"\r\n\x88\x02\x03\xe8")
+CLOSING_OK = response(200, b"ok", "Connection: close")
+HEAD_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"  # a HEAD answer: no body follows
+
+
+def test_interim_and_switch_are_seen_in_the_bytes() -> None:
+    for data in (CONTINUE + OK, CONTINUE + CONTINUE + OK,
+                 b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK):
+        seen = observe(data, "eof")
+        assert seen.interim and seen.statuses == (200,)
+    assert not observe(OK, "eof").interim and not observe(SWITCH, "timeout").interim
+    assert observe(SWITCH, "timeout").switched and not observe(OK, "timeout").switched
+    # Byte by byte through the walker's stop rule: the interim alone is not enough.
+    data = CONTINUE + OK
+    assert not read_enough(data[: len(CONTINUE)])
+    assert [read_enough(data[:i]) for i in range(len(data) + 1)].index(True) == len(data)
+
+
+def test_no_1xx_to_http10() -> None:
+    case = BY_NAME["expect-100-http10"]
+    bad = judge_case(case, observe(CONTINUE + CLOSING_OK, "eof"), base(200))
+    assert bad.verdict is Verdict.VIOLATION and bad.high == ()
+    assert {"adv.interim_to_http10", "adv.must_violation"} <= set(bad.counters)
+    assert judge_case(case, observe(CLOSING_OK, "eof"), base(200)).verdict is Verdict.PASS
+    # HTTP/1.1: a 100 before the final answer is what the RFC asks for.
+    assert judge_case(BY_NAME["expect-100-http11"], observe(CONTINUE + OK, "timeout"),
+                      base(200)).verdict is Verdict.PASS
+
+
+def test_switching_where_the_rfc_says_ignore() -> None:
+    case = BY_NAME["upgrade-ws-http10"]
+    bad = judge_case(case, observe(SWITCH, "timeout"), base(200))
+    assert bad.verdict is Verdict.VIOLATION and "adv.bad_upgrade" in bad.counters
+    assert judge_case(case, observe(CLOSING_OK, "eof"), base(200)).verdict is Verdict.PASS
+    # A MAY case: a 101 to an unknown protocol is leniency, not a failure.
+    odd = judge_case(BY_NAME["upgrade-unknown-protocol"], observe(SWITCH, "timeout"), base(200))
+    assert odd.verdict is Verdict.LENIENT
+
+
+@pytest.mark.parametrize("split_at", [None, 1, 7, 40])
+def test_pipelined_responses_are_counted(split_at: int | None) -> None:
+    case = BY_NAME["pipeline-get-3"]
+    data = OK * 3
+    if split_at is not None:  # the stop rule sees partial reads, the judge the whole
+        assert not read_enough(data[:split_at], responses=3)
+    assert read_enough(data, responses=3) and not read_enough(OK * 2, responses=3)
+    assert read_enough(OK + CLOSING_OK, responses=3)  # an announced close ends the wait
+    everything = judge_case(case, observe(data, "timeout"), base(200))
+    assert everything.verdict is Verdict.PASS
+    dropped = judge_case(case, observe(OK, "timeout"), base(200))
+    assert dropped.verdict is Verdict.VIOLATION
+    assert {"adv.pipeline_dropped", "adv.must_violation"} <= set(dropped.counters)
+    announced = judge_case(case, observe(OK + CLOSING_OK, "eof"), base(200))
+    assert announced.verdict is Verdict.PASS  # the client retries the rest
+    silent = judge_case(case, observe(OK + OK, "eof"), base(200))
+    assert silent.verdict is Verdict.LENIENT and "adv.pipeline_closed_early" in silent.counters
+    refused = judge_case(case, observe(OK + BAD, "eof"), base(200))
+    assert refused.verdict is Verdict.VIOLATION and "adv.pipeline_refused" in refused.counters
+
+
+def test_pipelined_head_is_framed_as_head() -> None:
+    case = BY_NAME["pipeline-head-then-get"]
+    data = HEAD_OK + OK
+    seen = observe(data, "timeout", case.methods)
+    assert seen.statuses == (200, 200) and not seen.garbage
+    assert read_enough(data, responses=2, methods=case.methods)
+    assert not read_enough(HEAD_OK, responses=2, methods=case.methods)
+    assert judge_case(case, seen, base(200)).verdict is Verdict.PASS
+    # Without the methods, the GET answer would be swallowed as the HEAD answer's body.
+    assert observe(data, "timeout").statuses != (200, 200)
+
+
+def test_surplus_is_counted_after_the_expected_responses() -> None:
+    case = BY_NAME["pipeline-get-3"]
+    assert not detect_desync(case, (200, 200, 200), (200,))
+    assert detect_desync(case, (200, 200, 200, 200), (200,))
+
+
+def test_close_received_must_close_and_serve_nothing_more() -> None:
+    case = BY_NAME["connection-close"]
+    assert judge_case(case, observe(CLOSING_OK, "eof"), base(200)).verdict is Verdict.PASS
+    assert judge_case(case, observe(OK, "eof"), base(200)).verdict is Verdict.PASS
+    kept = judge_case(case, observe(OK, "timeout"), base(200))
+    assert kept.verdict is Verdict.VIOLATION and "adv.not_closed" in kept.counters
+    stops = BY_NAME["pipeline-close-stops"]
+    served = judge_case(stops, observe(OK + OK, "eof"), base(200))
+    assert served.verdict is Verdict.VIOLATION and "adv.served_after_close" in served.counters
+    assert judge_case(stops, observe(CLOSING_OK, "eof"), base(200)).verdict is Verdict.PASS
+    # A SHOULD-level close (HTTP/1.0 default) kept open is leniency.
+    lenient = judge_case(BY_NAME["http10-default-close"], observe(OK, "timeout"), base(200))
+    assert lenient.verdict is Verdict.LENIENT
+
+
+def test_valid_traffic_refused_is_the_violation() -> None:
+    case = BY_NAME["chunked-trailer"]
+    refused = judge_case(case, observe(BAD, "eof"), base(200))
+    assert refused.verdict is Verdict.VIOLATION and refused.high == ()
+    assert "adv.must_violation" in refused.counters
+    assert judge_case(case, observe(OK, "timeout"), base(200)).verdict is Verdict.PASS
+    # The route's own answer (405 for POST, like the baseline) is acceptance, even closed.
+    route = judge_case(case, observe(response(405), "eof"), base(405))
+    assert route.verdict is Verdict.PASS
+    # 411 is a refusal RFC 9112 §6.3 allows for a body without Content-Length.
+    assert judge_case(case, observe(response(411), "eof"), base(200)).verdict is Verdict.PASS
+
+
+def test_low_severity_must_miss_is_reported_not_failed() -> None:
+    verdict = judge_case(BY_NAME["cl-tab-ows"], observe(BAD, "eof"), base(200))
+    assert verdict.verdict is Verdict.VIOLATION
+    assert "adv.must_violation_low" in verdict.counters
+    assert "adv.must_violation" not in verdict.counters and verdict.high == ()
+
+
+def test_lenient_chunk_size_is_a_desync_and_a_rejection_passes() -> None:
+    case = BY_NAME["chunk-size-0x-smuggle"]
+    answered = assess(case, observe(OK + NOT_FOUND, "timeout"), base(200))
+    assert answered.verdict is Verdict.VIOLATION and "adv.desync" in answered.high
+    assert assess(case, observe(BAD, "eof"), base(200)).verdict is Verdict.PASS
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.responses > 1 or c.forbid_interim
+                                  or c.forbid_switch or c.valid], ids=lambda c: c.name)
+def test_new_cases_judge_any_bytes(case) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(case.name)
+    pieces = [OK, BAD, CONTINUE, SWITCH, HEAD_OK, NOT_FOUND, b"\x00junk", b"HTTP/1.1 2"]
+    for _ in range(30):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(4)))
+        seen = observe(data, rng.choice(ENDINGS), case.methods)
+        verdict = assess(case, seen, rng.choice([None, base(200), base(405)]),
+                         rng.choice([None, observe(OK, "timeout")]))
+        assert isinstance(verdict.verdict, Verdict)
