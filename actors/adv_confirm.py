@@ -3,11 +3,12 @@
 How this works: ``attempt_of`` reduces a ``CaseVerdict`` to the ``Attempt`` confirmation
 compares, keyed by the counters that fail an invariant (a re-send must break the same
 invariant, not merely any MUST). ``resend`` is one round: the case bytes alone on a fresh
-connection, then the valid baseline to the same route, fetched fresh, because a hang counts
-only if the server answered a valid request in the same round. The baseline goes after the
-case's connection is closed, so a server with a single worker is not blocked by our own
-re-send. The exchange itself is the walker's (``actors.adversarial._exchange``), passed in,
-so both sendings of a case move exactly the same bytes the same way.
+connection, then, when the re-send hung, the valid baseline to the same route fetched fresh,
+because a hang counts only if the server answered a valid request in the same round. That
+baseline goes after the case's connection is closed, so a server with a single worker is not
+blocked by our own re-send. The exchange itself is the walker's
+(``actors.adversarial._exchange``), passed in, so both sendings of a case move exactly the
+same bytes the same way.
 """
 
 from __future__ import annotations
@@ -63,10 +64,13 @@ async def resend(
         await net.aclose_quietly(stream)
     observation = observe(done.reply.data, done.reply.ending)
     canary = observe(done.canary.data, done.canary.ending) if done.canary else None
-    baseline = await baselines.fresh(ctx, case.method)
+    # Only a hang needs this round's baseline; any other reaction is judged against the
+    # cached one, as the first sending was (a fresh fetch would double every round's cost).
+    hung = observation.reaction is Reaction.HANG
+    baseline = await (baselines.fresh if hung else baselines.again)(ctx, case.method)
     verdict = assess(case, observation, baseline, canary)
     ctx.record_exchange(slice="adv", case=case.name, confirm_round=True, sent=done.sent,
                         received=done.reply.data, ending=done.reply.ending,
                         verdict=verdict.verdict.value,
                         reaction=verdict.reaction.value if verdict.reaction else None)
-    return attempt_of(verdict, baseline_answered=baseline is not None)
+    return attempt_of(verdict, baseline_answered=(baseline is not None) if hung else None)

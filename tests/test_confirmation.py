@@ -160,9 +160,9 @@ def test_a_real_hang_with_a_prompt_baseline_is_confirmed() -> None:
 def test_smuggling_is_confirmed_and_reported_with_the_confirmation() -> None:
     tally, sink = probe_cases(naive_server, ["cl-te-smuggle"])
     assert tally.counters["adv.confirmed"] == 1
-    assert [counter for counter, _ in sink.reports] == ["adv.desync"]
-    assert sink.reports[0][1]["confirmation"] == "confirmed"
-    assert sink.reports[0][1]["reproduced"] == 2
+    adv = [(counter, ev) for counter, ev in sink.reports if counter.startswith("adv.")]
+    assert [counter for counter, _ in adv] == ["adv.desync"]
+    assert adv[0][1]["confirmation"] == "confirmed" and adv[0][1]["reproduced"] == 2
 
 
 def test_confirmation_is_bounded_by_the_walker_deadline() -> None:
