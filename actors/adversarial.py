@@ -299,6 +299,10 @@ class BaselineCache:
         self._held.pop((method, path), None)
         return await self.get(ctx, method, path)
 
+    async def again(self, ctx: WalkerContext, method: str) -> Observation | None:
+        """The baseline (cached if still fresh) of the route the last ``method`` case used."""
+        return await self.get(ctx, method, self._last_path.get(method))
+
     async def _fetch(self, ctx: WalkerContext, method: str,
                      path: str | None) -> Observation | None:
         settings = self._settings
