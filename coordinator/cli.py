@@ -56,6 +56,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--launch", metavar="CMD", help="shell command serving the target on 127.0.0.1:{port}: "
         "assay picks the port, starts it, knows its pid, stops it at the end (instead of "
         "--target)")
+    add("--launch-path", metavar="PATH", help="with --launch: the target URL's path (default /)")
     add("--slices", help="comma-separated slices to run (default: all available)")
     add("--fail-fast", action="store_const", const=True, default=None,
         help="stop the run at the first HIGH invariant trip")
@@ -110,6 +111,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     names += ["leak_probes", "leak_probe_interval", "leak_probe_sse_cap", "leak_probe_grace",
               "leak_probe_max_burst"]
     names += ["adv_confirm_tries"]
+    names += ["launch_path"]
     return {name: getattr(args, name) for name in names}
 
 
@@ -119,6 +121,8 @@ def config_from_args(args: argparse.Namespace, mode: str = "run",
     config = build_config(_flags(args), args.config, os.environ, base or RunConfig(mode=mode))
     if args.slices:
         config = replace(config, slices=tuple(s.strip() for s in args.slices.split(",") if s))
+    if config.launch is None and config.launch_path != "/":
+        raise ConfigError("--launch-path needs --launch")
     if config.launch is not None:
         clash = [flag for flag, value in (("--target", config.target),
                                           ("--target-pid", config.target_pid),

@@ -52,6 +52,8 @@ class RunConfig:
     target_pid: int | None = None
     #: ``--launch CMD``: assay starts the target itself on 127.0.0.1:{port} (coordinator.launch).
     launch: str | None = None
+    #: ``--launch-path``: the launched target's URL path (what a bare run walks and probes).
+    launch_path: str = "/"
     slices: tuple[str, ...] = ()
     fail_fast: bool = False
     refapp_defects: tuple[str, ...] = ()
@@ -233,6 +235,7 @@ _CONVERTERS: dict[str, Any] = {
     "stats_metric": lambda v: ("stats_metric", str(v)),
     "target_pid": lambda v: ("target_pid", parse_positive_int(v, "--target-pid")),
     "launch": lambda v: ("launch", _launch(v)),
+    "launch_path": lambda v: ("launch_path", validate_path(str(v), "--launch-path")),
     "fail_fast": lambda v: ("fail_fast", _bool(v, "fail_fast")),
     "checkpoint_interval": lambda v: (
         "checkpoint_interval_s", parse_duration(v, "checkpoint interval")),

@@ -72,8 +72,9 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             if isinstance(launched, str):
                 return _fail(EXIT_INFRA, launched)
             cleanup.callback(launched.stop)
-            url, target_pid = launched.url, launched.pid
-            health_path = config.health_path or "/"
+            url = launched.url.rstrip("/") + config.launch_path
+            target_pid = launched.pid
+            health_path = config.health_path or config.launch_path
         else:
             assert config.target is not None
             url = config.target
