@@ -83,6 +83,8 @@ def test_launch_conflicts_are_usage_errors(tmp_path):
         assert done.returncode == 2 and "--launch" in done.stderr, done.stderr
     done = assay("run", "--launch", "srv --port 80", "--results", str(tmp_path), timeout=30)
     assert done.returncode == 2 and "{port}" in done.stderr
+    done = assay("run", "--launch-path", "/x", "--results", str(tmp_path), timeout=30)
+    assert done.returncode == 2 and "--launch-path needs --launch" in done.stderr
 
 
 @pytest.mark.integration
