@@ -62,7 +62,7 @@ def test_server_killed_by_a_vanishing_client_is_crashed() -> None:
         server = H2cServer("crash")
         async with serving(server.handler) as port:
             settings = {**FAST, "h2c_stages": ["request_sent"]}
-            ctx = walker_ctx(port, "h2c", settings, seconds=0.6)
+            ctx = walker_ctx(port, "h2c", settings, seconds=1.5)  # room for confirmation
             await h2c_churn.run(ctx)
         assert server.dead
         counters = ctx.tally.counters
@@ -78,7 +78,7 @@ def test_refused_target_is_crashed_after_two_probes() -> None:
     async def main() -> None:
         async with serving(H2cServer("decline").handler) as port:
             pass
-        ctx = walker_ctx(port, "h2c", FAST, seconds=0.2)
+        ctx = walker_ctx(port, "h2c", FAST, seconds=1.0)  # room for confirmation's re-sends
         await h2c_churn.run(ctx)
         counters = ctx.tally.counters
         assert counters["h2c.crashed"] >= 1 and counters["h2c.errors"] >= 1

@@ -68,7 +68,8 @@ def test_server_that_hangs_on_a_bad_frame_is_caught() -> None:
     async def main() -> None:
         async with serving(hang_after_handshake_server) as port:
             settings = {**FAST, "ws_cases": ["reserved_opcode_3"], "ws_case_timeout": 0.2}
-            ctx = walker_ctx(port, "ws", settings, seconds=0.5)
+            # 1.5 s: a hang is re-sent alone twice (confirmation) before it counts
+            ctx = walker_ctx(port, "ws", settings, seconds=1.5)
             await ws_torture.run(ctx)
         counters = ctx.tally.counters
         assert counters["ws.hang_no_close"] >= 1
