@@ -2,7 +2,7 @@
 
 It validates the request head the way a careful server does (request line, field syntax,
 one valid Host, Content-Length digits, Transfer-Encoding exactly ``chunked``, not both) and
-routes: ``GET /`` answers 200, ``POST /`` answers 405 without reading the body (and
+routes: ``GET /`` (and HEAD) answers 200, ``POST /`` answers 405 without reading the body (and
 closes), ``POST /upload`` reads the body (Content-Length or chunked, with extensions and
 trailers) and answers 200. A malformed chunked body on ``/upload`` gets 400 and a close,
 or, with ``defective=True``, 500: the framing error reached the application, as granian
@@ -21,7 +21,8 @@ from contextlib import contextmanager
 HEAD_CAP = 32 * 1024
 BODY_CAP = 1 << 20
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (/[\x21-\x7e]*) HTTP/1\.([01])")
+REQUEST_LINE = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (/[\x21-\x7e]*|http://[\x21-\x7e]+) HTTP/1\.([01])")
 HOST = re.compile(rb"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,8})((?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
                         rb"(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|\"[^\"\r\n]*\"))?)*)")
@@ -178,6 +179,8 @@ class _Handler(socketserver.BaseRequestHandler):
         except BadRequest as exc:
             send(_answer(exc.status, "Bad Request", close=True))
             return False
+        if target.startswith(b"http://"):  # absolute-form (RFC 9112 §3.2.2): MUST accept
+            target = b"/" + target[7:].partition(b"/")[2]
         path = target.split(b"?", 1)[0].decode()
         with self.server.lock:
             self.server.seen.append((method.decode(), path))
@@ -195,8 +198,9 @@ class _Handler(socketserver.BaseRequestHandler):
         close = version == b"0" or b"close" in b",".join(fields.get(b"connection", [])).lower()
         if path == "/upload" and method == b"POST":
             send(_answer(200, "OK", b"%d" % len(body), close))
-        elif path == "/" and method == b"GET":
-            send(_answer(200, "OK", b"ok", close))
+        elif path == "/" and method in (b"GET", b"HEAD"):
+            answer = _answer(200, "OK", b"ok", close)
+            send(answer[:-2] if method == b"HEAD" else answer)  # HEAD: the head only
         elif path == "/":
             send(_answer(405, "Method Not Allowed", close=True, extra="Allow: GET\r\n"))
             return False
