@@ -134,8 +134,10 @@ RFC9110: tuple[RfcRequirement, ...] = (
     req(R, "9.3.7", "SHOULD", "server", "A server generating a successful response to OPTIONS "
         "SHOULD send any header that might indicate optional features implemented by the "
         "server", "asterisk", "successful response to options"),
+    req(R, "9.3.8", "DEF", "server", "The TRACE method requests a remote, application-level "
+        "loop-back of the request message.", "application-level loop-back", slug="trace"),
     req(R, "9.3.8", "MUST NOT", "client", "A client MUST NOT send content in a TRACE request.",
-        "trace"),
+        "must not send content in a trace", slug="client-trace-content"),
     # §10 request context
     req(R, "10.1.1", "MUST NOT", "client", "A client MUST NOT generate a 100-continue "
         "expectation in a request that does not include content.", "does not include "
@@ -158,7 +160,7 @@ RFC9110: tuple[RfcRequirement, ...] = (
     # §11 authentication, §15 status codes
     req(R, "11.6.1", "MUST", "server", "A server generating a 401 (Unauthorized) response MUST "
         "send a WWW-Authenticate header field containing at least one challenge.",
-        "www-authenticate"),
+        "containing at least one challenge"),
     req(R, "15.2", "MUST NOT", "server", "Since HTTP/1.0 did not define any 1xx status codes, a "
         "server MUST NOT send a 1xx response to an HTTP/1.0 client.", "1xx response to an "
         "http/1.0 client"),

@@ -85,8 +85,12 @@ RFC9112: tuple[RfcRequirement, ...] = (
         "an absolute-form of request-target, the origin server MUST ignore the received Host "
         "header field (if any) and instead use the host information of the request-target.",
         "must ignore the received host"),
+    req(R, "3.2.3", "DEF", "recipient", "The authority-form of request-target is only used for "
+        "CONNECT requests", "authority-form of request-target is only used",
+        slug="authority-form-connect"),
     req(R, "3.2.3", "MUST", "client", "a client MUST send only the target URI's authority "
-        "component (excluding any userinfo and its \"@\" delimiter) as the request-target"),
+        "component (excluding any userinfo and its \"@\" delimiter) as the request-target",
+        "client must send only the target uri's authority", slug="client-authority"),
     req(R, "3.2.4", "DEF", "recipient", 'The "asterisk-form" of request-target is only used '
         "for a server-wide OPTIONS request", "asterisk-form", slug="asterisk-options"),
     # §4 status line
@@ -175,11 +179,13 @@ RFC9112: tuple[RfcRequirement, ...] = (
         "with an invalid Content-Length header field, then the message framing is invalid "
         "... the server MUST respond with a 400 (Bad Request) status code and then close the "
         "connection.", "invalid content-length", "comma-separated list", item="(5)"),
+    req(R, "6.3", "DEF", "recipient", "If a valid Content-Length header field is present "
+        "without Transfer-Encoding, its decimal value defines the expected message body length "
+        "in octets.", "defines the expected message body length", item="(6)"),
     req(R, "6.3", "MUST", "recipient", "If the sender closes the connection or the recipient "
         "times out before the indicated number of octets are received, the recipient MUST "
         "consider the message to be incomplete and close the connection.",
-        "consider the message to be incomplete", "defines the expected message body length",
-        item="(6)"),
+        "consider the message to be incomplete", item="(6)"),
     req(R, "6.3", "MAY", "server", "A server MAY reject a request that contains a message "
         "body but not a Content-Length by responding with 411 (Length Required).",
         "411 (length required)"),

@@ -25,6 +25,8 @@ from typing import Any
 
 #: Parties a black-box client can observe breaking a requirement.
 SERVER_PARTIES = frozenset({"server", "origin server", "recipient", "sender (response)"})
+#: A phrase this long names one sentence: it matches a quote whatever section the entry cites.
+SPECIFIC = 24
 _REF = re.compile(r"RFC\s*(\d+)\s*§\s*([0-9]+(?:\.[0-9]+)*)(?:\s*\((\d+)\))?")
 
 
@@ -105,8 +107,9 @@ def coverage(requirements: Iterable[RfcRequirement],
              entries: Iterable[Any]) -> dict[str, list[Any]]:
     """Requirement id -> the entries that test it (in catalogue order).
 
-    An entry that tests nothing in the section it cites (it cites the section of its
-    reaction but quotes another sentence, say) is matched by its quote alone, anywhere.
+    An entry whose quote holds a requirement's specific phrase (``SPECIFIC`` characters or
+    more) tests it whatever section it cites (a quote may carry two sentences); an entry
+    that tests nothing in the section it cites is matched by any phrase of its quote.
     """
     reqs = list(requirements)
     items = list(entries)
@@ -117,11 +120,12 @@ def coverage(requirements: Iterable[RfcRequirement],
     matched = {id(e) for hits in found.values() for e in hits}
     order = {id(e): i for i, e in enumerate(items)}
     for entry in items:
-        if id(entry) in matched:
-            continue
         quote = _norm(str(getattr(entry, "quote", "")))
+        unmatched = id(entry) not in matched
         for requirement in reqs:
-            if requirement.match and any(p in quote for p in requirement.match):
+            hit = any(p in quote for p in requirement.match
+                      if unmatched or len(p) >= SPECIFIC)
+            if hit and all(e is not entry for e in found[requirement.id]):
                 found[requirement.id].append(entry)
     return {r.id: sorted(found[r.id], key=lambda e: order[id(e)]) for r in reqs}
 
