@@ -216,9 +216,10 @@ async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_C
         first = await _open_round(target, request, effective_cap, held,
                                   min(ROUND_LIMIT_S, budget_s))
         first_tries = 1
-        if first.accepted == 0:
+        if first.accepted == 0 and first.first_refusal in plan.REFUSING:
             # Walkers' subscriptions may still be held for a moment: retry before judging,
             # and once one is accepted, fill up to the cap as the first round would have.
+            # (Silence or a refused connect is not retried: a dead target is not judged.)
             first, first_tries = await _fill(target, request, 1, held, grace_s, budget_end)
             if held:
                 more = await _open_round(target, request, effective_cap - len(held), held,

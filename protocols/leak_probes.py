@@ -88,10 +88,10 @@ class Open(enum.Enum):
 
 
 #: Refusals that mean "no slot for you" when none of ours is open.
-_REFUSING = frozenset({Open.FULL, Open.CLOSED, Open.RESET})
+REFUSING = frozenset({Open.FULL, Open.CLOSED, Open.RESET})
 #: Refusals that count toward a deficit in the second round (after the first got answers,
 #: a broker that queues instead of refusing shows as silence).
-_DEFICIT = _REFUSING | {Open.TIMEOUT}
+_DEFICIT = REFUSING | {Open.TIMEOUT}
 
 
 def subscribe_request(host: str, path: str) -> bytes:
@@ -160,7 +160,7 @@ def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
     """
     if first.accepted == 0:
         seen = first.first_refusal
-        if seen in _REFUSING:
+        if seen in REFUSING:
             return Verdict.VIOLATION, (
                 f"every subscription was refused ({_describe(seen)}) though none of ours was "
                 "open and the route accepted one at the pre-flight: slots of departed "
