@@ -117,7 +117,7 @@ def test_run_launch_fails_on_a_target_that_crashes_and_the_crash_shrinks(tmp_pat
 
     command = REFAPP + " --defect crash-on-long-header-line"
     done = assay("run", "--launch", command, *MODELS, "--duration", "6s", "--concurrency", "8",
-                 "--procs", "1", "--slices", "adv", "--incident-budget", "5",
+                 "--procs", "1", "--slices", "adv", "--incident-budget", "5", "--no-shrink",
                  "--results", str(tmp_path / "runs"), timeout=120)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     results = only_results(tmp_path / "runs")
