@@ -45,7 +45,7 @@ from actors.walker import Target
 from coordinator import forensics
 from coordinator.invariants import HIGH_COUNTERS, Invariant
 from replay import evidence as evidence_mod
-from replay.launcher import CommandLauncher, Launcher, RefappLauncher
+from replay.launcher import Launcher, RefappLauncher
 from replay.repro import Repro, host_info, save_repro, tool_info
 
 INCIDENT_FORMAT = "assay-incident/1"
@@ -510,7 +510,9 @@ class IncidentManager:
 
     def _launcher(self) -> Launcher | None:
         if self.settings.shrink_launch:
-            return CommandLauncher(self.settings.shrink_launch)
+            from coordinator.launch import TargetLauncher  # watchdog: dies with assay
+
+            return TargetLauncher(self.settings.shrink_launch)
         if self.builtin:
             return RefappLauncher(self.refapp_defects)
         return None
