@@ -319,7 +319,8 @@ class IncidentManager:
             if attribution_stage:
                 entry["attribution"] = {k: attribution_stage.get(k) for k in
                                         ("status", "kind", "death_at", "candidates_file",
-                                         "actors_answered", "actors_asked", "top", "reason")
+                                         "actors_answered", "actors_asked", "top", "reason",
+                                         "death_to_candidates_s")
                                         if k in attribution_stage}
             bisect_stage = incident.stages.get("bisect")
             if bisect_stage:
