@@ -107,17 +107,28 @@ async def _open_round(target: Target, request: bytes, want: int, held: list[trio
     return SseRound(accepted, dict(refusals), first)
 
 
+async def _leave_with_fin(stream: trio.SocketStream) -> None:
+    """Half-close, read until the server closes (at most ``FIN_DRAIN_S``), then close."""
+    await net.half_close(stream)
+    with trio.move_on_after(FIN_DRAIN_S), contextlib.suppress(
+            trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        while await stream.receive_some(65536):
+            pass
+    await net.aclose_quietly(stream)
+
+
+async def _leave_all_with_fin(streams: list[trio.SocketStream]) -> None:
+    """The probe's own cleanup: FIN, so that it is not one more RST departure."""
+    async with trio.open_nursery() as nursery:
+        for stream in streams:
+            nursery.start_soon(_leave_with_fin, stream)
+    streams.clear()
+
+
 async def _abandon(streams: list[trio.SocketStream]) -> tuple[int, int]:
     """Leave every subscriber, alternately with RST and FIN; (resets, fins)."""
     resets = fins = 0
-
-    async def leave_with_fin(stream: trio.SocketStream) -> None:
-        await net.half_close(stream)
-        with trio.move_on_after(FIN_DRAIN_S), contextlib.suppress(
-                trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            while await stream.receive_some(65536):
-                pass
-        await net.aclose_quietly(stream)
+    leave_with_fin = _leave_with_fin
 
     async with trio.open_nursery() as nursery:
         for stream, reset in zip(streams, plan.abandon_plan(len(streams)), strict=True):
@@ -256,8 +267,7 @@ async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_C
         return report
     finally:
         with trio.CancelScope(shield=True):
-            for stream in held + held_witness:
-                await net.aclose_quietly(stream)
+            await _leave_all_with_fin(held + held_witness)
 
 
 def _name(kind: Open | None) -> str | None:
