@@ -249,6 +249,9 @@ RFC9112: tuple[RfcRequirement, ...] = (
     req(R, "9.6", "MUST", "server", 'A server that sends a "close" connection option MUST '
         "initiate closure of the connection ... after it sends the response containing the "
         '"close" connection option.', "server that sends a close connection option"),
+    req(R, "9.6", "SHOULD", "sender (response)", 'A sender SHOULD send a Connection header '
+        'field ... containing the "close" connection option when it intends to close a '
+        "connection.", "when it intends to close a connection"),
     req(R, "9.6", "MUST NOT", "client", 'A client that sends a "close" connection option MUST '
         "NOT send further requests on that connection", "client that sends a close"),
 )
