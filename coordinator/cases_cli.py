@@ -54,6 +54,8 @@ class CaseRow:
     allowed: str
     category: str = ""
     quote: str = ""
+    #: Sent to a body route (``--body-path``; ``protocols.body_routes.carries_body``).
+    body_route: bool = False
 
 
 def _value(thing: Any) -> str:
@@ -66,9 +68,11 @@ def _allowed(reactions: Iterable[Any]) -> str:
 
 def _adv() -> list[CaseRow]:
     from protocols.adversarial_cases import CASES
+    from protocols.body_routes import carries_body
 
     return [CaseRow("adv", c.name, c.rfc, _value(c.requirement), _value(c.severity),
-                    _allowed(c.allowed), getattr(c, "category", ""), c.quote) for c in CASES]
+                    _allowed(c.allowed), getattr(c, "category", ""), c.quote, carries_body(c))
+            for c in CASES]
 
 
 def _ws() -> list[CaseRow]:

@@ -100,6 +100,8 @@ def test_cases_table_json_and_markdown(capsys: pytest.CaptureFixture[str]) -> No
     data = json.loads(capsys.readouterr().out)
     assert {item["slice"] for item in data} >= {"adv", "ws", "h2c", "sse"}
     assert set(data[0]) >= {"name", "rfc", "requirement", "severity", "allowed", "quote"}
+    by_name = {item["name"]: item for item in data}
+    assert by_name["chunk-size-invalid"]["body_route"] and not by_name["host-missing"]["body_route"]
     assert main(["cases", "--markdown"]) == 0
     assert capsys.readouterr().out == render()
 
