@@ -211,7 +211,9 @@ def render_summary(document: Mapping[str, Any]) -> str:
     for entry in inv.get("failed", []):
         value = entry.get("value")
         lines.append(f"    FAIL {entry['id']} [{entry['severity']}] {entry['meaning']} "
-                     f"({entry['counter']}={value})")
+                     f"({entry['counter']}={value})"
+                     + (f" -- a consequence of {entry['consequence_of']}, not a cause"
+                        if entry.get("consequence_of") else ""))
     for entry in inv.get("not_judged", []):
         lines.append(f"    n/j  {entry['id']}: {entry.get('reason')}")
     for slice_name, cases in tier1.get("failing_cases", {}).items():

@@ -377,3 +377,91 @@ def test_death_is_attributed_to_the_websocket_case_that_killed_the_target(tmp_pa
     if shrink.get("status") == "shrunk":  # bounded: a loaded host may run out of budget
         repro = json.loads(Path(shrink["repro"]).read_text())
         assert "ws:close_code_" in json.dumps(repro)
+
+
+def test_attribute_writes_candidates_and_without_a_launcher_says_shrink_needs_launch(
+        tmp_path: Path):
+    from coordinator.attribution import shrink_death
+    from coordinator.incidents import Incident, IncidentManager, IncidentSettings
+    from coordinator.invariants import BY_ID
+
+    now = 1_700_000_000.0
+    entries = [
+        {"walker": 3, "slice": "ws", "case": "close_code_1005", "sent_at": now - 0.05,
+         "last_sent_at": now - 0.01, "answered_at": now - 0.04, "closed_at": now,
+         "writes": [b"GET /ws HTTP/1.1\r\n\r\n", b"\x88\x82abcd"], "conns": [0, 0]},
+        {"walker": 5, "slice": "markov", "case": "list_items", "sent_at": now - 0.02,
+         "last_sent_at": now - 0.02, "answered_at": now - 0.001, "writes": [b"GET /items"],
+         "conns": [0]},
+    ]
+    made = _attribution({}, [], [wire.InFlightReport(0, 0, "", entries, []),
+                                 wire.InFlightReport(1, 0, "", [], [])])
+    manager = IncidentManager(tmp_path, IncidentSettings(), run_id="run",
+                              target_url="http://127.0.0.1:1/", target_pid=None,
+                              builtin=False)
+    root = tmp_path / "incidents" / "x-I-LIVENESS"
+    root.mkdir(parents=True)
+    incident = Incident("x-I-LIVENESS", "coord.target_down", BY_ID["I-LIVENESS"], root,
+                        {"evidence": {"at": now + 1.0}, "via": "health"}, now + 1.0, now + 1.0)
+
+    async def main() -> None:
+        await made.attribute(manager, incident)
+        assert await shrink_death(manager, incident) is None
+
+    trio.run(main)
+    document = json.loads((root / "candidates.json").read_text())
+    assert document["kind"] == "liveness" and document["death_at"] == now - 0.001
+    assert [c["case"] for c in document["candidates"]] == ["close_code_1005", "list_items"]
+    stage = incident.stages["attribution"]
+    assert stage["top"][0]["case"] == "close_code_1005" and stage["actors_answered"] == 2
+    assert incident.detail["evidence"]["candidates"][0]["case"] == "close_code_1005"
+    shrink = incident.stages["shrink"]
+    assert shrink["status"] == "not_shrunk" and "--launch" in shrink["reason"]
+    assert "--launch" in (root / "shrink" / "NOT_SHRUNK.txt").read_text()
+    manager.incidents[incident.counter] = incident
+    (entry,) = manager.summary()  # the results' incidents list
+    assert entry["attribution"]["top"][0]["case"] == "close_code_1005"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("defect", [False, True])
+def test_refapp_crash_on_ws_close_code_both_ways(defect: bool):
+    import socket
+    import time
+
+    from protocols.websocket_frames import (
+        Frame,
+        Opcode,
+        build_handshake,
+        close_payload,
+        encode_frames,
+        make_key,
+    )
+    from refapp.defects import CRASH_EXIT_STATUS
+    from refapp.launch import start_refapp
+
+    process = start_refapp(defects=("crash-on-ws-close-code",) if defect else ())
+    try:
+        for code in (1000, 1005):  # a valid close never kills; a forbidden one does
+            with socket.create_connection((process.host, process.port), timeout=5) as sock:
+                sock.sendall(build_handshake("/ws", f"127.0.0.1:{process.port}",
+                                             make_key(bytes(16))))
+                assert b" 101 " in sock.recv(4096)
+                sock.sendall(encode_frames([Frame(Opcode.CLOSE, close_payload(code))],
+                                           [b"abcd"]))
+                try:
+                    sock.recv(4096)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 5
+        while defect and process.returncode is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if defect:
+            assert process.returncode == CRASH_EXIT_STATUS
+        else:
+            assert process.returncode is None
+            with socket.create_connection((process.host, process.port), timeout=5) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    finally:
+        process.stop()
