@@ -33,11 +33,9 @@ from protocols.adversarial_cases import AdversarialCase
 from protocols.http1 import ResponseError, ResponseParser
 from protocols.outcome import Reaction, Requirement, Severity, Verdict, judge
 from protocols.response_head import HeadError, ResponseHead, parse_response_head
+from protocols.wire_problems import PARSER_REJECTIONS, SOFT, wire_problem
 
 SLICE = "adv"
-#: Statuses a parser sends when it refuses bytes: a surplus one answers leftover junk, and a
-#: baseline with one of them makes an equal case status ambiguous.
-PARSER_REJECTIONS = frozenset({400, 408, 411, 413, 414, 417, 431, 501, 505})
 #: Statuses that say nothing about parsing (load shedding): the exchange is not judged.
 UNJUDGEABLE = {429: "rate_limited", 503: "unavailable"}
 #: Route-level answers that, without a baseline to compare, could be the router's verdict on
@@ -258,10 +256,10 @@ def judge_case(
     high: list[str] = []
     allowed = ", ".join(sorted(r.value for r in case.allowed))
     reason = why or f"{reaction.value} (allowed: {allowed})"
-    problem = _wire_problem(case, observation, reaction) if verdict is Verdict.PASS else None
+    problem = wire_problem(case, observation, reaction) if verdict is Verdict.PASS else None
     stayed_open = problem is not None and problem[1] == "adv.not_closed"
     if problem is not None:
-        soft = problem[1] == "adv.pipeline_closed_early"
+        soft = problem[1] in SOFT
         must = case.requirement is Requirement.MUST and not soft
         verdict = Verdict.VIOLATION if must else Verdict.LENIENT
         reason = problem[0]
@@ -295,43 +293,6 @@ def judge_case(
         counters.append("adv.status_mismatch")
     return CaseVerdict(verdict, reaction, (prefix + verdict.value, *counters, *high),
                        tuple(high), reason)
-
-
-def _wire_problem(
-    case: AdversarialCase, observation: Observation, reaction: Reaction
-) -> tuple[str, str] | None:
-    """(reason, counter) for what an allowed status can still hide, or None.
-
-    Judged only when the reaction itself passed: a 1xx to HTTP/1.0, a protocol switch the
-    RFC says to ignore or refuse, a request served after ``Connection: close``, a connection
-    kept open that the RFC says to close, pipelined requests left unanswered.
-    """
-    statuses = observation.statuses
-    if case.forbid_interim and observation.interim:
-        return "sent a 1xx interim response to an HTTP/1.0 request", "adv.interim_to_http10"
-    if case.forbid_switch and observation.switched:
-        return ("switched protocols (101) where the RFC says to ignore or refuse the upgrade",
-                "adv.bad_upgrade")
-    if case.must_close and len(statuses) > case.responses:
-        return ("answered a request that followed a close: it MUST NOT be processed",
-                "adv.served_after_close")
-    if case.must_close and reaction is Reaction.ACCEPTED and not observation.closed:
-        return ("processed a message the RFC says to close after, and kept the connection",
-                "adv.not_closed")
-    if case.responses > 1 and reaction is Reaction.ACCEPTED:
-        got = len(statuses)
-        if case.valid and any(s in PARSER_REJECTIONS for s in statuses[1:case.responses]):
-            return (f"refused a valid pipelined request: statuses {list(statuses)}",
-                    "adv.pipeline_refused")
-        if got < case.responses:
-            if not observation.last_keep_alive:
-                return None  # announced close: the client retries the rest (RFC 9112 §9.3.2)
-            if observation.closed:
-                return (f"answered {got} of {case.responses} pipelined requests, then closed "
-                        "without announcing it", "adv.pipeline_closed_early")
-            return (f"answered {got} of {case.responses} pipelined requests and kept the "
-                    "connection open: the rest were dropped", "adv.pipeline_dropped")
-    return None
 
 
 def detect_desync(

@@ -36,9 +36,12 @@ class Sweep:
         return sorted(name for name, seen in self.verdicts.items() if seen == verdict)
 
     def high(self) -> dict[str, set[str]]:
+        """Cases behind each HIGH adversarial counter (other slices' reports left out: the
+        response rules report through the same sink)."""
         out: dict[str, set[str]] = {}
         for counter, payload in self.reports:
-            out.setdefault(counter, set()).add(payload["case"])
+            if counter.startswith("adv."):
+                out.setdefault(counter, set()).add(str(payload.get("case")))
         return out
 
 
@@ -90,7 +93,7 @@ def sweep(url: str, cases: Iterable[AdversarialCase] = CASES,
 def example(result: Sweep, name: str) -> dict[str, Any] | None:
     """The kept example (or HIGH report) of a failing case, for a readable assertion."""
     for counter, payload in result.reports:
-        if payload.get("case") == name:
+        if counter.startswith("adv.") and payload.get("case") == name:
             return {"counter": counter, **payload}
     for key in (f"adv.case.{name}.violation", f"adv.case.{name}.lenient"):
         if key in result.tally.examples:

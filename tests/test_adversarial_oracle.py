@@ -397,6 +397,12 @@ def test_pipelined_head_is_framed_as_head() -> None:
     assert read_enough(data, responses=2, methods=case.methods)
     assert not read_enough(HEAD_OK, responses=2, methods=case.methods)
     assert judge_case(case, seen, base(200)).verdict is Verdict.PASS
+    # A body after HEAD leaves the rest uncountable: leniency here (the response rules judge
+    # the body itself), never "dropped".
+    body_after_head = judge_case(case, observe(HEAD_OK + b"x" * 12 + OK, "timeout",
+                                               case.methods), base(200))
+    assert body_after_head.verdict is Verdict.LENIENT
+    assert "adv.pipeline_garbage" in body_after_head.counters
     # Without the methods, the GET answer would be swallowed as the HEAD answer's body.
     assert observe(data, "timeout").statuses != (200, 200)
 
