@@ -90,8 +90,9 @@ def nginx(tmp: Path, stock: bool = False):
     conf = prefix / "nginx.conf"
     # As root, workers would drop to 'nobody' and could not read pytest's 0700 tmp dirs.
     user = "user root;" if os.geteuid() == 0 else ""
+    compliant = "" if stock else NGINX_ALLOW_405 + NGINX_HOST_GRAMMAR
     conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, user=user,
-                                      allow_405="" if stock else NGINX_ALLOW_405 + NGINX_HOST_GRAMMAR))
+                                      allow_405=compliant))
     proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-e",
                              str(prefix / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
