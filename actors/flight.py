@@ -37,7 +37,11 @@ if TYPE_CHECKING:
 RING_FLIGHTS = 64
 PENDING_FLIGHTS = 256
 MAX_WRITES = 16
-MAX_FLIGHT_BYTES = 16 * 1024
+#: Enough for the catalogue's largest case (a 16 KiB field line plus its request), whole:
+#: a reproducer needs the exact bytes. The ring drops its oldest flights beyond
+#: ``RING_BYTES`` so a run of large cases costs a walker a bounded few hundred KiB.
+MAX_FLIGHT_BYTES = 64 * 1024
+RING_BYTES = 256 * 1024
 #: Bounds on one actor's report (a msgpack frame on the PUSH socket).
 MAX_REPORT_ENTRIES = 512
 MAX_REPORT_BYTES = 1024 * 1024
@@ -52,11 +56,23 @@ class FlightLog:
         self.markov: deque[dict[str, Any]] = deque(maxlen=RING_FLIGHTS)
         self.survived: set[str] = set()
         self.last_answer_at = 0.0
+        self.size = 0  # bytes held by the flights in ``ring``
         self._pending: deque[Flight] = deque(maxlen=PENDING_FLIGHTS)
 
     def sent(self, flight: Flight) -> None:
-        self.ring.append(flight)
+        ring = self.ring
+        if len(ring) == ring.maxlen:
+            self.size -= ring.popleft().size
+        ring.append(flight)
         self._pending.append(flight)
+
+    def grew(self, amount: int) -> None:
+        """A flight in the ring kept ``amount`` more bytes: drop the oldest beyond budget
+        (never the newest, which is the one in flight)."""
+        self.size += amount
+        ring = self.ring
+        while self.size > RING_BYTES and len(ring) > 1:
+            self.size -= ring.popleft().size
 
     def settle(self) -> None:
         """Cases the target answered something after (by the margin) have survived."""
@@ -98,6 +114,7 @@ class Flight:
             self.writes.append(chunk)
             self.size += len(chunk)
             self.conns.append(id(conn))
+            self.log.grew(len(chunk))
 
     def note_answer(self) -> None:
         self.answered_at = self.log.last_answer_at = time.time()
