@@ -118,7 +118,7 @@ class LeakProbes:
         else:
             entry["sse"] = await leak_probes.probe_sse(
                 self.target_url, self.sse_path, cap=self.sse_cap, grace_s=self.grace_s,
-                tolerance=tolerance, budget_s=self._sse_budget())
+                tolerance=tolerance, budget_s=self._sse_budget(), plain_path=self.health_path)
         self._account("sse", entry["sse"], when)
         entry["conn"] = await leak_probes.probe_connections(
             self.target_url, self.health_path, max_burst=self.max_burst,

@@ -207,7 +207,7 @@ async def _fill(target: Target, request: bytes, want: int, held: list[trio.Socke
 
 async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_CAP,
                     grace_s: float = plan.DEFAULT_GRACE_S, tolerance: int = 0,
-                    budget_s: float = 30.0) -> dict[str, Any]:
+                    budget_s: float = 30.0, plain_path: str = "/") -> dict[str, Any]:
     """Open subscribers to ``path`` until refused or ``cap``, abandon them (half RST, half
     FIN), then reopen as many: the report's ``verdict`` is I-SSE-LEAK's."""
     target = Target.from_url(target_url)
@@ -219,6 +219,7 @@ async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_C
     held: list[trio.SocketStream] = []
     held_witness: list[trio.SocketStream] = []
     second: SseRound | None = None
+    responsive: bool | None = None
     try:
         if effective_cap <= 0:
             report.update(verdict=Verdict.UNJUDGED.value,
@@ -258,11 +259,17 @@ async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_C
                               second_refusal=_name(second.first_refusal), second_tries=tries)
                 if witness is not None:
                     report["witness_writes"] = witness.writes
+                if second.accepted < resets + fins and second.first_refusal is Open.TIMEOUT:
+                    status, _ = await _plain(target, plan.plain_request(target.host_header,
+                                                                        plain_path), OP_TIMEOUT_S)
+                    report["plain_status"] = status
+                    responsive = status is not None
             nursery.cancel_scope.cancel()
         verdict, reason = plan.sse_verdict(
             first, second, tolerance=tolerance, cap=effective_cap,
             kept=1 if witness else 0,
-            writes_since_left=witness.writes if witness is not None else None)
+            writes_since_left=witness.writes if witness is not None else None,
+            responsive=responsive)
         report.update(verdict=verdict.value, reason=reason)
         return report
     finally:

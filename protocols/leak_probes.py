@@ -142,7 +142,8 @@ def abandon_plan(count: int) -> tuple[bool, ...]:
 
 def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
                 cap: int = DEFAULT_SSE_CAP, kept: int = 0,
-                writes_since_left: int | None = None) -> tuple[Verdict, str]:
+                writes_since_left: int | None = None,
+                responsive: bool | None = None) -> tuple[Verdict, str]:
     """Judge the SSE slot probe.
 
     Args:
@@ -157,6 +158,9 @@ def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
             writes to them needs ``WITNESS_WRITES`` writes (the first one to a FIN'd peer
             succeeds and draws the RST that fails the next), so a deficit before that is
             not judged.
+        responsive: whether a plain request was answered while the reopening round was
+            refused by silence: silence from a server that answers nothing else is
+            overload, not a full broker.
     """
     if first.accepted == 0:
         seen = first.first_refusal
@@ -183,6 +187,10 @@ def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
             f"the server wrote to its subscribers {writes_since_left} time(s) since the others "
             "left: a broker that notices departures only when it writes (a heartbeat) cannot "
             "have noticed yet; raise --leak-probe-grace above its heartbeat interval")
+    if refusal is Open.TIMEOUT and responsive is False:
+        return Verdict.UNJUDGED, (
+            f"not judged: reopened only {second.accepted} of {first.accepted - kept}, but the "
+            "server answered no plain request either (overloaded or stuck, not a full broker)")
     if refusal in _DEFICIT:
         return Verdict.VIOLATION, (
             f"{first.accepted} subscribers were accepted, {first.accepted - kept} of them "

@@ -75,6 +75,12 @@ def test_fewer_reopened_is_a_leak_when_the_server_says_full() -> None:
         assert "156 fewer" in reason
 
 
+def test_silence_from_a_server_that_answers_nothing_else_is_not_a_full_broker() -> None:
+    second = SseRound(10, {"timeout": 16}, Open.TIMEOUT)
+    assert lp.sse_verdict(SseRound(256), second, responsive=False)[0] is Verdict.UNJUDGED
+    assert lp.sse_verdict(SseRound(256), second, responsive=True)[0] is Verdict.VIOLATION
+
+
 def test_deficit_with_rate_limit_or_refused_connect_is_not_judged() -> None:
     for refusal in (Open.RATE_LIMITED, Open.CONNECT_REFUSED, Open.OTHER_STATUS):
         verdict, reason = lp.sse_verdict(SseRound(256), SseRound(10, {}, refusal))
@@ -329,8 +335,9 @@ def test_periodic_probes_run_while_walkers_would_and_record_each_run() -> None:
     assert all(run["when"] == "periodic" for run in section["runs"])
     assert section["runs"][0]["sse"]["tolerance"] == 2  # the sse walkers' own subscriptions
     assert section["conn"]["verdict"] == "pass" and probes.not_judged() == {}
-    assert counters["probe.conn.judged"] == section["runs_total"]
-    assert section["counters"]["probe.sse.opened_first"] == 16 * section["runs_total"]
+    # (the soak's end may cut a run short after its SSE probe was counted)
+    assert counters["probe.conn.judged"] >= section["runs_total"]
+    assert section["counters"]["probe.sse.opened_first"] >= 16 * section["runs_total"]
 
 
 def test_soak_probes_every_ten_minutes_by_default_and_run_never() -> None:
