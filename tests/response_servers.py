@@ -61,3 +61,10 @@ async def _overlong(port: int) -> None:
 if __name__ == "__main__":
     kind, port_text = sys.argv[1], sys.argv[2]
     asyncio.run({"tornado": _tornado, "overlong": _overlong}[kind](int(port_text)))
+
+
+def wsgi_app(environ, start_response):  # type: ignore[no-untyped-def]
+    """A WSGI app that leaves HEAD to its server (as PEP 3333 allows): waitress then sends
+    the body after the head of a HEAD response (RFC 9110 §9.3.2)."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+    return [b"ok\n"]

@@ -1,13 +1,15 @@
 """Response rules end to end: `assay run` against correct servers (refapp, nginx) finds no
 MUST violation; servers with a known response defect are caught, with route, RFC and bytes.
 
-daphne sends no Date (RFC 9110 §6.6.1), tornado's 405 has no Allow (RFC 9110 §15.5.6), and a
+daphne sends no Date (RFC 9110 §6.6.1), tornado's 405 has no Allow (RFC 9110 §15.5.6),
+waitress sends a WSGI app's body after the head of a HEAD response (RFC 9110 §9.3.2), and a
 server whose Content-Length is shorter than its body on a kept-alive connection is a HIGH
 framing hazard (I-RESP-FRAMING).
 """
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -142,4 +144,21 @@ def test_content_length_shorter_than_body_is_a_framing_hazard(tmp_path: Path) ->
     assert result.returncode == 1, result.stdout + result.stderr
     rule = _violations(document)["content_length_matches_body"]
     assert rule["example"]["severity"] == "HIGH"
+    assert invariant_status(document, "I-RESP-FRAMING") == "failed"
+
+
+def test_waitress_body_after_head_is_a_framing_hazard(tmp_path: Path) -> None:
+    pytest.importorskip("waitress")
+    port = free_port()
+    argv = [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}",
+            "response_servers:wsgi_app"]
+    with _serving(argv, port, cwd=ROOT / "tests") as url:
+        result = assay("run", "--target", url, *SHORT, "--slices", "markov",
+                       "--results", str(tmp_path), "--no-shrink")
+    document = only_results(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    rule = _violations(document)["no_content_after_head"]
+    assert rule["routes"] == ["HEAD /"] and rule["rfc"] == "RFC 9110 §9.3.2"
+    assert rule["example"]["severity"] == "HIGH"
+    assert base64.b64decode(rule["example"]["received"]["base64"]).endswith(b"\r\n\r\nok\n")
     assert invariant_status(document, "I-RESP-FRAMING") == "failed"
