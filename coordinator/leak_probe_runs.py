@@ -1,15 +1,16 @@
 """When the black-box leak probes run during a run, and what the run records of them.
 
 How this works: one ``LeakProbes`` belongs to one coordinator. ``end_of_run`` runs both
-probes (``coordinator.leak_probes``) once after the walkers stopped and before the final
-judgement, bounded by ``END_BUDGET_S`` plus the grace periods and cut short by an
-interrupt; ``periodic`` runs them every ``--leak-probe-interval`` while the walkers run (the
-soak preset: every 10 minutes), counting the sse walkers' own subscriptions as tolerance.
-A verdict moves the ``probe.*`` counters and, when it is a violation, the HIGH counter of
-its invariant (``sse.leak`` for I-SSE-LEAK, ``probe.conn_leak`` for I-CONN-LEAK) through
-the coordinator's trip path, with the probe's report as evidence. ``section`` is the
-results' ``leak_probes`` block; ``not_judged`` gives I-CONN-LEAK its reason while no
-connection probe has judged anything (probes off, interrupted, target not answering).
+probes (``coordinator.sse_slot_probe``, ``coordinator.leak_probes``) once after the walkers
+stopped and before the final judgement, bounded by ``END_BUDGET_S`` plus the grace
+periods and cut short by an interrupt; ``periodic`` runs them every
+``--leak-probe-interval`` while the walkers run (the soak preset: every 10 minutes),
+counting the sse walkers' own subscriptions as tolerance. A verdict moves the ``probe.*``
+counters and, when it is a violation, the HIGH counter of its invariant (``sse.leak`` for
+I-SSE-LEAK, ``probe.conn_leak`` for I-CONN-LEAK) through the coordinator's trip path, with
+the probe's report as evidence. ``section`` is the results' ``leak_probes`` block;
+``not_judged`` gives I-CONN-LEAK its reason while no connection probe has judged anything
+(probes off, interrupted, target not answering).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import trio
 
-from coordinator import leak_probes
+from coordinator import leak_probes, sse_slot_probe
 from coordinator.logs import get_logger
 from coordinator.results import iso
 from protocols.leak_probes import WITNESS_WAIT_S
@@ -116,7 +117,7 @@ class LeakProbes:
         if self.sse_absent is not None:
             entry["sse"] = {"verdict": Verdict.UNJUDGED.value, "reason": self.sse_absent}
         else:
-            entry["sse"] = await leak_probes.probe_sse(
+            entry["sse"] = await sse_slot_probe.probe_sse(
                 self.target_url, self.sse_path, cap=self.sse_cap, grace_s=self.grace_s,
                 tolerance=tolerance, budget_s=self._sse_budget(), plain_path=self.health_path)
         self._account("sse", entry["sse"], when)

@@ -14,7 +14,8 @@ import h11
 import pytest
 import trio
 
-from coordinator.leak_probes import probe_connections, probe_sse
+from coordinator.leak_probes import probe_connections
+from coordinator.sse_slot_probe import probe_sse
 from protocols import leak_probes as lp
 from protocols.leak_probes import BurstOutcome, Departure, Open, SseRound
 from protocols.outcome import Verdict
