@@ -119,5 +119,15 @@ def route_for(case: AdversarialCase, routes: Sequence[str], default: str, pick: 
     return routes[pick % len(routes)]
 
 
+def route_of(case: AdversarialCase, sent: bytes, routes: Sequence[str], default: str) -> str:
+    """The route a recorded sending of ``case`` went to, read back from its request line
+    (a reproducer's baseline must go there too); ``default`` for cases without a body."""
+    if not routes or not carries_body(case):
+        return default
+    words = sent.split(b"\n", 1)[0].split(b" ")
+    target = words[1].decode("latin-1") if len(words) > 2 else ""
+    return next((r for r in routes if target == r or target.startswith(r + "?")), routes[0])
+
+
 __all__ = ["BODY_METHODS", "Candidate", "candidates", "carries_body", "choose", "rank",
-           "route_for"]
+           "route_for", "route_of"]

@@ -34,6 +34,7 @@ from typing import Any
 from actors.walker import Target
 from protocols.adversarial_cases import BY_NAME as ADV_CASES
 from protocols.adversarial_cases import baseline_request
+from protocols.body_routes import route_of
 from protocols.program import Action, Check, Program, ReadUntil, Step
 from protocols.websocket_cases import CASES as WS_CASES
 from protocols.websocket_cases import HANDSHAKE_CASES, HandshakeCase
@@ -171,8 +172,10 @@ def _adv(ctx: TripContext, limit: int) -> Derived:
     if case is None:
         raise EvidenceError(f"adversarial case {ev.get('case')!r} is not in this catalogue")
     target = _target(ctx)
-    host, path = target.host_header, target.base_path
     sent = as_bytes(ev.get("sent"))
+    host = target.host_header
+    path = route_of(case, sent, tuple(ctx.settings.get("adv_body_paths") or ()),
+                    target.base_path)  # a body case and its baseline went to a body route
     if not sent or ev.get("sent_truncated"):
         sent = case.build(host, path)
     timeout = _setting(ctx, "adv_timeout", 3.0)

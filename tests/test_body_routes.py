@@ -19,7 +19,15 @@ from coordinator.config import ConfigError, build_config
 from coordinator.inputs import MarkovInputs
 from protocols.adversarial_cases import BY_NAME, CASES
 from protocols.adversarial_oracle import effective_reaction, judge_case, observe
-from protocols.body_routes import Candidate, candidates, carries_body, choose, rank, route_for
+from protocols.body_routes import (
+    Candidate,
+    candidates,
+    carries_body,
+    choose,
+    rank,
+    route_for,
+    route_of,
+)
 from protocols.markov_model import load_model
 from protocols.openapi import load_spec
 from protocols.outcome import Reaction, Verdict
@@ -262,3 +270,14 @@ def test_route_answer_then_close_like_the_baseline_is_not_a_body_verdict() -> No
     ok_closed = observe(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                         "eof")  # a body route that read the malformed body: still accepted
     assert effective_reaction(case, ok_closed, ok_closed)[0] is Reaction.ACCEPTED
+
+
+def test_route_of_reads_the_route_back_from_the_sent_bytes() -> None:
+    """A reproducer's baseline goes where the recorded case went."""
+    chunk, host = BY_NAME["chunk-size-invalid"], BY_NAME["host-missing"]
+    sent = chunk.build("h", "/b?x=1")
+    assert route_of(chunk, sent, ("/a", "/b"), "/") == "/b"
+    assert route_of(chunk, chunk.build("h", "/c"), ("/a", "/b"), "/") == "/a"
+    assert route_of(chunk, b"", ("/a",), "/") == "/a"
+    assert route_of(chunk, sent, (), "/") == "/"
+    assert route_of(host, host.build("h", "/b"), ("/b",), "/base") == "/base"
