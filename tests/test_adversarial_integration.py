@@ -43,9 +43,17 @@ def sweep(url: str, names: Sequence[str] = ()) -> tuple[Tally, list[tuple[str, d
         )
         settings = AdvSettings.from_mapping(ctx.settings)
         cache = BaselineCache(settings)
-        for case in CASES:
-            if not names or case.name in names:
+        # Six probes at once (each on its own connections): the 250-case catalogue would
+        # take half a minute per target one by one.
+        queue = iter([case for case in CASES if not names or case.name in names])
+
+        async def worker() -> None:
+            for case in queue:
                 assert await probe(ctx, case, settings, cache), case.name
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(6):
+                nursery.start_soon(worker)
         box.append(ctx.tally)
 
     trio.run(main)
