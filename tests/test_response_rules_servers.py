@@ -24,7 +24,7 @@ from tests.servers import free_port, nginx, wait_for_port
 pytestmark = pytest.mark.integration
 
 # Leak probes are another feature's business: off, to keep each run short.
-SHORT = ("--duration", "3s", "--procs", "1", "--concurrency", "4", "--leak-probes", "off")
+SHORT = ("--duration", "2s", "--procs", "1", "--concurrency", "4", "--leak-probes", "off")
 
 
 def _rules(document: dict) -> dict[str, dict]:
