@@ -84,6 +84,7 @@ async def _exchange(ctx: WalkerContext, method: str, request: bytes, timeout: fl
     finally:
         await net.aclose_quietly(stream)
     ctx.tally.incr("resp.probes")
+    ctx.record_exchange(slice="resp", sent=request, received=data, ending=ending.value)
     check_raw(ctx, request, data, closed=ending in _CLOSED, route=route)
 
 
