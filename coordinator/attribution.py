@@ -141,9 +141,13 @@ class Attribution:
         at = _when(detail)
         give_up = time.monotonic() + CONFIRM_DEATH_S
         decided = False
+        seen_down = False  # our own probe found the target dead or hung after this trip
         try:
             while True:
                 cause = attr.consequence_of(counter, at, self.outages)
+                if cause is None and seen_down:  # the monitor confirmed what we probed
+                    cause = next((o.invariant for o in self.outages
+                                  if o.noticed_at >= at - attr.COINCIDENCE_WINDOW_S), None)
                 if cause is not None:
                     self._record_consequence(counter, detail, cause)
                     decided = True
@@ -156,6 +160,7 @@ class Attribution:
                     dead = "I-LIVENESS"
                 if dead is None:
                     break  # the target answers: the slice saw something of its own
+                seen_down = True
                 await trio.sleep(0.25)
             decided = True
             self._proceed(counter, {**detail, "attribution": "checked"})

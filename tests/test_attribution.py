@@ -470,3 +470,33 @@ def test_refapp_crash_on_ws_close_code_both_ways(defect: bool):
                 assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     finally:
         process.stop()
+
+
+def test_held_slice_trip_waits_for_the_monitor_when_the_target_is_down():
+    import time
+
+    from tests.servers import free_port
+
+    trips: dict = {}
+    proceeded: list = []
+
+    async def main() -> None:
+        made = Attribution(run_id="run", target_url=f"http://127.0.0.1:{free_port()}/",
+                           health_path="/", target_pid=None, publish=lambda f: None,
+                           live_actors=lambda: [], trips=trips,
+                           proceed=lambda c, d: proceeded.append(c))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(made.serve)
+            seen = time.time()
+            assert made.hold("ws.hang_no_close", {"seen_at": seen})
+            await trio.sleep(0.5)  # probes refused meanwhile: held, not decided
+            assert trips == {} and proceeded == []
+            # the monitor's verdict comes later than the coincidence window after the trip
+            made.hold("coord.target_hung", {"evidence": {"at": seen + 8.0}})
+            with trio.fail_after(10):
+                while "ws.hang_no_close" not in trips:
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert trips["ws.hang_no_close"]["consequence_of"] == "I-HANG" and proceeded == []
