@@ -212,6 +212,7 @@ def _replay(args: argparse.Namespace) -> int:
 
         return replay_seed(args)
     import corpus.seed_checks  # noqa: F401  (seed programs saved as repro files)
+    import replay.resp_repro  # noqa: F401  (the response-rule oracle of such repro files)
     from replay import repro
 
     if getattr(args, "launch", None):

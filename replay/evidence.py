@@ -356,6 +356,18 @@ def _drv1(ctx: TripContext, limit: int) -> Derived:
     return derive_drv1(ctx, limit)
 
 
+def _resp(ctx: TripContext, limit: int) -> Derived:
+    """A response-rule framing trip: the request re-sent alone (``replay.resp_repro``)."""
+    from replay import resp_repro  # registers the resp_rule oracle
+
+    try:
+        units, check, meta = resp_repro.derive(ctx.evidence, as_bytes(ctx.evidence.get("sent")),
+                                               _setting(ctx, "request_timeout_s", 5.0))
+    except ValueError as exc:
+        raise EvidenceError(str(exc)) from None
+    return Derived(units, check, meta)
+
+
 _CONVERTERS: dict[str, Callable[[TripContext, int], Derived]] = {
     "adv.wrong_accepted": _adv,
     "adv.desync": _adv,
@@ -366,4 +378,5 @@ _CONVERTERS: dict[str, Callable[[TripContext, int], Derived]] = {
     "markov.read_after_write_mismatch": _drv1,
     "coord.target_down": _liveness,
     "coord.target_hung": _liveness,
+    "resp.framing_violation": _resp,
 }

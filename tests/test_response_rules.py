@@ -450,3 +450,45 @@ def test_explain_names_the_rule_a_refused_head_broke() -> None:
     assert counters["resp.probes"] == 1
     assert counters["resp.route.no_obs_fold.violation.GET /x"] == 1
     assert counters["resp.violation"] == 1
+
+
+# -- reproducers for framing trips (replay.resp_repro) ----------------------------------------
+
+class _Result:
+    def __init__(self, data: bytes, ending: str) -> None:
+        self.data, self.ending = data, ending
+
+
+class _Transcript:
+    def __init__(self, results: dict[int, _Result]) -> None:
+        self.results, self.elapsed_s = tuple(results.values()), 0.0
+        self._by_index = results
+
+    def of_step(self, index: int) -> _Result | None:
+        return self._by_index.get(index)
+
+
+def test_framing_reproducer_fails_while_the_body_follows_head() -> None:
+    from protocols.program import Program
+    from replay.checks import evaluate
+    from replay.evidence import EvidenceError, TripContext, derive
+
+    evidence = {"rule": "no_content_after_head", "sent": HEAD, "route": "HEAD /x"}
+    trip = TripContext("resp.framing_violation", "I-RESP-FRAMING", evidence,
+                       "http://127.0.0.1:1/")
+    derived = derive(trip)
+    program: Program = derived.program
+    assert [s.label for s in program.steps] == ["resp.sent", "resp.reply", "resp.reply"]
+    assert program.steps[0].data == HEAD
+    head = ok200()[: ok200().index(b"\r\n\r\n") + 4]
+    sent = _Result(b"", "ok")
+    defective = _Transcript({0: sent, 1: _Result(head + b"ok", "ok"),
+                             2: _Result(b"", "timeout")})
+    correct = _Transcript({0: sent, 1: _Result(head, "ok"), 2: _Result(b"", "timeout")})
+    closed = _Transcript({0: sent, 1: _Result(head + b"ok", "ok"), 2: _Result(b"", "eof")})
+    assert evaluate(program, defective).violated
+    assert not evaluate(program, correct).violated
+    assert not evaluate(program, closed).violated  # a MUST broken, but no framing hazard
+    with pytest.raises(EvidenceError):
+        derive(TripContext("resp.framing_violation", "I-RESP-FRAMING",
+                           {"rule": "date", "sent": HEAD}, "http://127.0.0.1:1/"))
