@@ -382,6 +382,13 @@ def test_death_is_attributed_to_the_websocket_case_that_killed_the_target(tmp_pa
     if shrink.get("status") == "shrunk":  # bounded: a loaded host may run out of budget
         repro = json.loads(Path(shrink["repro"]).read_text())
         assert "ws:close_code_" in json.dumps(repro)
+        # The reproducer kills a fresh defective target, and not a correct one.
+        launch = "python -m refapp --port {port}"
+        bad = assay("replay", shrink["repro"], "--launch",
+                    launch + " --defect crash-on-ws-close-code", timeout=60)
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        good = assay("replay", shrink["repro"], "--launch", launch, timeout=60)
+        assert good.returncode == 0, good.stdout + good.stderr
 
 
 def test_attribute_writes_candidates_and_without_a_launcher_says_shrink_needs_launch(
