@@ -84,12 +84,18 @@ class ResponseChecker:
         for finding in findings:
             verdict = finding.verdict.value
             key = (finding.rule, verdict, route)
-            if key in seen:
+            fresh = key not in seen
+            # A framing rule first broken on a closed connection (MED) may later be broken
+            # on a kept-alive one (HIGH): that first HIGH is reported too.
+            high_key = (finding.rule, Severity.HIGH.value, route)
+            high = finding.severity is Severity.HIGH and high_key not in seen
+            if not fresh and not high:
                 continue
             seen.add(key)
             counter = f"resp.rule.{finding.rule}.{verdict}"
-            tally.incr(counter)
-            tally.incr(f"resp.route.{finding.rule}.{verdict}.{route}")
+            if fresh:
+                tally.incr(counter)
+                tally.incr(f"resp.route.{finding.rule}.{verdict}.{route}")
             if finding.verdict is not Verdict.VIOLATION:
                 continue
             rule = BY_NAME[finding.rule]
@@ -100,9 +106,10 @@ class ResponseChecker:
                 "sent": sent[:EXAMPLE_CAP], "received": bytes(received())[:EXAMPLE_CAP],
             }
             tally.keep_example(counter, evidence)
-            if finding.severity is Severity.HIGH:
+            if high:
+                seen.add(high_key)
                 ctx.report_violation(FRAMING_VIOLATION, evidence)
-            else:
+            elif finding.severity is not Severity.HIGH:
                 tally.incr(VIOLATION)
                 tally.keep_example(VIOLATION, evidence)
 

@@ -492,3 +492,15 @@ def test_framing_reproducer_fails_while_the_body_follows_head() -> None:
     with pytest.raises(EvidenceError):
         derive(TripContext("resp.framing_violation", "I-RESP-FRAMING",
                            {"rule": "date", "sent": HEAD}, "http://127.0.0.1:1/"))
+
+
+def test_a_framing_rule_broken_closed_then_kept_alive_reports_the_high_one() -> None:
+    ctx, sink = _ctx()
+    body_after_head = ok200(body=b"hello")
+    response_check.check_raw(ctx, HEAD, body_after_head, closed=True)  # MED: no desync
+    response_check.check_raw(ctx, HEAD, body_after_head, closed=False)  # HIGH
+    response_check.check_raw(ctx, HEAD, body_after_head, closed=False)  # counted already
+    counters = ctx.tally.counters
+    assert counters["resp.rule.no_content_after_head.violation"] == 1
+    assert counters["resp.violation"] == 1
+    assert counters["resp.framing_violation"] == 1 and len(sink) == 1
