@@ -504,3 +504,16 @@ def test_a_framing_rule_broken_closed_then_kept_alive_reports_the_high_one() -> 
     assert counters["resp.rule.no_content_after_head.violation"] == 1
     assert counters["resp.violation"] == 1
     assert counters["resp.framing_violation"] == 1 and len(sink) == 1
+
+
+def test_no_clock_from_flag_env_and_toml(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from coordinator.cli import build_parser, config_from_args
+    from coordinator.config import RunConfig, build_config
+
+    args = build_parser().parse_args(["run", "--no-clock"])
+    assert config_from_args(args).no_clock is True
+    assert config_from_args(build_parser().parse_args(["run"])).no_clock is False
+    assert build_config({}, None, {"ASSAY_NO_CLOCK": "1"}, RunConfig()).no_clock is True
+    toml = tmp_path / "assay.toml"
+    toml.write_text("[run]\nno_clock = true\n")
+    assert build_config({}, toml, {}, RunConfig()).no_clock is True
