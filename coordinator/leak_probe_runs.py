@@ -114,16 +114,28 @@ class LeakProbes:
         """Run the SSE probe (when its route exists), then the connection probe."""
         began = time.time()
         entry: dict[str, Any] = {"when": when, "at": iso(began)}
+        try:
+            return await self._probe_into(entry, when, tolerance, began)
+        finally:
+            if "elapsed_s" not in entry:  # cut short (the run's end, an interrupt, the limit)
+                entry.update(elapsed_s=round(time.time() - began, 3), cut_short=True)
+                self.runs = [*self.runs, entry][-MAX_RUNS_KEPT:]
+
+    async def _probe_into(self, entry: dict[str, Any], when: str, tolerance: int,
+                          began: float) -> dict[str, Any]:
         if self.sse_absent is not None:
             entry["sse"] = {"verdict": Verdict.UNJUDGED.value, "reason": self.sse_absent}
         else:
             entry["sse"] = await sse_slot_probe.probe_sse(
                 self.target_url, self.sse_path, cap=self.sse_cap, grace_s=self.grace_s,
                 tolerance=tolerance, budget_s=self._sse_budget(), plain_path=self.health_path)
+            entry["sse"]["elapsed_s"] = round(time.time() - began, 3)
         self._account("sse", entry["sse"], when)
+        conn_began = time.time()
         entry["conn"] = await leak_probes.probe_connections(
             self.target_url, self.health_path, max_burst=self.max_burst,
             grace_s=self.grace_s, budget_s=self._probe_budget())
+        entry["conn"]["elapsed_s"] = round(time.time() - conn_began, 3)
         self._account("conn", entry["conn"], when)
         entry["elapsed_s"] = round(time.time() - began, 3)
         self.total_runs += 1

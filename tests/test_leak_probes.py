@@ -334,6 +334,8 @@ def test_periodic_probes_run_while_walkers_would_and_record_each_run() -> None:
     section = probes.section()
     assert section["runs_total"] >= 1 and trips == []
     assert all(run["when"] == "periodic" for run in section["runs"])
+    finished = [run for run in section["runs"] if not run.get("cut_short")]
+    assert len(finished) == section["runs_total"]
     assert section["runs"][0]["sse"]["tolerance"] == 2  # the sse walkers' own subscriptions
     assert section["conn"]["verdict"] == "pass" and probes.not_judged() == {}
     # (the soak's end may cut a run short after its SSE probe was counted)
