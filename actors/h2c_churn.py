@@ -31,6 +31,7 @@ import trio
 
 from actors import confirm, net
 from actors.net import Ending, TransportError
+from actors.response_check import check_raw
 from actors.walker import WalkerContext
 from protocols.confirmation import Attempt, Confirmed
 from protocols.h2c import (
@@ -222,6 +223,7 @@ async def _drive(
         return
     result = await net.read_until(stream, timeout, READ_CAP, head_complete)
     rnd.received = result.data
+    check_raw(ctx, request, result.data, stream=True)  # response rules on the answer's head
     rnd.answer = classify_answer(result.data, _TRANSPORT[result.ending], preface_sent=False)
     if stage is TeardownStage.AFTER_RESPONSE or rnd.answer.kind not in (
         AnswerKind.UPGRADED, AnswerKind.DECLINED, AnswerKind.SERVER_ERROR
