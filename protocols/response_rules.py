@@ -80,7 +80,7 @@ RULES: tuple[ResponseRule, ...] = (
         "Modified) status code is always terminated by the first empty line after the header "
         "fields, regardless of the header fields present in the message, and thus cannot "
         "contain a message body or trailer section. (RFC 9110 §15.3.5, §15.4.5)", MUST, MED,
-        framing=True, summary="no body bytes after a 1xx/204/304 head"),
+        framing=True, summary="no body bytes after a 204/304 head"),
     ResponseRule(
         "no_content_length_in_1xx_204", "RFC 9110 §8.6",
         "A server MUST NOT send a Content-Length header field in any response with a status "
