@@ -62,7 +62,7 @@ async def resend(
         done = await exchange(stream)
     finally:
         await net.aclose_quietly(stream)
-    observation = observe(done.reply.data, done.reply.ending)
+    observation = observe(done.reply.data, done.reply.ending, case.methods)
     canary = observe(done.canary.data, done.canary.ending) if done.canary else None
     # Only a hang needs this round's baseline; any other reaction is judged against the
     # cached one, as the first sending was (a fresh fetch would double every round's cost).

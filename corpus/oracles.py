@@ -209,7 +209,7 @@ def _adv(view: _View) -> Judgement:
     if sent.error.startswith("connect") or reply.error.startswith("connect"):
         return [], f"could not connect: {sent.error or reply.error}"
     data, end = _joined(reply, view.get("grace"))
-    observation = observe(data, end)
+    observation = observe(data, end, case.methods)
     baseline: Observation | None = None
     base = view.get("baseline_reply")
     if base is not None:

@@ -172,7 +172,7 @@ def adv_case(params: Mapping[str, Any], transcript: TranscriptLike) -> CheckResu
     if not replies:
         return CheckResult(False, "the case was not sent")
     data, end = _join(replies + [r for _, r in labelled(params, transcript, "adv.grace")])
-    observation = observe(data, end)
+    observation = observe(data, end, case.methods)
     base_hits = [r for _, r in labelled(params, transcript, "adv.baseline")]
     baseline: Observation | None = None
     if base_hits:
