@@ -267,10 +267,6 @@ async def run(ctx: WalkerContext) -> None:
                 await response_probes.explain_once(
                     ctx, routes.get(planned.state, planned.state), planned.method,
                     planned.wire, timeout)
-            if cause == "protocol_error":  # which response rule the refused head broke
-                await response_probes.explain_once(
-                    ctx, routes.get(planned.state, planned.state), planned.method,
-                    planned.wire, timeout)
             # ``sent_at``: bytes reached the target (not a failed connect), for attribution.
             ctx.record_exchange(state=planned.state, sent=planned.wire, error=cause,
                                 sent_at=None if opening else
