@@ -47,8 +47,11 @@ def derive_drv1(ctx: TripContext, limit: int) -> Derived:
     failing = _parse_exchange(read_wire, as_bytes(ev.get("received")))
     if failing is None:
         raise EvidenceError("the read-after-write evidence holds no parseable request")
+    # The ring also holds other slices' exchanges on their own connections (the response
+    # probes' HEAD and HTTP/1.0 GET): only the walker's own session is replayed on conn 0.
+    own = [e for e in _recent(ctx, 64) if e.get("slice") in (None, ev.get("slice"))]
     history = [x for x in (_parse_exchange(as_bytes(e.get("sent")), as_bytes(e.get("received")))
-                           for e in _recent(ctx, 64)) if x is not None]
+                           for e in own) if x is not None]
     exchanges = [*history, failing]
     minted = _minted_ids(exchanges)
     login = as_bytes(ev.get("login_sent"))

@@ -218,3 +218,20 @@ def test_read_after_write_evidence_rebuilds_the_session_with_captures():
     with pytest.raises(EvidenceError, match="older than the walker's ring"):
         derive(TripContext("markov.read_after_write_mismatch", "I-DRV-1",
                            {**evidence, "recent": recent[1:]}, "http://h/"))
+
+
+def test_read_after_write_session_leaves_out_other_slices_exchanges():
+    """The ring also holds the response probes' exchanges (their own connections): an
+    HTTP/1.0 GET among the session's requests would close conn 0 and end the replay."""
+    probe = {"step": 1, "slice": "resp", "sent": b"GET / HTTP/1.0\r\nHost: h\r\n\r\n",
+             "received": b"HTTP/1.1 404 Not Found\r\n\r\n"}
+    recent = [probe,
+              {"step": 2, "slice": "markov", "sent": _req("POST", "/items", b'{"name":"a"}'),
+               "received": b'{"id":"f00dcafe","name":"a"}'}]
+    evidence = {"sent": _req("GET", "/items/f00dcafe"), "received": b'{"name":"b"}',
+                "step": 3, "slice": "markov", "recent": recent,
+                "login_sent": b"POST /login HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"}
+    derived = derive(TripContext("markov.read_after_write_mismatch", "I-DRV-1", evidence,
+                                 "http://h/"))
+    assert not any(b"HTTP/1.0" in (step.data or b"") for step in derived.program.steps)
+    assert any(step.label == "raw:write:/items/{id_1}" for step in derived.program.steps)
