@@ -24,6 +24,7 @@ import trio
 from coordinator import leak_probes, sse_slot_probe
 from coordinator.logs import get_logger
 from coordinator.results import iso
+from protocols.conn_leak import CONFIRM_MAX_S
 from protocols.leak_probes import WITNESS_WAIT_S
 from protocols.outcome import Verdict
 
@@ -98,8 +99,9 @@ class LeakProbes:
         return max(self.grace_s, WITNESS_WAIT_S) + self.grace_s + END_BUDGET_S / 2
 
     def _hard_limit(self) -> float:
-        """Both probes, with slack for the last operations' own deadlines."""
-        return self._sse_budget() + self._probe_budget() + 10.0
+        """Both probes, the connection probe's confirmation of a silence, and slack for the
+        last operations' own deadlines."""
+        return self._sse_budget() + self._probe_budget() + CONFIRM_MAX_S + 10.0
 
     async def periodic(self) -> None:
         """Every ``interval_s`` while the walkers run; returns at once when not asked for."""

@@ -19,8 +19,8 @@ import trio
 
 from actors import net
 from actors.walker import Target
-from protocols import leak_probes as plan
-from protocols.leak_probes import BurstOutcome, Departure
+from protocols import conn_leak as plan
+from protocols.conn_leak import BurstOutcome, Departure
 from protocols.outcome import Verdict
 from protocols.response_head import HEAD_CAP
 
@@ -129,11 +129,15 @@ async def probe_connections(target_url: str, path: str, *,
     concurrency = plan.in_flight(limit, open_now)
     report: dict[str, Any] = {"path": path, "grace_s": grace_s, "in_flight": concurrency,
                               "departures": [d.value for d in plan.DEPARTURES]}
+    asked = trio.current_time()
     baseline, problem = await plain(target, request, OP_TIMEOUT_S)
     if baseline is None:  # one retry: a plain request may meet a momentary hiccup
         await trio.sleep(0.5)
+        asked = trio.current_time()
         baseline, problem = await plain(target, request, OP_TIMEOUT_S)
+    baseline_s = trio.current_time() - asked
     report["baseline_status"] = baseline
+    report["baseline_s"] = round(baseline_s, 4)
     bursts: list[BurstOutcome] = []
     skipped: list[int] = []
     per_client = FIRST_GUESS_S_PER_CLIENT
@@ -148,8 +152,15 @@ async def probe_connections(target_url: str, path: str, *,
                                              concurrency)
             per_client = max(per_client, (trio.current_time() - began) / size)
             status, attempts, waited, last = await _recover(target, request, grace_s)
+            drain = confirm = 0.0
+            if status is None and connected:  # silence is confirmed before it counts
+                drain = plan.drain_estimate_s(size, baseline_s)
+                confirm = plan.confirm_window(grace_s, drain)
+                status, more, extra, last = await _recover(target, request, confirm)
+                attempts, waited = attempts + more, waited + extra
             bursts.append(BurstOutcome(size, connected, failed, status, attempts,
-                                       round(waited, 3), last))
+                                       round(waited, 3), last, round(drain, 3),
+                                       round(confirm, 3)))
             if status is None:
                 break
     elif baseline is None:

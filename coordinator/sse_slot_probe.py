@@ -23,6 +23,7 @@ import trio
 from actors import net
 from actors.walker import Target
 from coordinator.leak_probes import OP_TIMEOUT_S, fd_budget, plain
+from protocols import conn_leak
 from protocols import leak_probes as plan
 from protocols.leak_probes import Open, SseRound
 from protocols.outcome import Verdict
@@ -184,7 +185,7 @@ async def _fill(target: Target, request: bytes, want: int, held: list[trio.Socke
 
 
 async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_CAP,
-                    grace_s: float = plan.DEFAULT_GRACE_S, tolerance: int = 0,
+                    grace_s: float = conn_leak.DEFAULT_GRACE_S, tolerance: int = 0,
                     budget_s: float = 30.0, plain_path: str = "/") -> dict[str, Any]:
     """Open subscribers to ``path`` until refused or ``cap``, abandon them (half RST, half
     FIN), then reopen as many: the report's ``verdict`` is I-SSE-LEAK's."""
@@ -238,7 +239,7 @@ async def probe_sse(target_url: str, path: str, *, cap: int = plan.DEFAULT_SSE_C
                 if witness is not None:
                     report["witness_writes"] = witness.writes
                 if second.accepted < resets + fins and second.first_refusal is Open.TIMEOUT:
-                    status, _ = await plain(target, plan.plain_request(target.host_header,
+                    status, _ = await plain(target, conn_leak.plain_request(target.host_header,
                                                                         plain_path), OP_TIMEOUT_S)
                     report["plain_status"] = status
                     responsive = status is not None

@@ -10,6 +10,7 @@ server's HTTP/1.1 parser, not the application.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,14 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
         headers.append(("Allow", ALLOWED.decode()))
     start_response("200 OK" if ok else "405 Method Not Allowed", headers)
     return [body]
+
+
+def slow_wsgi_app(environ: dict[str, Any], start_response: Callable) -> list[bytes]:
+    """A correct handler that takes 0.1 s and never reads the body: a sync server runs it
+    for every client that sent a whole head, even one that has since left."""
+    time.sleep(0.1)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+    return [b"ok\n"]
 
 
 def _aiohttp(port: int) -> None:

@@ -6,8 +6,11 @@ reached only through their URL, as a foreign target would be.
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import h11
@@ -16,15 +19,19 @@ import trio
 
 from coordinator.leak_probes import probe_connections
 from coordinator.sse_slot_probe import probe_sse
+from protocols import conn_leak as cl
 from protocols import leak_probes as lp
-from protocols.leak_probes import BurstOutcome, Departure, Open, SseRound
+from protocols.conn_leak import BurstOutcome, Departure
+from protocols.leak_probes import Open, SseRound
 from protocols.outcome import Verdict
 from refapp.launch import start_refapp
 from tests.assay_cli import assay, invariant_status, only_results
-from tests.servers import nginx
+from tests.servers import free_port, nginx, wait_for_port
 
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n")
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- classify_open: bytes in, one Open out -------------------------------------------------
@@ -53,9 +60,9 @@ def test_classify_open_byte_by_byte_needs_the_whole_head() -> None:
 
 def test_answered_is_a_complete_head_only() -> None:
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-    assert lp.answered(head) == 200
-    assert all(lp.answered(head[:cut]) is None for cut in range(head.index(b"\r\n\r\n") + 3))
-    assert lp.answered(b"SSH-2.0-OpenSSH\r\n\r\n") is None
+    assert cl.answered(head) == 200
+    assert all(cl.answered(head[:cut]) is None for cut in range(head.index(b"\r\n\r\n") + 3))
+    assert cl.answered(b"SSH-2.0-OpenSSH\r\n\r\n") is None
 
 
 # -- SSE verdict ------------------------------------------------------------------------
@@ -122,9 +129,9 @@ def test_abandon_plan_is_half_rst_half_fin() -> None:
 # -- connection probe: plans ------------------------------------------------------------
 
 def test_burst_plan_has_every_departure_in_equal_share() -> None:
-    plan = lp.burst_plan(600)
+    plan = cl.burst_plan(600)
     assert {d: plan.count(d) for d in Departure} == {d: 100 for d in Departure}
-    assert lp.burst_plan(0) == ()
+    assert cl.burst_plan(0) == ()
 
 
 def _parse_request(data: bytes) -> list:
@@ -137,18 +144,18 @@ def _parse_request(data: bytes) -> list:
 
 
 def test_departure_bytes_stop_where_they_say() -> None:
-    assert lp.departure_bytes(Departure.CONNECT_RST, "h", "/") == b""
-    head = lp.departure_bytes(Departure.MID_HEADER_FIN, "h:1", "/x")
+    assert cl.departure_bytes(Departure.CONNECT_RST, "h", "/") == b""
+    head = cl.departure_bytes(Departure.MID_HEADER_FIN, "h:1", "/x")
     assert b"\r\n\r\n" not in head and _parse_request(head) == []  # an unfinished head
-    body = lp.departure_bytes(Departure.MID_BODY_RST, "h:1", "/x")
+    body = cl.departure_bytes(Departure.MID_BODY_RST, "h:1", "/x")
     events = _parse_request(body)
     assert isinstance(events[0], h11.Request) and events[0].method == b"POST"
-    assert sum(len(e.data) for e in events if isinstance(e, h11.Data)) == lp.BODY_SENT
+    assert sum(len(e.data) for e in events if isinstance(e, h11.Data)) == cl.BODY_SENT
     assert not any(isinstance(e, h11.EndOfMessage) for e in events)  # the body is cut short
 
 
 def test_plain_request_is_one_complete_request() -> None:
-    data = lp.plain_request("127.0.0.1:8080", "/healthz")
+    data = cl.plain_request("127.0.0.1:8080", "/healthz")
     events = _parse_request(data)
     assert isinstance(events[0], h11.Request) and isinstance(events[-1], h11.EndOfMessage)
     assert events[0].target == b"/healthz"
@@ -162,46 +169,71 @@ def test_plain_request_is_one_complete_request() -> None:
 
 
 def test_burst_sizes_grow_to_the_maximum() -> None:
-    assert lp.burst_sizes() == (64, 256, 1024)
-    assert lp.burst_sizes(100) == (64, 100)
-    assert lp.burst_sizes(10) == (10,)
-    assert lp.burst_sizes(0) == ()
+    assert cl.burst_sizes() == (64, 256, 1024)
+    assert cl.burst_sizes(100) == (64, 100)
+    assert cl.burst_sizes(10) == (10,)
+    assert cl.burst_sizes(0) == ()
 
 
 def test_our_descriptors_bound_the_probes() -> None:
-    assert lp.in_flight(1024, 100) == 64
-    assert lp.in_flight(256, 100) == 256 - 100 - lp.FD_RESERVE
-    assert lp.in_flight(200, 100) == 0
+    assert cl.in_flight(1024, 100) == 64
+    assert cl.in_flight(256, 100) == 256 - 100 - cl.FD_RESERVE
+    assert cl.in_flight(200, 100) == 0
     assert lp.sse_cap(256, 20000, 50) == 256
-    assert lp.sse_cap(256, 400, 50) == 400 - 50 - lp.FD_RESERVE
+    assert lp.sse_cap(256, 400, 50) == 400 - 50 - cl.FD_RESERVE
 
 
 def test_burst_fits_the_budget_with_a_grace_period() -> None:
-    assert lp.burst_fits(1024, 0.004, 20.0, 10.0)
-    assert not lp.burst_fits(1024, 0.004, 12.0, 10.0)
+    assert cl.burst_fits(1024, 0.004, 20.0, 10.0)
+    assert not cl.burst_fits(1024, 0.004, 12.0, 10.0)
 
 
 @pytest.mark.parametrize("grace", [0.5, 2.0, 10.0, 60.0])
 def test_recovery_schedule_covers_the_grace(grace: float) -> None:
-    plan = lp.recovery_schedule(grace)
+    plan = cl.recovery_schedule(grace)
     total = sum(timeout + pause for timeout, pause in plan)
     assert grace - 1e-9 <= total <= grace + 1e-9
     assert plan[0][0] <= 1.0 and all(t <= 3.0 and p <= 2.0 for t, p in plan)
 
 
-def _burst(size: int, status: int | None, connected: int | None = None) -> BurstOutcome:
+def _burst(size: int, status: int | None, connected: int | None = None, *,
+           drain: float = 0.0, confirm: float = 0.0) -> BurstOutcome:
+    if status is None and not confirm:
+        confirm = 10.0  # a silence is always confirmed before it is judged
     return BurstOutcome(size, size if connected is None else connected, 0, status, 1, 0.1,
-                        "" if status else "timeout")
+                        "" if status else "timeout", drain, confirm)
 
 
 def test_conn_verdict() -> None:
     ok = [_burst(64, 200), _burst(256, 200), _burst(1024, 503)]  # an answer is an answer
-    assert lp.conn_verdict(200, ok, 10.0)[0] is Verdict.PASS
-    verdict, reason, broke = lp.conn_verdict(200, [_burst(64, 200), _burst(256, None)], 10.0)
+    assert cl.conn_verdict(200, ok, 10.0)[0] is Verdict.PASS
+    verdict, reason, broke = cl.conn_verdict(200, [_burst(64, 200), _burst(256, None)], 10.0)
     assert (verdict, broke) == (Verdict.VIOLATION, 256) and "256" in reason
-    assert lp.conn_verdict(None, ok, 10.0)[0] is Verdict.UNJUDGED
-    assert lp.conn_verdict(200, [], 10.0)[0] is Verdict.UNJUDGED
-    assert lp.conn_verdict(200, [_burst(64, None, connected=0)], 10.0)[0] is Verdict.UNJUDGED
+    assert "confirmed for 10 s" in reason
+    assert cl.conn_verdict(None, ok, 10.0)[0] is Verdict.UNJUDGED
+    assert cl.conn_verdict(200, [], 10.0)[0] is Verdict.UNJUDGED
+    assert cl.conn_verdict(200, [_burst(64, None, connected=0)], 10.0)[0] is Verdict.UNJUDGED
+
+
+def test_a_silence_longer_than_the_confirmation_could_be_a_slow_drain() -> None:
+    """A two-worker server with a slow handler runs every abandoned mid-body request: when
+    that work may outlast the confirmation, the silence is not judged."""
+    slow = _burst(1024, None, drain=170.0, confirm=cl.CONFIRM_MAX_S)
+    verdict, reason, broke = cl.conn_verdict(200, [_burst(64, 200), slow], 10.0)
+    assert (verdict, broke) == (Verdict.UNJUDGED, None) and "170 s of work" in reason
+    late = _burst(256, 200, drain=20.0, confirm=20.0)
+    verdict, reason, _ = cl.conn_verdict(200, [_burst(64, 200), late], 10.0)
+    assert verdict is Verdict.PASS and "slow to drain, not leaking" in reason
+
+
+def test_drain_estimate_counts_only_departures_that_sent_a_whole_head() -> None:
+    mid_body = sum(d.stage == "mid-body" for d in cl.burst_plan(600))
+    assert mid_body == 200
+    assert cl.drain_estimate_s(600, 0.5) == pytest.approx(100.0)
+    assert cl.drain_estimate_s(600, -1.0) == 0.0
+    assert cl.confirm_window(10.0, 0.2) == 10.0  # at least one more grace
+    assert cl.confirm_window(10.0, 25.0) == 25.0
+    assert cl.confirm_window(10.0, 1e6) == cl.CONFIRM_MAX_S
 
 
 # -- against real servers (no pid, no stats page) -----------------------------------------
@@ -273,6 +305,29 @@ def test_nginx_stays_silent(tmp_path: Path) -> None:
         sse = _run(probe_sse, url, "/events", grace_s=0.5)
     assert conn["verdict"] == "pass", conn
     assert sse["verdict"] == "unjudged" and "another status" in sse["reason"], sse
+
+
+def test_a_slow_sync_server_that_drains_its_backlog_is_not_a_leak() -> None:
+    """gunicorn, one sync worker, a 0.1 s handler: the burst's mid-body clients queue about
+    2 s of handler runs, longer than the 1 s grace. Slow, not leaking: the confirmation
+    keeps asking and the probe passes (before it, this was a false I-CONN-LEAK)."""
+    if importlib.util.find_spec("gunicorn") is None:
+        pytest.skip("gunicorn is not installed")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}",
+                             "-w", "1", "--log-level", "error",
+                             "tests.conformance_apps:slow_wsgi_app"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, 20)
+        report = _run(probe_connections, f"http://127.0.0.1:{port}/", "/", grace_s=1.0,
+                      max_burst=64)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert report["verdict"] == "pass", report
+    burst = report["bursts"][0]
+    assert burst["waited_s"] > 1.0 and burst["confirm_s"] >= 1.0, report
 
 
 # -- end to end: `assay run --target` of a refapp we started (no pid, no stats) ------------
