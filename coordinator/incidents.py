@@ -492,11 +492,16 @@ class IncidentManager:
                                               client_key=settings.agent_client_key),
                     abandon_on_cancel=True)
             else:
-                why = (f"target pid {pid} is not a local process" if pid is not None else
-                       "target pid unknown")
-                dossier.missing("process/*", f"{why}: pass --target-pid for a local target, "
-                                             "or run `assay agent` beside a remote one and "
-                                             "give --forensics-agent")
+                if pid is not None and is_local_host(target.host):
+                    # Most often the trip is the death itself: nothing is left to read.
+                    dossier.missing("process/*", f"target pid {pid} has exited (no process "
+                                                 "left to capture)")
+                else:
+                    why = "target pid unknown" if pid is None else \
+                        f"target pid {pid} is not a local process"
+                    dossier.missing("process/*", f"{why}: pass --target-pid for a local "
+                                                 "target, or run `assay agent` beside a "
+                                                 "remote one and give --forensics-agent")
 
         with trio.move_on_after(settings.forensics_deadline_s + 5) as scope:
             async with trio.open_nursery() as nursery:

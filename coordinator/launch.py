@@ -36,7 +36,7 @@ from typing import IO
 
 import psutil
 
-from replay.launcher import LaunchedProcess, LaunchError, accepts, free_port
+from replay.launcher import LaunchedProcess, LaunchError, free_port, wait_accepting
 
 HOST = "127.0.0.1"
 DEFAULT_READY_S = 30.0
@@ -186,18 +186,7 @@ def start(command: str, *, port: int | None = None, log_path: Path | None = None
     launched = LaunchedTarget(process, port, None, _watchdog(popen.pid))
     _LIVE.add(launched)
     where = f" (output: {log_path})" if log_path is not None else ""
-    deadline = time.monotonic() + ready_timeout
-    while not accepts(HOST, port, 0.2):
-        status = popen.poll()
-        if status is not None:
-            launched.stop()
-            raise LaunchError(f"the launch command exited with status {status} before "
-                              f"accepting on port {port}{where}")
-        if time.monotonic() >= deadline:
-            launched.stop()
-            raise LaunchError(f"nothing accepted on 127.0.0.1:{port} within "
-                              f"{ready_timeout:g} s of starting the launch command{where}")
-        time.sleep(0.05)
+    wait_accepting(popen, HOST, port, ready_timeout, launched.stop, where)
     listener = None
     search_until = time.monotonic() + PID_SEARCH_S
     while listener is None and time.monotonic() < search_until:

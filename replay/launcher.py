@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -109,18 +109,26 @@ def launch(command: str, *, cwd: Path | None = None, ready_timeout: float = 20.0
             log.close()
         raise LaunchError(f"cannot start {shlex.split(argv)[:1]}: {exc.strerror}") from None
     running = LaunchedProcess(process, f"http://{host}:{port}/", log)
+    wait_accepting(process, host, port, ready_timeout, running.stop)
+    return running
+
+
+def wait_accepting(process: subprocess.Popen, host: str, port: int, ready_timeout: float,
+                   stop: Callable[[], object], where: str = "") -> None:
+    """Block until ``host:port`` accepts; if ``process`` exits first or ``ready_timeout``
+    passes, ``stop()`` what was started and raise a one-line LaunchError (``where`` says
+    where its output went)."""
     deadline = time.monotonic() + ready_timeout
-    while True:
-        if accepts(host, port, 0.2):
-            return running
+    while not accepts(host, port, 0.2):
         status = process.poll()
         if status is not None:
-            running.stop()
-            raise LaunchError(f"launch command exited with status {status} before "
-                              f"accepting on port {port}")
+            stop()
+            raise LaunchError(f"the launch command exited with status {status} before "
+                              f"accepting on port {port}{where}")
         if time.monotonic() >= deadline:
-            running.stop()
-            raise LaunchError(f"nothing accepted on port {port} within {ready_timeout:g} s")
+            stop()
+            raise LaunchError(f"nothing accepted on {host}:{port} within {ready_timeout:g} s "
+                              f"of starting the launch command{where}")
         time.sleep(0.05)
 
 
