@@ -73,9 +73,18 @@ class LeakProbes:
         self.log = get_logger("leak-probes")
 
     # -- scheduling ----------------------------------------------------------------------
-    async def end_of_run(self, stop: Callable[[], bool]) -> None:
-        """Both probes once, after the walkers stopped; an interrupt (``stop()``) cuts it."""
+    async def end_of_run(self, stop: Callable[[], bool],
+                         down: Callable[[], str | None] = lambda: None) -> None:
+        """Both probes once, after the walkers stopped; an interrupt (``stop()``) cuts it.
+        A target the health monitor sees down or hung (``down()`` says why) is not probed:
+        it cannot answer, and its death already has its own verdict."""
         if not self.enabled:
+            return
+        reason = down()
+        if reason is not None:
+            for probe in ("sse", "conn"):
+                self._summarise(probe, Verdict.UNJUDGED,
+                                f"not judged: the target is down ({reason})")
             return
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:

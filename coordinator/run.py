@@ -233,7 +233,8 @@ class Coordinator:
                         with trio.move_on_after(POST_RUN_CHECKS_S):
                             await self._post_run_checks()
                         # Black-box leak probes: after the walkers, before the judgement.
-                        await self.leak_probes.end_of_run(lambda: self.interrupted is not None)
+                        await self.leak_probes.end_of_run(lambda: self.interrupted is not None,
+                                                          self.health.down_reason)
                     await self.incidents.drain(stop=lambda: self.interrupted is not None)
                     nursery.cancel_scope.cancel()
         finally:
@@ -350,6 +351,12 @@ class Coordinator:
     async def _post_run_checks(self) -> None:
         """Checks that need the walkers gone: SSE subscriber slots back to baseline."""
         if "sse" not in self.inputs.walker_plan.per_slice:
+            return
+        down = self.health.down_reason()
+        if down is not None:  # its stats cannot be read; the death has its own verdict
+            self.post_run["sse_subscribers"] = {
+                "verdict": Verdict.UNJUDGED.value, "baseline": self.sse_baseline,
+                "reason": f"not judged: the target is down ({down})"}
             return
         verdict, reason = await leak_verdict(*self._stats_source(), self.sse_baseline,
                                              SSE_GRACE_S)

@@ -132,6 +132,17 @@ class HealthMonitor:
     def _incr(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
 
+    def down_reason(self) -> str | None:
+        """Why the target is down or hung as of the latest probes, else None (a target that
+        came back, restarted or recovered, is up again)."""
+        if self.pid is not None and not pid_alive(self.pid):
+            return f"target process {self.pid} has exited"
+        if self._refused_run >= DOWN_AFTER:
+            return f"the last {self._refused_run} health probes were refused"
+        if self._timeout_run >= HUNG_AFTER:
+            return f"the last {self._timeout_run} health probes timed out"
+        return None
+
     def _trip(self, counter: str, detail: dict[str, Any]) -> bool:
         """Count a down/hung episode once per episode; return True on the first trip."""
         first = self.counters.get(counter, 0) == 0

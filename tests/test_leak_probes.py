@@ -398,6 +398,34 @@ def test_periodic_probes_run_while_walkers_would_and_record_each_run() -> None:
     assert section["counters"]["probe.sse.opened_first"] >= 16 * section["runs_total"]
 
 
+def test_a_target_that_is_down_is_not_probed_at_the_end() -> None:
+    """A dead target cannot answer: its death has its own verdict (I-LIVENESS), and probing
+    it would only wait out every grace period."""
+    from types import SimpleNamespace
+
+    from coordinator.leak_probe_runs import LeakProbes
+
+    config = SimpleNamespace(leak_probes=True, leak_probe_interval_s=None, leak_probe_sse_cap=16,
+                             leak_probe_grace_s=10.0, leak_probe_max_burst=64, mode="run")
+    inputs = SimpleNamespace(target_url="http://127.0.0.1:9/", health_path="/",
+                             settings={}, not_run={},
+                             walker_plan=SimpleNamespace(per_slice={"sse": 1}))
+    probes = LeakProbes(config, inputs, {}, {}, lambda c, d: None)
+
+    async def end() -> float:
+        began = trio.current_time()
+        await probes.end_of_run(lambda: False, lambda: "target process 7 has exited")
+        return trio.current_time() - began
+
+    assert trio.run(end) < 1.0
+    section = probes.section()
+    assert section["runs_total"] == 0
+    for probe in ("sse", "conn"):
+        assert section[probe]["verdict"] == "unjudged"
+        assert "the target is down (target process 7 has exited)" in section[probe]["reason"]
+    assert probes.not_judged()["probe"].startswith("the target is down")
+
+
 def test_soak_probes_every_ten_minutes_by_default_and_run_never() -> None:
     from types import SimpleNamespace
 
