@@ -88,6 +88,7 @@ CASES: tuple[AdversarialCase, ...] = (
     *cases_chunked.LENIENT_SIZES,
     *cases_chunked.GRAMMAR,
     *cases_chunked.TRAILERS,
+    *cases_chunked.MERGE,
     *cases_expect_upgrade.CASES,
     *cases_valid.CASES,
 )

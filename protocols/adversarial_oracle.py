@@ -33,7 +33,14 @@ from protocols.adversarial_cases import AdversarialCase
 from protocols.http1 import ResponseError, ResponseParser
 from protocols.outcome import Reaction, Requirement, Severity, Verdict, judge
 from protocols.response_head import HeadError, ResponseHead, parse_response_head
-from protocols.wire_problems import PARSER_REJECTIONS, SOFT, wire_problem
+from protocols.trailer_merge import Merge
+from protocols.wire_problems import (
+    PARSER_REJECTIONS,
+    SOFT,
+    UNOBSERVABLE_MERGE,
+    merge_seen,
+    wire_problem,
+)
 
 SLICE = "adv"
 #: Statuses that say nothing about parsing (load shedding): the exchange is not judged.
@@ -69,6 +76,8 @@ class Observation:
     switched: bool = False
     #: Whether the last complete response left the connection open (no ``close``).
     last_keep_alive: bool = True
+    #: Body of the first complete response (a body route's echo: ``forbid_merge``).
+    body: bytes = b""
 
     @property
     def status(self) -> int | None:
@@ -91,8 +100,9 @@ class CaseVerdict:
 
 def _parse(
     received: bytes, closed: bool, methods: Sequence[str] = ()
-) -> tuple[list[int], list[bool], bool]:
-    """(final statuses, their keep-alive flags, whether unparseable bytes were met).
+) -> tuple[list[int], list[bool], bool, bytes]:
+    """(final statuses, their keep-alive flags, whether unparseable bytes were met, the
+    first response's body).
 
     ``methods`` are those of the requests sent, in order, where one changes how its response
     is framed (a response to HEAD has no body); the rest are parsed as answers to GET.
@@ -105,15 +115,18 @@ def _parse(
         parser.feed_eof()
     statuses: list[int] = []
     keep_alive: list[bool] = []
+    first_body = b""
     try:
         while (response := parser.next_response()) is not None:
+            if not statuses:
+                first_body = response.body
             statuses.append(response.status)
             keep_alive.append(response.keep_alive)
             if parser.switched:
                 break
     except ResponseError:
-        return statuses, keep_alive, True
-    return statuses, keep_alive, False
+        return statuses, keep_alive, True, first_body
+    return statuses, keep_alive, False, first_body
 
 
 def observe(received: bytes, ending: str, methods: Sequence[str] = ()) -> Observation:
@@ -129,7 +142,7 @@ def observe(received: bytes, ending: str, methods: Sequence[str] = ()) -> Observ
     """
     closed = ending in _CLOSED_ENDINGS
     reset = ending == "reset"
-    statuses, keep_alive, broken = _parse(received, closed, methods)
+    statuses, keep_alive, broken, body = _parse(received, closed, methods)
     interim = _INTERIM.match(received) is not None
     if statuses:
         announced_close = len(statuses) == 1 and not keep_alive[0]
@@ -144,6 +157,7 @@ def observe(received: bytes, ending: str, methods: Sequence[str] = ()) -> Observ
             interim=interim,
             switched=101 in statuses,
             last_keep_alive=keep_alive[-1],
+            body=body,
         )
     if not received:
         reaction = Reaction.RESET if reset else Reaction.SILENT_CLOSE if closed else Reaction.HANG
@@ -182,7 +196,7 @@ def read_enough(received: bytes, responses: int = 1, methods: Sequence[str] = ()
     is in, instead of at the deadline (pipelined cases wait for all of theirs). A response
     that announced ``close`` ends the wait too: nothing more will come.
     """
-    statuses, keep_alive, broken = _parse(received, False, methods)
+    statuses, keep_alive, broken, _ = _parse(received, False, methods)
     if len(statuses) >= responses or broken or (statuses and not keep_alive[-1]):
         return True
     if 101 in statuses:
@@ -244,7 +258,8 @@ def judge_case(
         The verdict and the counters: ``adv.case.<name>.<verdict>`` always; for a violation
         ``adv.wrong_accepted`` (HIGH, a HIGH-severity case accepted against a MUST) or
         ``adv.must_violation`` (any other MUST breach) with its cause; ``adv.lenient`` for a
-        SHOULD/MAY deviation; ``adv.unjudged`` when the exchange says nothing.
+        SHOULD/MAY deviation; ``adv.unjudged`` when the exchange says nothing;
+        ``adv.trailer_unobservable`` beside a pass whose trailer merge could not be seen.
     """
     reaction, why = effective_reaction(case, observation, baseline)
     prefix = f"{SLICE}.case.{case.name}."
@@ -288,6 +303,9 @@ def judge_case(
             counters.append("adv.server_error")
         elif reaction is Reaction.GARBAGE:
             counters.append("adv.garbage")
+    if (verdict is Verdict.PASS
+            and merge_seen(case, observation, reaction) is Merge.UNOBSERVABLE):
+        counters.append(UNOBSERVABLE_MERGE)  # passed, but the merge itself was not seen
     rejected = reaction in (Reaction.REJECTED_CLOSED, Reaction.REJECTED_KEPT_ALIVE)
     if rejected and case.preferred_status and observation.status not in case.preferred_status:
         counters.append("adv.status_mismatch")

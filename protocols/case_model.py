@@ -5,8 +5,9 @@ How this works: a case is data. ``AdversarialCase`` holds a pure builder
 keyword behind them (``requirement``) and how much a wrong answer matters (``severity``),
 plus the few facts the oracle needs to read the answer (how many responses a conforming
 server sends, which methods they answer, whether the connection must close, whether a 1xx or
-a 101 is forbidden). The case groups (``protocols.cases_*``) build their tables with
-``case()``; ``protocols.adversarial_cases`` gathers them.
+a 101 is forbidden, which trailer field must not be echoed as a header field). The case
+groups (``protocols.cases_*``) build their tables with ``case()``;
+``protocols.adversarial_cases`` gathers them.
 
 The reaction sets are named after the RFC phrases they encode, so a table row reads like the
 sentence it rests on: "MUST respond 400 and close" is ``CLOSING_REFUSALS``, "MUST respond with
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.outcome import REFUSALS, Reaction, Requirement, Severity
+from protocols.trailer_merge import FieldMarker
 
 #: Target of the request hidden inside framing cases; a response to it means desync.
 SMUGGLED_PATH = "/assay-smuggled"
@@ -109,6 +111,9 @@ class AdversarialCase:
     forbid_interim: bool = False
     #: The server must not switch protocols (answer 101) to this request.
     forbid_switch: bool = False
+    #: (header marker field, trailer field): the trailer field must not show up among the
+    #: header fields a body route echoes (RFC 9112 §7.1.2; ``protocols.trailer_merge``).
+    forbid_merge: tuple[FieldMarker, FieldMarker] | None = None
 
 
 def case(name: str, category: str, build: Builder, allowed: frozenset[Reaction],

@@ -18,7 +18,14 @@ is sent: a server that accepts ``5 `` frames exactly like one that rejects it wo
 Trailer cases: RFC 9110 §6.5.1 forbids merging trailer fields such as Content-Length,
 Transfer-Encoding, Host or Authorization into the header section. Merging is invisible
 without an echo route, so these are framing cases that allow any refusal or acceptance and
-catch only what shows on the wire (a 5xx, a hang, a lost canary, a desync).
+catch only what shows on the wire (a 5xx, a hang, a lost canary, a desync). The
+``trailer-merge-*`` cases look for the merge itself (RFC 9112 §7.1.2): a marker field in the
+header section, the prohibited field in the trailer section, and ``forbid_merge`` naming
+both, so that a body route which echoes the header fields its application saw (refapp's
+``POST /echo``) shows whether the trailer field landed among them
+(``protocols.trailer_merge``). Refusing the message or discarding the trailer field are both
+correct (§7.1.2: a recipient "MAY selectively retain or discard" trailer fields); a route
+that echoes no header fields leaves the merge unobserved, never a violation.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from protocols.case_model import (
     MAY,
     MED,
     MUST,
+    NOT_IMPL,
     POST,
     REFUSALS,
     REFUSE_OR_ACCEPT,
@@ -42,6 +50,7 @@ from protocols.case_model import (
     AdversarialCase,
     case,
 )
+from protocols.trailer_merge import FieldMarker
 
 S71, S711 = "RFC 9112 §7.1", "RFC 9112 §7.1.1"
 
@@ -137,4 +146,29 @@ TRAILERS: tuple[AdversarialCase, ...] = (
              allowed=REFUSE_OR_ACCEPT, quote=q.Q_OBS_FOLD, rfc="RFC 9112 §5.2"),
 )
 
-CASES: tuple[AdversarialCase, ...] = OLD + LENIENT_SIZES + GRAMMAR + TRAILERS
+#: The field a ``trailer-merge-*`` case carries in its header section (value: ``hdr-<name>``).
+ECHO_MARKER = b"X-Assay-Echo"
+
+
+def _merge(name: str, trailer: FieldMarker, **extra: object) -> AdversarialCase:
+    """A valid chunked POST: ``X-Assay-Echo: hdr-<name>`` in the header section, ``trailer``
+    in the trailer section; the echoed header fields must not hold ``trailer``."""
+    header = (ECHO_MARKER, b"hdr-" + name.encode("ascii"))
+    body = b"5\r\nhello\r\n0\r\n" + trailer[0] + b": " + trailer[1] + b"\r\n\r\n"
+    build = b.post("Transfer-Encoding: chunked", f"{ECHO_MARKER.decode()}: {header[1].decode()}",
+                   body=body)
+    return case(name, CHUNKED, build, REFUSE_OR_ACCEPT, MUST, MED, "RFC 9112 §7.1.2",
+                q.Q_TRAILER_NO_MERGE, forbid_merge=(header, trailer), **CHUNK, **extra)
+
+
+MERGE: tuple[AdversarialCase, ...] = (
+    _merge("trailer-merge-content-length", (b"Content-Length", b"31337")),
+    # A coding the server does not know, so a merge is told apart from the header's
+    # ``chunked``; RFC 9112 §6.1 names 501 for an unknown coding (h11 answers it here too).
+    _merge("trailer-merge-transfer-encoding", (b"Transfer-Encoding", b"assay-trailer"),
+           rejection_statuses=NOT_IMPL),
+    _merge("trailer-merge-host", (b"Host", b"assay-trailer.invalid")),
+    _merge("trailer-merge-authorization", (b"Authorization", b"Bearer assay-trailer-auth")),
+)
+
+CASES: tuple[AdversarialCase, ...] = OLD + LENIENT_SIZES + GRAMMAR + TRAILERS + MERGE

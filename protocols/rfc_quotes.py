@@ -222,6 +222,11 @@ Q_TRAILER_MERGE = (
     "understands the corresponding header field definition and that definition explicitly "
     "permits and defines how trailer field values can be safely merged."
 )
+Q_TRAILER_NO_MERGE = (
+    "A recipient MUST NOT merge a received trailer field into the header section unless its "
+    "corresponding header field definition explicitly permits and instructs how the trailer "
+    "field value can be safely merged."
+)
 Q_TRAILER_RETAIN = (
     "A recipient that removes the chunked coding from a message MAY selectively retain or "
     "discard the received trailer fields."

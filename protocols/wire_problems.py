@@ -6,8 +6,10 @@ status, a close, a hang) against the case's ``allowed`` set; when that passes,
 HTTP/1.0 client (RFC 9110 §15.2), a 101 where the upgrade must be ignored (RFC 9110 §7.8,
 RFC 6455 §4.2.1), a request served after ``Connection: close`` or a connection kept open
 that the RFC says to close (RFC 9112 §9.6, §6.1), pipelined requests left unanswered (RFC
-9112 §9.3.2). It returns the reason and the counter; the judge turns it into a violation
-(MUST) or leniency. Sans-IO, pure.
+9112 §9.3.2), a prohibited trailer field that a body route echoes among the header fields
+the application saw (RFC 9112 §7.1.2, ``protocols.trailer_merge``: judged only where the
+route reflects the header section). It returns the reason and the counter; the judge turns
+it into a violation (MUST) or leniency. Sans-IO, pure.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from protocols.outcome import Reaction
+from protocols.trailer_merge import Merge, judge_merge
 
 if TYPE_CHECKING:
     from protocols.adversarial_oracle import Observation
@@ -26,6 +29,16 @@ PARSER_REJECTIONS = frozenset({400, 408, 411, 413, 414, 417, 431, 501, 505})
 #: Problems that are leniency whatever the case's requirement: a server may close any
 #: connection (the client retries), and a body after HEAD is the response rules' to judge.
 SOFT = frozenset({"adv.pipeline_closed_early", "adv.pipeline_garbage"})
+#: Counted beside a passing ``forbid_merge`` case whose route does not echo header fields.
+UNOBSERVABLE_MERGE = "adv.trailer_unobservable"
+
+
+def merge_seen(case: AdversarialCase, observation: Observation, reaction: Reaction) -> Merge | None:
+    """What the echo shows of the case's trailer field; None for a case without one, or a
+    reaction other than acceptance (a refusal's body reflects no processed request)."""
+    if case.forbid_merge is None or reaction is not Reaction.ACCEPTED:
+        return None
+    return judge_merge(observation.body, *case.forbid_merge)
 
 
 def wire_problem(
@@ -35,7 +48,8 @@ def wire_problem(
 
     Judged only when the reaction itself passed: a 1xx to HTTP/1.0, a protocol switch the
     RFC says to ignore or refuse, a request served after ``Connection: close``, a connection
-    kept open that the RFC says to close, pipelined requests left unanswered.
+    kept open that the RFC says to close, pipelined requests left unanswered, a trailer
+    field echoed as a header field.
     """
     statuses = observation.statuses
     if case.forbid_interim and observation.interim:
@@ -43,6 +57,11 @@ def wire_problem(
     if case.forbid_switch and observation.switched:
         return ("switched protocols (101) where the RFC says to ignore or refuse the upgrade",
                 "adv.bad_upgrade")
+    if merge_seen(case, observation, reaction) is Merge.MERGED:
+        assert case.forbid_merge is not None
+        name = case.forbid_merge[1][0].decode("latin-1")
+        return (f"merged the trailer field {name} into the header section the route echoed",
+                "adv.trailer_merged")
     if case.must_close and len(statuses) > case.responses:
         return ("answered a request that followed a close: it MUST NOT be processed",
                 "adv.served_after_close")

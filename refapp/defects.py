@@ -60,6 +60,13 @@ DEFECTS: tuple[Defect, ...] = (
         "I-ADV-MUST",
     ),
     Defect(
+        "merge-trailers",
+        "trailer fields of a chunked request body are merged into the header fields the "
+        "application sees (POST /echo shows them); RFC 9112 §7.1.2 forbids merging "
+        "Host, Authorization, Content-Length or Transfer-Encoding",
+        "I-ADV-MUST",
+    ),
+    Defect(
         "h2c-crash",
         "an Upgrade: h2c client that vanishes before its response kills the accept loop",
         "I-H2C-CRASHED",

@@ -142,6 +142,7 @@ class HttpConnection:
             else None
         )
         self._drop_pipelined = config.has("drop-pipelined")
+        self._merge_trailers = config.has("merge-trailers")
         self._chunk_sizes = (LenientChunkSizes(MAX_HEAD_BYTES)
                              if config.has("lenient-chunk-size") else None)
         self.conn = self._new_parser()
@@ -222,7 +223,7 @@ class HttpConnection:
         if event.target == b"*":
             request.path = "*"
         await self._check_head(headers)
-        request.body = await self._read_body()
+        request.body = await self._read_body(request.headers if self._merge_trailers else None)
         return request
 
     async def _check_head(self, headers: dict[bytes, bytes]) -> None:
@@ -238,7 +239,9 @@ class HttpConnection:
         if self.conn.they_are_waiting_for_100_continue:
             await self.send_events(h11.InformationalResponse(status_code=100, headers=[]))
 
-    async def _read_body(self) -> bytes:
+    async def _read_body(self, merge_into: dict[bytes, bytes] | None = None) -> bytes:
+        """The whole body. Trailer fields are read and dropped (RFC 9112 §7.1.2 lets a
+        recipient discard them); ``merge_into`` is the ``merge-trailers`` defect."""
         body = bytearray()  # many tiny chunks must not cost quadratic time
         try:
             while True:
@@ -248,6 +251,10 @@ class HttpConnection:
                     if len(body) > MAX_BODY_BYTES:
                         await self._reject(413, "request body too large")
                 elif type(event) is h11.EndOfMessage:
+                    if merge_into is not None:  # the defect: trailers join the header fields
+                        for name, value in event.headers:
+                            held = merge_into.get(name)
+                            merge_into[name] = value if held is None else held + b", " + value
                     return bytes(body)
                 else:
                     raise _Done
