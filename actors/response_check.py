@@ -72,7 +72,8 @@ class ResponseChecker:
         request = request_facts(sent)
         if request is None:
             return
-        for found in parse_exchange(request.method, received, closed=closed, stream=stream):
+        for found in parse_exchange(request.method, received, closed=closed, stream=stream,
+                                    persistent=request.persistent):
             findings = check(request, found.head, found.body, clock=self.clock)
             self._record(ctx, route, findings, sent, lambda: received)
 

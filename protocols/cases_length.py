@@ -148,7 +148,8 @@ CONTENT_LENGTH: tuple[AdversarialCase, ...] = (
     case("cl-ws-before-colon", LENGTH,
          b.cl_pair("Content-Length : {short}\nContent-Length: {long}"), REJECTED, MUST, HIGH,
          "RFC 9112 §5.1", q.Q_WS_COLON, **POST, **SMUGGLE),
-    case("cl-obs-fold", LENGTH, b.post("Content-Length: 5", " 0"), CLOSING_REFUSALS, MUST,
+    # §5.2's reject branch ("MUST either reject the message by sending a 400") asks no close.
+    case("cl-obs-fold", LENGTH, b.post("Content-Length: 5", " 0"), REFUSALS, MUST,
          HIGH, "RFC 9112 §5.2", q.Q_OBS_FOLD, **POST, **FRAMING),
     case("cl-nul", LENGTH, b.post("Content-Length: 5\x00"), REFUSE_OR_ACCEPT, MUST, MED,
          "RFC 9110 §5.5", q.Q_NUL, **POST, **FRAMING),

@@ -53,7 +53,14 @@ def request_facts(sent: bytes) -> RequestFacts | None:
     match = _REQUEST_LINE.match(line)
     if match is None:
         return None
-    return RequestFacts(match.group(1).decode("ascii"), match.group(2))
+    version = match.group(2)
+    head = sent.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    options = {o.strip().lower() for field in head.split(b"\n")[1:]
+               if field.lower().startswith(b"connection:")
+               for o in field.split(b":", 1)[1].split(b",")}
+    persistent = (b"close" not in options
+                  and (version != b"1.0" or b"keep-alive" in options))
+    return RequestFacts(match.group(1).decode("ascii"), version, persistent)
 
 
 def _find_head_end(data: bytes, start: int) -> tuple[int, int]:
@@ -154,7 +161,7 @@ def _excess(data: bytes, start: int) -> int:
 
 
 def parse_exchange(method: str, received: bytes, *, closed: bool,
-                   stream: bool = False) -> list[RawResponse]:
+                   stream: bool = False, persistent: bool = True) -> list[RawResponse]:
     """Every response head in ``received`` (interim heads, then the final one).
 
     Args:
@@ -163,6 +170,8 @@ def parse_exchange(method: str, received: bytes, *, closed: bool,
         closed: the server closed the connection after these bytes.
         stream: the body is a stream or another protocol's frames (SSE, WebSocket): judge
             the head only.
+        persistent: the request asked for a persistent connection (``RequestFacts``); a
+            response to one that did not is never read on a reused connection.
     """
     found: list[RawResponse] = []
     pos = 0
@@ -179,15 +188,16 @@ def parse_exchange(method: str, received: bytes, *, closed: bool,
             found.append(RawResponse(head, None, raw_head))
             continue
         found.append(RawResponse(head, None if stream or head.status == 101 else
-                                 _body_facts(method, head, received, body_start, closed),
+                                 _body_facts(method, head, received, body_start, closed,
+                                             persistent),
                                  raw_head))
         break
     return found
 
 
 def _body_facts(method: str, head: ResponseFacts, data: bytes, start: int,
-                closed: bool) -> BodyFacts | None:
-    reused = _keep_alive(head) and not closed
+                closed: bool, persistent: bool = True) -> BodyFacts | None:
+    reused = persistent and _keep_alive(head) and not closed
     if method == "HEAD" or head.status in (204, 304):
         return BodyFacts(0, _excess(data, start), reused)
     te = _values(head.headers, b"transfer-encoding")

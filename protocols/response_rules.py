@@ -161,6 +161,10 @@ class RequestFacts:
     method: str
     #: The request's HTTP-version digits (b"1.1", b"1.0").
     version: bytes = b"1.1"
+    #: The request asked for a persistent connection (RFC 9112 §9.3: HTTP/1.1 without
+    #: ``close``, or HTTP/1.0 with ``keep-alive``): only then can a next response be read
+    #: from bytes left past this one's end.
+    persistent: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +191,8 @@ class BodyFacts:
     excess: int = 0
     #: The connection stays open for another exchange (keep-alive).
     reused: bool = False
-    #: The server closed the connection before the Content-Length bytes arrived.
+    #: The server closed the connection before the Content-Length bytes arrived (not
+    #: judged: aborting a response by closing breaks no sender rule).
     truncated: bool = False
 
 
@@ -260,9 +265,13 @@ def check(
         _judge(out, "no_transfer_encoding_to_http10", not has_te,
                "Transfer-Encoding in a response to an HTTP/1.0 request")
     if has_te and has_cl:
+        # A hazard only where a client framing by Content-Length would end elsewhere than
+        # the chunked body does, on a connection that carries a next response.
+        length = _content_length(headers)
+        desyncs = (body is not None and body.reused and body.received is not None
+                   and length != body.received)
         out.append(_fail("no_content_length_with_transfer_encoding",
-                         "both Content-Length and Transfer-Encoding",
-                         body is not None and body.reused))
+                         "both Content-Length and Transfer-Encoding", desyncs))
     elif has_te or has_cl:
         out.append(_pass("no_content_length_with_transfer_encoding"))
     if body is None:
@@ -282,11 +291,23 @@ def check(
         out.append(_fail("content_length_matches_body",
                          f"{excess} bytes past the Content-Length body", hazard))
     elif body.truncated:
-        out.append(_fail("content_length_matches_body",
-                         f"closed after {body.received} of the Content-Length body bytes"))
+        # A close before the Content-Length bytes is how a server aborts a response it
+        # cannot finish; RFC 9112 §8 makes it the recipient's to treat as incomplete, and
+        # no sender rule is broken by it: not judged.
+        return out
     elif body.received is not None:
         out.append(_pass("content_length_matches_body"))
     return out
+
+
+def _content_length(headers: tuple[tuple[bytes, bytes], ...]) -> int | None:
+    """The one Content-Length value (None: absent, invalid or several differing)."""
+    values = {v.strip() for key, value in headers if key == b"content-length"
+              for v in value.split(b",")}
+    if len(values) != 1:
+        return None
+    (text,) = values
+    return int(text) if text.isdigit() and len(text) <= 18 else None
 
 
 def excess_bytes(rest: bytes) -> int:

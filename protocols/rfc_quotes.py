@@ -202,6 +202,7 @@ Q_LIST_EMPTY = (
 Q_FIELD_NAME_TOKEN = (
     "field-name = token ... Field names are case-insensitive"
 )
+Q_IGNORE_UNKNOWN = "Other recipients SHOULD ignore unrecognized header and trailer fields."
 Q_OWS_VALUE = (
     "A field value does not include leading or trailing whitespace. When a specific version "
     "of HTTP allows such whitespace to appear in a message, a field parsing implementation "

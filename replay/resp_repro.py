@@ -39,7 +39,8 @@ def resp_rule(params: Mapping[str, Any], transcript: TranscriptLike) -> CheckRes
         return CheckResult(False, "the request has no request line")
     data = b"".join(result.data for _, result in reads)
     closed = ending(reads[-1][1]) in ("eof", "reset")
-    for found in parse_exchange(request.method, data, closed=closed):
+    for found in parse_exchange(request.method, data, closed=closed,
+                                persistent=request.persistent):
         for finding in check(request, found.head, found.body, clock=False):
             if (finding.rule == rule and finding.verdict is Verdict.VIOLATION
                     and finding.severity is Severity.HIGH):

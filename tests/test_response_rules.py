@@ -33,7 +33,8 @@ def judge(sent: bytes, received: bytes, *, closed: bool = False, clock: bool = T
     request = request_facts(sent)
     assert request is not None
     out: dict[str, list[tuple[Verdict, Severity | None]]] = {}
-    for found in parse_exchange(request.method, received, closed=closed, stream=stream):
+    for found in parse_exchange(request.method, received, closed=closed, stream=stream,
+                                persistent=request.persistent):
         for finding in check(request, found.head, found.body, clock=clock):
             out.setdefault(finding.rule, []).append((finding.verdict, finding.severity))
     return out
@@ -192,6 +193,17 @@ def test_content_length_with_transfer_encoding() -> None:
     assert severity(findings, "no_content_length_with_transfer_encoding") is Severity.HIGH
     assert verdict(judge(GET, ok200()), "no_content_length_with_transfer_encoding") \
         is Verdict.PASS
+    # Content-Length equal to the chunked body's length: both framings end at the same
+    # byte, so the MUST is broken without a desync (MED, not HIGH).
+    agree = (b"HTTP/1.1 200 OK\r\n" + DATE + b"Content-Length: 12\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+    findings = judge(GET, agree)
+    assert verdict(findings, "no_content_length_with_transfer_encoding") is Verdict.VIOLATION
+    assert severity(findings, "no_content_length_with_transfer_encoding") is Severity.MED
+    # A connection the request did not ask to keep carries no next response.
+    get10 = b"GET /x HTTP/1.0\r\nHost: h\r\n\r\n"
+    assert severity(judge(get10, both), "no_content_length_with_transfer_encoding") \
+        is Severity.MED
 
 
 def test_content_length_matches_body() -> None:
@@ -203,10 +215,18 @@ def test_content_length_matches_body() -> None:
     closing = ok200(b"Connection: close\r\n", b"hello") + b"XYZ"
     assert severity(judge(GET, closing, closed=True), "content_length_matches_body") \
         is Severity.MED
+    # Cut short by a close: how a server aborts a response; the recipient's to handle
+    # (RFC 9112 §8), no sender rule broken: not judged, open or closed.
     short = exact[:-2]
-    assert verdict(judge(GET, short, closed=True), "content_length_matches_body") \
-        is Verdict.VIOLATION
+    assert verdict(judge(GET, short, closed=True), "content_length_matches_body") is None
     assert verdict(judge(GET, short, closed=False), "content_length_matches_body") is None
+    # Bytes past the body of a response to an HTTP/1.0 request without keep-alive reach
+    # no next response: MED; with keep-alive they do: HIGH.
+    get10 = b"GET /x HTTP/1.0\r\nHost: h\r\n\r\n"
+    keep10 = b"GET /x HTTP/1.0\r\nHost: h\r\nConnection: keep-alive\r\n\r\n"
+    assert severity(judge(get10, exact + b"XYZ"), "content_length_matches_body") is Severity.MED
+    assert severity(judge(keep10, exact + b"XYZ"), "content_length_matches_body") \
+        is Severity.HIGH
     # Trailing CR/LF and a later 408 on an idle connection are not this body's bytes.
     assert verdict(judge(GET, exact + b"\r\n"), "content_length_matches_body") is Verdict.PASS
     late_408 = exact + b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"
@@ -264,7 +284,11 @@ def test_every_prefix_and_garbage_never_raises() -> None:
 
 
 def test_request_facts() -> None:
-    assert request_facts(POST10) == RequestFacts("POST", b"1.0")
+    assert request_facts(POST10) == RequestFacts("POST", b"1.0", persistent=False)
     assert request_facts(GET) == RequestFacts("GET", b"1.1")
+    assert request_facts(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n") == RequestFacts(
+        "GET", b"1.1", persistent=False)
+    assert request_facts(b"GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n") == RequestFacts(
+        "GET", b"1.0", persistent=True)
     assert request_facts(b"\x16\x03\x01garbage") is None
     assert excess_bytes(b"\r\n\r\n") == 0 and excess_bytes(b"xy") == 2
