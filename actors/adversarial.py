@@ -22,7 +22,6 @@ hung up early is part of the observation, not an error: the read that follows se
 
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,22 +30,18 @@ from typing import Any
 import trio
 
 from actors import adv_confirm, body_routes, confirm, net
-from actors.response_check import check_raw
-from actors.response_probes import probe_once
+from actors.adv_baseline import BaselineCache, Phase, read_reply
 from actors.walker import WalkerContext
 from protocols.adversarial_cases import (
     BY_NAME,
     CASES,
     AdversarialCase,
-    baseline_request,
     canary_request,
 )
-from protocols.adversarial_oracle import CaseVerdict, Observation, assess, observe, read_enough
+from protocols.adversarial_oracle import CaseVerdict, Observation, assess, observe
 from protocols.confirmation import Confirmed, Decision
 from protocols.outcome import Verdict
 
-#: Per-connection read cap: a hostile server costs at most this many bytes per phase.
-READ_CAP = 64 * 1024
 #: Counters whose first example is kept (per-case counters are too many to keep each).
 EXAMPLE_COUNTERS = frozenset({
     "adv.must_violation", "adv.not_closed", "adv.lenient", "adv.hang_until_timeout",
@@ -92,15 +87,6 @@ class AdvSettings:
 
     def catalogue(self) -> Sequence[AdversarialCase]:
         return tuple(BY_NAME[name] for name in self.cases) if self.cases else CASES
-
-
-@dataclass
-class Phase:
-    """Bytes read after one send, and how the read ended."""
-
-    data: bytes = b""
-    ending: str = "timeout"
-    elapsed: float = 0.0
 
 
 @dataclass
@@ -210,7 +196,7 @@ async def _exchange(
     except net.TransportError as exc:
         exchange.send_error = exc.cause  # the server hung up on us: its reaction, read it
     exchange.timings["send_s"] = trio.current_time() - sent_at
-    exchange.reply = await _read_reply(stream, settings, case)
+    exchange.reply = await read_reply(stream, settings, case)
     exchange.timings["reply_s"] = exchange.reply.elapsed
     ctx.tally.record_latency("adv.latency", exchange.reply.elapsed * 1e6)
     if case.framing and exchange.send_error is None:
@@ -229,26 +215,8 @@ async def _send_canary(
         await net.send_all(stream, exchange.canary_sent, settings.timeout)
     except net.TransportError:
         return  # closed after all: nothing more to learn on this socket
-    exchange.canary = await _read_reply(stream, settings)
+    exchange.canary = await read_reply(stream, settings)
     exchange.timings["canary_s"] = exchange.canary.elapsed
-
-
-async def _read_reply(
-    stream: trio.SocketStream, settings: AdvSettings, case: AdversarialCase | None = None
-) -> Phase:
-    """Read until a response is complete (or the deadline), then a grace period more.
-
-    A pipelined ``case`` waits for all of its ``responses`` (HEAD framed as HEAD).
-    """
-    enough = read_enough
-    if case is not None and (case.responses > 1 or case.methods):
-        enough = functools.partial(read_enough, responses=case.responses, methods=case.methods)
-    first = await net.read_until(stream, settings.timeout, READ_CAP, enough=enough)
-    data, ending, elapsed = first.data, first.ending.value, first.elapsed
-    if first.ending is net.Ending.DONE and len(data) < READ_CAP:
-        rest = await net.read_until(stream, settings.grace, READ_CAP - len(data))
-        data, ending = data + rest.data, rest.ending.value
-    return Phase(data=data, ending=ending, elapsed=elapsed)
 
 
 async def _drip(
@@ -266,66 +234,6 @@ async def _drip(
         if trio.current_time() + case.drip > deadline:
             return  # stop dripping: the server has had its chance to time us out
         await trio.sleep(case.drip)
-
-
-class BaselineCache:
-    """Answers of valid requests to the target route, per method, reused for a while."""
-
-    def __init__(self, settings: AdvSettings) -> None:
-        self._settings = settings
-        self._held: dict[tuple[str, str | None], tuple[float, Observation | None]] = {}
-        #: The route each method's last baseline went to (a body route for body cases), so
-        #: a confirmation round's ``fresh`` baseline goes where the case just went.
-        self._last_path: dict[str, str | None] = {}
-
-    async def get(self, ctx: WalkerContext, method: str,
-                  path: str | None = None) -> Observation | None:
-        """The answer to a valid ``method`` request to ``path`` (default: the target's)."""
-        now = trio.current_time()
-        self._last_path[method] = path
-        held = self._held.get((method, path))
-        if held is not None and now < held[0]:
-            return held[1]
-        observation = await self._fetch(ctx, method, path)
-        judged = observation is not None and observation.status is not None
-        ttl = self._settings.baseline_ttl if judged else min(2.0, self._settings.baseline_ttl)
-        self._held[(method, path)] = (now + ttl, observation if judged else None)
-        return observation if judged else None
-
-    async def fresh(self, ctx: WalkerContext, method: str) -> Observation | None:
-        """Fetch now, bypassing the cache (confirmation needs this round's answer); None
-        when the valid request was not answered within the deadline."""
-        path = self._last_path.get(method)
-        self._held.pop((method, path), None)
-        return await self.get(ctx, method, path)
-
-    async def again(self, ctx: WalkerContext, method: str) -> Observation | None:
-        """The baseline (cached if still fresh) of the route the last ``method`` case used."""
-        return await self.get(ctx, method, self._last_path.get(method))
-
-    async def _fetch(self, ctx: WalkerContext, method: str,
-                     path: str | None) -> Observation | None:
-        settings = self._settings
-        request = baseline_request(method, ctx.target.host_header,
-                                   path or ctx.target.base_path)
-        try:
-            stream = await net.connect(ctx.target, settings.timeout)
-        except net.TransportError as exc:
-            ctx.tally.incr(f"adv.baseline_error.{exc.cause}")
-            return None
-        try:
-            await net.send_all(stream, request, settings.timeout)
-            reply = await _read_reply(stream, settings)
-        except net.TransportError as exc:
-            ctx.tally.incr(f"adv.baseline_error.{exc.cause}")
-            return None
-        finally:
-            await net.aclose_quietly(stream)
-        observation = observe(reply.data, reply.ending)
-        check_raw(ctx, request, reply.data, closed=reply.ending in ("eof", "reset"))
-        ctx.tally.incr("adv.baseline" if observation.status else "adv.baseline_unanswered")
-        await probe_once(ctx, path or ctx.target.base_path, settings.timeout)
-        return observation
 
 
 def _record(

@@ -78,6 +78,10 @@ class Observation:
     last_keep_alive: bool = True
     #: Body of the first complete response (a body route's echo: ``forbid_merge``).
     body: bytes = b""
+    #: (Baselines only.) The route answered the valid request before its body was sent: a
+    #: static handler that never reads bodies. If it also closes, a malformed body sent
+    #: there is never read either.
+    answered_unread: bool = False
 
     @property
     def status(self) -> int | None:
@@ -241,9 +245,12 @@ def effective_reaction(
         case.body_defect or (case.framing and base == status and status >= 400))
     if early and baseline is not None and observation.closed and not baseline.closed:
         return Reaction.REJECTED_CLOSED, "answered like the baseline, then closed on the framing"
-    # A route that refuses the method (405, 404...) and closes, as it did for the valid
-    # request, never read the malformed body: nothing was accepted, nothing can be judged.
-    if (case.body_defect and early and baseline is not None and status >= 400
+    # A route that answers and closes, as it did for the valid request, never read the
+    # malformed body: a 405/404 refusing the method, or a static handler seen answering the
+    # valid POST before its body was sent and closing (lighttpd). Nothing was accepted,
+    # nothing can be judged. (A route that read the body and closes stays judged.)
+    if (case.body_defect and early and baseline is not None
+            and (status >= 400 or baseline.answered_unread)
             and observation.closed and baseline.closed):
         return None, "answered_before_body"
     return Reaction.ACCEPTED, f"same {status} as the valid baseline" if base == status else ""
@@ -281,8 +288,11 @@ def judge_case(
         if not stayed_open:
             counters.append(problem[1])
     if verdict is Verdict.VIOLATION:
+        # HIGH is for acceptance that leaves the connection open to read what follows (the
+        # smuggling vector); a server that answered and closed broke the MUST (MED) but
+        # read nothing more from that connection.
         if (reaction is Reaction.ACCEPTED and problem is None
-                and case.severity is Severity.HIGH):
+                and case.severity is Severity.HIGH and not observation.closed):
             high.append("adv.wrong_accepted")
         elif case.severity is Severity.LOW:
             # A MUST missed without weight (a safe 400 to valid whitespace): reported per

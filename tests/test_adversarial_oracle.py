@@ -228,8 +228,20 @@ def test_early_route_answer_then_close_is_a_body_refusal() -> None:
     # Framing headers: a route's 4xx then a close is a refusal; a processed 200 is not.
     framing = BY_NAME["cl-conflicting"]
     assert judge_case(framing, obs(response(405), "eof"), base(405)).verdict is Verdict.PASS
-    processed = judge_case(framing, obs(OK, "eof"), base(200))
+    processed = judge_case(framing, obs(OK), base(200))
     assert processed.reaction is R.ACCEPTED and processed.high == ("adv.wrong_accepted",)
+    # Processed, then closed: the MUST (400) is still broken, but nothing more is read from
+    # that connection: MED, not the HIGH smuggling path.
+    closed_after = judge_case(framing, obs(OK, "eof"), base(200))
+    assert closed_after.verdict is Verdict.VIOLATION and closed_after.high == ()
+    assert "adv.must_violation" in closed_after.counters
+    # A static handler that answers every POST and closes unread (lighttpd) never read the
+    # malformed body, whatever its status: not judged.
+    static_base = replace(base(200, closed=True), answered_unread=True)
+    static = judge_case(case, obs(OK, "eof"), static_base)
+    assert static.verdict is Verdict.UNJUDGED
+    # One that read the valid body before answering, then closed, read this one too.
+    assert judge_case(case, obs(OK, "eof"), base(200, closed=True)).reaction is R.ACCEPTED
     # Other header-level defects get no such benefit of the doubt: the request was routed.
     header = judge_case(BY_NAME["ws-before-colon"], obs(NOT_FOUND, "eof"), base(404))
     assert header.reaction is R.ACCEPTED
