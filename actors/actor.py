@@ -221,6 +221,7 @@ class Actor:
                 if slice_name not in prepared:
                     prepare = getattr(module, "prepare", None)
                     settings = dict(base_settings)
+                    settings["slice_share"] = _share(planned, slice_name, state.actor_id, seed)
                     prepared[slice_name] = prepare(settings) if prepare else settings
                 ctx = WalkerContext(
                     actor_id=state.actor_id,
@@ -404,3 +405,14 @@ class Actor:
         self._start_or_stop = trio.Event()
         self._stopped = trio.Event()
         return await self.main()
+
+
+def _share(planned: dict[str, Any], slice_name: str, actor_id: int,
+           seed: int) -> tuple[int, int, int]:
+    """(this actor's rank among the actors running ``slice_name``, their count, run seed):
+    lets a slice split a catalogue between actors (``adversarial.CaseDeck``) so that a short
+    run covers it without two actors dealing the same stretch."""
+    holders = sorted(int(actor) for actor, assigned in planned.items()
+                     if any(name == slice_name for _, name in assigned))
+    rank = holders.index(actor_id) if actor_id in holders else 0
+    return rank, max(1, len(holders)), seed

@@ -106,13 +106,19 @@ class CaseDeck:
 
     Walkers that each walked the catalogue from their own offset would spend a short run on
     overlapping stretches and miss whole regions; dealing from one deck gives the actor's
-    walkers distinct cases, so the catalogue is covered at the actor's full case rate. The
-    starting point comes from the first walker's PRNG, so it still replays from the seed.
+    walkers distinct cases, so the catalogue is covered at the actor's full case rate. Actors
+    start evenly apart from a point drawn from the run seed (``slice_share``), so two actors
+    deal two halves rather than overlapping stretches; it still replays from the seed.
     """
 
-    def __init__(self, cases: Sequence[AdversarialCase]) -> None:
+    def __init__(self, cases: Sequence[AdversarialCase],
+                 share: tuple[int, int, int] | None = None) -> None:
         self.cases = cases
         self._next: int | None = None
+        if share is not None:  # (rank, actors, run seed): actors start evenly apart
+            rank, actors, seed = share
+            base = random.Random(seed).randrange(len(cases))
+            self._next = base + rank * len(cases) // max(1, actors)
 
     def draw(self, rng: random.Random) -> AdversarialCase:
         if self._next is None:
@@ -124,7 +130,9 @@ class CaseDeck:
 
 def prepare(settings: dict[str, Any]) -> dict[str, Any]:
     """Validate this slice's settings once per actor (an unknown case name fails the plan)."""
-    settings["adv_deck"] = CaseDeck(AdvSettings.from_mapping(settings).catalogue())
+    share = settings.get("slice_share")
+    settings["adv_deck"] = CaseDeck(AdvSettings.from_mapping(settings).catalogue(),
+                                    tuple(share) if share else None)
     return settings
 
 

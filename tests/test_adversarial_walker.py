@@ -19,9 +19,10 @@ import h11
 import pytest
 import trio
 
-from actors.adversarial import AdvSettings, BaselineCache, prepare, probe, run
+from actors.actor import _share
+from actors.adversarial import AdvSettings, BaselineCache, CaseDeck, prepare, probe, run
 from actors.walker import Target, WalkerContext
-from protocols.adversarial_cases import BY_NAME, SMUGGLED_PATH
+from protocols.adversarial_cases import BY_NAME, CASES, SMUGGLED_PATH
 from protocols.tally import Tally
 
 Handler = Callable[[trio.SocketStream], Awaitable[None]]
@@ -321,3 +322,19 @@ def test_unknown_case_names_are_refused_at_prepare() -> None:
     with pytest.raises(ValueError, match="no-such-case"):
         prepare({"adv_cases": ["no-such-case"]})
     assert prepare({"adv_timeout": 1})["adv_timeout"] == 1
+
+
+def test_actors_deal_disjoint_stretches_of_the_catalogue() -> None:
+    """Two actors of one run start half a catalogue apart (from the run seed): a short run
+    covers it instead of dealing one stretch twice."""
+    planned = {"0": [[0, "markov"], [1, "adv"]], "1": [[2, "adv"]], "2": [[3, "markov"]]}
+    assert _share(planned, "adv", 1, 7) == (1, 2, 7)
+    assert _share(planned, "adv", 0, 7) == (0, 2, 7)
+    cases = CASES[:100]
+    rng = random.Random(0)
+    decks = [CaseDeck(cases, _share(planned, "adv", actor, 7)) for actor in (0, 1)]
+    dealt = [[decks[i].draw(rng).name for _ in range(50)] for i in (0, 1)]
+    assert set(dealt[0]).isdisjoint(dealt[1])
+    assert set(dealt[0]) | set(dealt[1]) == {case.name for case in cases}
+    again = CaseDeck(cases, _share(planned, "adv", 0, 7))
+    assert again.draw(random.Random(99)).name == dealt[0][0]  # the seed, not the walker rng
