@@ -81,7 +81,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             health_path = config.health_path or url_path(url)
             label = config.label or prep.default_label(url)
         try:
-            prep.ensure_reachable(url, health_path)
+            prep.ensure_reachable(url, health_path, config.request_timeout_s)
         except prep.TargetUnavailable as exc:
             return _fail(EXIT_INFRA, str(exc))
         except prep.TargetBroken as exc:  # up but broken: a verdict (exit 1), not exit 3

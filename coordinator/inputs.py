@@ -23,7 +23,7 @@ from actors import slices
 from actors.walker import Target
 from coordinator.config import ConfigError, RunConfig
 from coordinator.planning import WalkerPlan, plan_walkers
-from coordinator.preflight import Preflight, preflight
+from coordinator.preflight import BROKEN_CONFIRMATIONS, PROBE_TIMEOUT_S, Preflight, preflight
 from protocols.http1 import RequestBuildError
 
 REACHABILITY_BUDGET_S = 5.0
@@ -100,23 +100,26 @@ def default_label(url: str) -> str:
     return f"{parts.hostname}-{parts.port or 80}"
 
 
-def ensure_reachable(url: str, health_path: str) -> Preflight:
+def ensure_reachable(url: str, health_path: str,
+                     probe_timeout_s: float = PROBE_TIMEOUT_S) -> Preflight:
     """Pre-flight GET on the health path: returns when the target answers (any status).
 
     Raises:
         TargetUnavailable: nothing listens, connect timed out, the name did not resolve.
         TargetBroken: connections are accepted but the answer is garbage, nothing, or
-            never ends, on ``BROKEN_CONFIRMATIONS`` probes in a row.
+            never ends, on ``BROKEN_CONFIRMATIONS`` full-length probes in a row
+            (``probe_timeout_s`` each: the run's request timeout).
         ConfigError: the health path cannot be sent as a request target.
     """
     target = Target.from_url(url)
     try:
-        result = trio.run(preflight, target, health_path, REACHABILITY_BUDGET_S)
+        result = trio.run(preflight, target, health_path, REACHABILITY_BUDGET_S,
+                          max(PROBE_TIMEOUT_S, probe_timeout_s))
     except RequestBuildError as exc:
         raise ConfigError(f"health path {health_path!r}: {exc}") from None
     if result.last.answered:
         return result
-    if result.broken_run:
+    if len(result.broken_run) >= BROKEN_CONFIRMATIONS:
         raise TargetBroken(result)
     last = result.last
     what = last.cause if last.finding is None else last.finding.detail

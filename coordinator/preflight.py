@@ -128,16 +128,24 @@ async def probe_answer(target: Target, path: str, timeout: float) -> Attempt:
     return Attempt("", finding, at, connect_s, first_byte, elapsed)
 
 
-async def preflight(target: Target, path: str, budget_s: float) -> Preflight:
+async def preflight(target: Target, path: str, budget_s: float,
+                    probe_timeout_s: float = PROBE_TIMEOUT_S) -> Preflight:
     """Probe until answered, broken ``BROKEN_CONFIRMATIONS`` times in a row, or out of
-    ``budget_s`` (at least one probe is always made)."""
+    ``budget_s`` (at least one probe is always made).
+
+    Every probe gets the full ``probe_timeout_s`` (the run's request timeout, at least
+    ``PROBE_TIMEOUT_S``): a probe cut short by the budget's end could call a slow but correct
+    target broken. The budget bounds the retries while nothing accepts the connection; once
+    a probe found the target broken, the confirming probes run even past it (at most
+    ``BROKEN_CONFIRMATIONS`` probes more), so a verdict of "broken" always rests on that
+    many full-length probes in a row.
+    """
     started = trio.current_time()
     deadline = started + budget_s
     attempts: list[Attempt] = []
     broken = 0
-    while not attempts or trio.current_time() < deadline:
-        remaining = deadline - trio.current_time()
-        attempt = await probe_answer(target, path, min(PROBE_TIMEOUT_S, max(0.5, remaining)))
+    while not attempts or trio.current_time() < deadline or 0 < broken < BROKEN_CONFIRMATIONS:
+        attempt = await probe_answer(target, path, probe_timeout_s)
         attempts.append(attempt)
         if attempt.answered:
             break
