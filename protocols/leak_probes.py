@@ -155,6 +155,12 @@ def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
     """
     if first.accepted == 0:
         seen = first.first_refusal
+        if seen in REFUSING and tolerance > 0:
+            # Walkers still running may hold every slot the server has: a full broker, not
+            # a leaking one, until the run's own subscribers are gone.
+            return Verdict.UNJUDGED, (
+                f"not judged: every subscription was refused ({_describe(seen)}) while up to "
+                f"{tolerance} of the run's own subscribers may still hold slots")
         if seen in REFUSING:
             return Verdict.VIOLATION, (
                 f"every subscription was refused ({_describe(seen)}) though none of ours was "

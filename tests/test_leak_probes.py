@@ -117,6 +117,9 @@ def test_none_accepted_with_none_of_ours_open() -> None:
     for refusal in (Open.RATE_LIMITED, Open.CONNECT_REFUSED, Open.TIMEOUT, Open.OTHER_STATUS):
         assert lp.sse_verdict(SseRound(0, {}, refusal), None)[0] is Verdict.UNJUDGED
     assert lp.sse_verdict(SseRound(5), None)[0] is Verdict.UNJUDGED
+    # Mid-run, the run's own subscribers may hold every slot: a full broker, not a leak.
+    verdict, reason = lp.sse_verdict(SseRound(0, {"503": 16}, Open.FULL), None, tolerance=3)
+    assert verdict is Verdict.UNJUDGED and "run's own subscribers" in reason
 
 
 def test_abandon_plan_is_half_rst_half_fin() -> None:
