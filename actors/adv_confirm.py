@@ -67,7 +67,8 @@ async def resend(
     # Only a hang needs this round's baseline; any other reaction is judged against the
     # cached one, as the first sending was (a fresh fetch would double every round's cost).
     hung = observation.reaction is Reaction.HANG
-    baseline = await (baselines.fresh if hung else baselines.again)(ctx, case.method)
+    with ctx.aside_case("baseline"):  # the reproducer holds the case's bytes only
+        baseline = await (baselines.fresh if hung else baselines.again)(ctx, case.method)
     verdict = assess(case, observation, baseline, canary)
     ctx.record_exchange(slice="adv", case=case.name, confirm_round=True, sent=done.sent,
                         received=done.reply.data, ending=done.reply.ending,

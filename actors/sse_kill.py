@@ -299,7 +299,9 @@ async def leak_check(ctx: WalkerContext, cfg: _Config) -> bool:
         tally.incr(f"{SLICE}.leak_unjudged")
         tally.incr(f"{SLICE}.rate_limited")
         return True
-    if not await _answers_plain_request(ctx, cfg):
+    with ctx.aside_case("baseline"):
+        answers = await _answers_plain_request(ctx, cfg)
+    if not answers:
         # A target that refuses or ignores every request is a liveness/hang failure, which
         # the coordinator judges itself; blaming held SSE slots for it would be wrong.
         tally.incr(f"{SLICE}.leak_unjudged")
@@ -339,7 +341,9 @@ async def _recheck(ctx: WalkerContext, cfg: _Config) -> Attempt:
     refused = _refused(attempt)
     if not refused.hang:
         return refused
-    return _refused(attempt, baseline=await _answers_plain_request(ctx, cfg))
+    with ctx.aside_case("baseline"):  # the reproducer holds the case's bytes only
+        answers = await _answers_plain_request(ctx, cfg)
+    return _refused(attempt, baseline=answers)
 
 
 async def _answers_plain_request(ctx: WalkerContext, cfg: _Config) -> bool:

@@ -173,7 +173,10 @@ async def _resend(ctx: WalkerContext, case: AnyCase, timeout: float) -> Attempt:
     ctx.record_exchange(slice=SLICE, case=case.name, confirm_round=True, sent=done.sent,
                         received=done.received, reaction=done.judgement.reaction.value,
                         verdict=done.judgement.verdict.value)
-    answered = await _baseline_answered(ctx, timeout) if _attempt(done.judgement).hang else None
+    answered = None
+    if _attempt(done.judgement).hang:
+        with ctx.aside_case("baseline"):  # the reproducer holds the case's bytes only
+            answered = await _baseline_answered(ctx, timeout)
     return _attempt(done.judgement, baseline_answered=answered)
 
 

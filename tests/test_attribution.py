@@ -507,3 +507,42 @@ def test_held_slice_trip_waits_for_the_monitor_when_the_target_is_down():
 
     trio.run(main)
     assert trips["ws.hang_no_close"]["consequence_of"] == "I-HANG" and proceeded == []
+
+
+def test_confirmation_baseline_is_noted_aside_from_the_case(monkeypatch) -> None:
+    """A confirmation round's baseline traffic must not join the case's flight: the
+    reproducer and the crash candidates hold the case's bytes only."""
+    from actors import adv_confirm
+    from actors.adv_baseline import Phase
+    from actors.adversarial import Exchange
+    from protocols.adversarial_cases import BY_NAME
+
+    ctx = _ctx("adv", walker=3)
+    case = BY_NAME["cl-conflicting"]
+
+    async def main() -> None:
+        client, _server = trio.testing.memory_stream_pair()
+        side, _side_server = trio.testing.memory_stream_pair()
+
+        async def fake_connect(target, timeout):
+            return client
+
+        class Baselines:
+            async def fresh(self, ctx_, method):
+                await net.send_all(side, b"GET /baseline HTTP/1.1\r\n\r\n", 1.0)
+
+            again = fresh
+
+        async def exchange(stream):
+            await net.send_all(stream, b"CASE BYTES", 1.0)
+            return Exchange(sent=b"CASE BYTES", reply=Phase(b"", "timeout", 1.0))
+
+        monkeypatch.setattr(adv_confirm.net, "connect", fake_connect)
+        ctx.begin_case(case.name)
+        await adv_confirm.resend(ctx, case, 1.0, Baselines(), exchange)  # type: ignore[arg-type]
+
+    trio.run(main)
+    entries, _ = flight.report([ctx], since=0.0)
+    writes = {e["case"]: e["writes"] for e in entries}
+    assert writes[case.name] == [b"CASE BYTES"]
+    assert writes["baseline"] == [b"GET /baseline HTTP/1.1\r\n\r\n"]
