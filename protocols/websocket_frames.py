@@ -332,12 +332,16 @@ class HandshakeResult:
         return None if self.head is None else self.head.status
 
 
-def parse_handshake_response(buf: bytes, key: str | None) -> HandshakeResult | None:
+def parse_handshake_response(
+    buf: bytes, key: str | None, *, offered_extensions: bool = False
+) -> HandshakeResult | None:
     """Judge the server's answer to our handshake; None while the head is incomplete.
 
     A 101 is accepted only with ``Upgrade: websocket``, a ``Connection`` header listing
     ``upgrade`` and ``Sec-WebSocket-Accept`` equal to ``accept_for(key)`` (RFC 6455 §4.1,
     client steps 2-4). With ``key=None`` (a handshake that omitted it) no 101 is valid.
+    ``offered_extensions``: the request offered some, so the caller judges the answer's
+    ``Sec-WebSocket-Extensions`` itself (``protocols.ws_deflate``).
     """
     head = parse_response_head(buf)
     if head is None:
@@ -347,11 +351,11 @@ def parse_handshake_response(buf: bytes, key: str | None) -> HandshakeResult | N
     rest = bytes(buf[head.length :])
     if head.status != 101:
         return HandshakeResult(head, False, f"status {head.status}, not 101", rest)
-    problem = _acceptance_problem(head, key)
+    problem = _acceptance_problem(head, key, offered_extensions)
     return HandshakeResult(head, not problem, problem, rest)
 
 
-def _acceptance_problem(head: ResponseHead, key: str | None) -> str:
+def _acceptance_problem(head: ResponseHead, key: str | None, offered: bool = False) -> str:
     upgrade = head.get(b"upgrade")
     if upgrade is None or upgrade.strip().lower() != b"websocket":
         return f"101 without Upgrade: websocket ({upgrade!r})"
@@ -364,7 +368,7 @@ def _acceptance_problem(head: ResponseHead, key: str | None) -> str:
         return "101 without Sec-WebSocket-Accept"
     if accept.strip() != accept_for(key).encode("ascii"):
         return f"Sec-WebSocket-Accept {accept[:64]!r} does not match the key"
-    if head.get(b"sec-websocket-extensions") is not None:
+    if not offered and head.get(b"sec-websocket-extensions") is not None:
         return "101 with Sec-WebSocket-Extensions that the client never offered"
     return ""
 
@@ -431,11 +435,14 @@ class ServerFrameParser:
     error when it is masked (§5.1 "A server MUST NOT mask any frames"), sets RSV bits (no
     extension was negotiated), uses a reserved opcode, is a control frame that is fragmented
     or longer than 125 bytes (§5.5), sets the MSB of a 64-bit length (§5.2), or declares a
-    payload over ``max_payload`` (our cap, not an RFC rule).
+    payload over ``max_payload`` (our cap, not an RFC rule). ``allowed_rsv``: RSV bits a
+    negotiated extension gives a meaning (RSV1 = 4 under permessage-deflate, RFC 7692 §6);
+    its user judges where they may appear.
     """
 
-    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD, allowed_rsv: int = 0) -> None:
         self.max_payload = max_payload
+        self.allowed_rsv = allowed_rsv
         self._buf = bytearray()
         self.failed: FrameError | None = None
         #: Total bytes consumed by complete frames.
@@ -468,7 +475,7 @@ class ServerFrameParser:
         first, second = buf[0], buf[1]
         fin, rsv, opcode = bool(first & 0x80), (first >> 4) & 0x7, first & 0x0F
         masked, length, offset = bool(second & 0x80), second & 0x7F, 2
-        if rsv:
+        if rsv & ~self.allowed_rsv:
             return FrameError(f"server frame sets RSV bits {rsv:03b} with no extension")
         if opcode in RESERVED_DATA_OPCODES or opcode in RESERVED_CONTROL_OPCODES:
             return FrameError(f"server frame uses reserved opcode {opcode:#x}")
