@@ -1,4 +1,4 @@
-"""``--launch CMD``: assay starts the target itself, knows its pid, stops it, restarts it.
+"""``--launch CMD``: assay starts the target itself, knows its pid and stops it.
 
 Why: without a pid the resource oracles and process forensics are blind, and a crash
 cannot be shrunk (every hypothesis needs a fresh target). With ``--launch`` the run owns
@@ -16,7 +16,8 @@ the target's whole life:
 * the pid reported is the process that *listens* on the port: a shell wrapper
   (``cd x && python -m app``) or a supervisor forks; the first process of the group, in
   tree order from the shell down, that holds the listening socket is the target;
-* ``restart`` stops it and starts a new instance on the same port.
+* a launched target that dies mid-run is not restarted: its death is the run's verdict
+  (I-LIVENESS, pinned to its cause), and the crash shrink starts fresh instances of its own.
 
 The process primitives (free port, connect probe, group stop) are ``replay.launcher``'s.
 """
@@ -217,13 +218,12 @@ class TargetLauncher:
 
 @dataclass
 class ManagedTarget:
-    """The run's own target: started once, stopped at the end, restartable on its port."""
+    """The run's own target: started once, stopped at the end."""
 
     command: str
     log_path: Path | None = None
     ready_timeout: float = DEFAULT_READY_S
     current: LaunchedTarget | None = None
-    restarts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> LaunchedTarget:
@@ -241,18 +241,6 @@ class ManagedTarget:
     @property
     def pid(self) -> int | None:
         return self.current.pid if self.current is not None else None
-
-    def restart(self) -> LaunchedTarget:
-        """Stop the instance (dead or alive) and start a new one on the same port."""
-        with self._lock:
-            port = self.current.port if self.current is not None else None
-            if self.current is not None:
-                self.current.stop()
-            self.current = None
-            self.current = start(self.command, port=port, log_path=self.log_path,
-                                 ready_timeout=self.ready_timeout)
-            self.restarts += 1
-            return self.current
 
     def stop(self) -> None:
         with self._lock:

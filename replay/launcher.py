@@ -69,21 +69,23 @@ class LaunchedProcess:
         return self.process.pid
 
     def stop(self, grace: float = 3.0) -> None:
-        """SIGTERM the group, wait ``grace``, SIGKILL the group; idempotent."""
-        try:
-            group = os.getpgid(self.process.pid)
-        except ProcessLookupError:
-            group = None
-        if group is not None and self.process.poll() is None:
+        """SIGTERM the group, wait ``grace``, SIGKILL the group; idempotent.
+
+        The group's id is the shell's pid (``start_new_session``), known without asking:
+        ``os.getpgid`` fails once the shell has exited and been reaped, which left its
+        children (the server) running. A group with no member left is ProcessLookupError.
+        """
+        group = self.process.pid
+        if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(group, signal.SIGTERM)
             try:
                 self.process.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 pass
-        if group is not None:  # children may outlive the shell: sweep the group
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, signal.SIGKILL)
+        # Children may outlive the shell: sweep the group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=grace)
         if self.log is not None:

@@ -59,17 +59,14 @@ def test_a_shell_wrapper_reports_the_listening_child_and_stop_kills_the_group(tm
 
 
 @pytest.mark.integration
-def test_restart_keeps_the_port_and_a_dead_command_is_one_line(tmp_path):
+def test_managed_target_stops_and_a_dead_command_is_one_line(tmp_path):
     managed = ManagedTarget(REFAPP, log_path=tmp_path / "t.log")
     first = managed.start()
     try:
-        old_pid, port = first.pid, first.port
-        second = managed.restart()
-        assert second.port == port and second.pid != old_pid and managed.restarts == 1
-        assert gone(old_pid) and accepts("127.0.0.1", port)
+        assert managed.start() is first and accepts("127.0.0.1", first.port)
     finally:
         managed.stop()
-    assert gone(second.pid)
+    assert gone(first.pid)
     with pytest.raises(LaunchError, match="exited with status 4"):
         start("exit 4 # {port}")
     with pytest.raises(LaunchError, match="nothing accepted"):
@@ -188,3 +185,21 @@ def test_a_launched_target_dies_with_a_killed_assay(tmp_path):
         coordinator.send_signal(signal.SIGKILL)
         coordinator.wait(timeout=10)
     assert gone(server, within=10)
+
+
+def test_stop_sweeps_children_of_a_shell_that_already_exited(tmp_path):
+    """The shell exits (and is reaped) while its child serves on: stop() still kills the
+    group (its id is the shell's pid; os.getpgid of a reaped pid fails)."""
+    import subprocess
+
+    from replay.launcher import LaunchedProcess
+
+    pidfile = tmp_path / "child.pid"
+    shell = subprocess.Popen(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; exit 0"],
+                             start_new_session=True)
+    shell.wait(timeout=5)
+    child = psutil.Process(int(pidfile.read_text()))
+    assert child.is_running()
+    LaunchedProcess(shell, "http://127.0.0.1:1/").stop(grace=0.5)
+    child.wait(timeout=5)  # raises TimeoutExpired if it survived
+    assert not child.is_running()
