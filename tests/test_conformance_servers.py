@@ -10,7 +10,8 @@ deadlines and several probes at once (``tests.conformance_sweep``). The claims:
   dropped pipelined requests);
 * real defects of real servers show, each next to a server without it: stock nginx takes
   ``Host: user@...``; uvicorn with httptools sends 100 Continue to HTTP/1.0; aiohttp takes
-  an empty Transfer-Encoding with a Content-Length; daphne takes ``identity`` with one.
+  an empty Transfer-Encoding with a Content-Length; daphne takes ``identity`` with one;
+  tornado answers 400 to a valid chunked body with a trailer section.
 A server that is not installed is skipped.
 """
 
@@ -123,6 +124,8 @@ REAL = [
     ("gunicorn", "te-identity-cl", "pass"),
     ("uvicorn-httptools", "upgrade-ws-http10", "violation"),  # RFC 9110 §7.8
     ("hypercorn", "chunked-trailer", "pass"),
+    ("tornado", "chunked-trailer", "violation"),  # RFC 9112 §7.1: MUST parse; 400 to it
+    ("tornado", "chunked-empty-body", "pass"),
 ]
 
 
