@@ -6,8 +6,9 @@ by making the target run out of whatever it leaks and watching it refuse or go s
 * *SSE slots.* Open subscribers until the server refuses (``503``, ``429``, a close, a
   reset, silence) or a cap, abandon them all (half with RST, half with FIN), wait, then
   reopen the same number. A broker that releases every departed subscriber takes them all
-  again; one that leaks slots takes fewer, or refuses with none of ours open. A server that
-  caps subscribers legitimately refuses at the same count both times: a pass.
+  again; one that leaks slots takes fewer. A server that caps subscribers legitimately
+  refuses at the same count both times: a pass. A first round refused outright is "not
+  judged": without a slot of our own held and released there is no leak to claim.
 * *Connections / descriptors.* A plain request must be answered first (the baseline). Then
   bursts of clients that leave mid-header, mid-body and right after connecting, with FIN
   and with RST, of growing size (64, 256, 1024 by default); after each burst a fresh plain
@@ -78,7 +79,7 @@ class Open(enum.Enum):
     GARBAGE = "garbage"
 
 
-#: Refusals that mean "no slot for you" when none of ours is open.
+#: Refusals that mean "no slot for you" (the broker is full).
 REFUSING = frozenset({Open.FULL, Open.CLOSED, Open.RESET})
 #: Refusals that count toward a deficit in the second round (after the first got answers,
 #: a broker that queues instead of refusing shows as silence).
@@ -154,18 +155,21 @@ def sse_verdict(first: SseRound, second: SseRound | None, *, tolerance: int = 0,
             overload, not a full broker.
     """
     if first.accepted == 0:
+        # Never a leak without a slot of our own held and released: a broker may be full
+        # of other clients (a soak's walkers, other users), or may not yet have noticed the
+        # walkers that just left (a write-driven broker notices only at its next
+        # heartbeat, which can be longer than the grace the first round was retried for).
         seen = first.first_refusal
         if seen in REFUSING and tolerance > 0:
-            # Walkers still running may hold every slot the server has: a full broker, not
-            # a leaking one, until the run's own subscribers are gone.
             return Verdict.UNJUDGED, (
                 f"not judged: every subscription was refused ({_describe(seen)}) while up to "
                 f"{tolerance} of the run's own subscribers may still hold slots")
         if seen in REFUSING:
-            return Verdict.VIOLATION, (
-                f"every subscription was refused ({_describe(seen)}) though none of ours was "
-                "open and the route accepted one at the pre-flight: slots of departed "
-                "subscribers were never released")
+            return Verdict.UNJUDGED, (
+                f"not judged: every subscription was refused ({_describe(seen)}), so no slot "
+                "of ours was held and released: the broker may be full of other clients, or "
+                "not yet have noticed the walkers that left (a heartbeat longer than "
+                "--leak-probe-grace)")
         what = _describe(seen) if seen is not None else "nothing"
         return Verdict.UNJUDGED, f"not judged: no subscription accepted ({what})"
     if second is None:

@@ -112,8 +112,11 @@ def test_a_deficit_the_server_could_not_have_noticed_yet_is_not_judged() -> None
 
 
 def test_none_accepted_with_none_of_ours_open() -> None:
-    verdict, reason = lp.sse_verdict(SseRound(0, {"503": 16}, Open.FULL), None)
-    assert verdict is Verdict.VIOLATION and "none of ours" in reason
+    # A broker full of other clients (or of walkers it has not yet noticed leaving) refuses
+    # at once: we never held and released a slot of our own, so there is no leak to claim.
+    for refusal in (Open.FULL, Open.CLOSED, Open.RESET):
+        verdict, reason = lp.sse_verdict(SseRound(0, {refusal.value: 16}, refusal), None)
+        assert verdict is Verdict.UNJUDGED and "no slot of ours" in reason, refusal
     for refusal in (Open.RATE_LIMITED, Open.CONNECT_REFUSED, Open.TIMEOUT, Open.OTHER_STATUS):
         assert lp.sse_verdict(SseRound(0, {}, refusal), None)[0] is Verdict.UNJUDGED
     assert lp.sse_verdict(SseRound(5), None)[0] is Verdict.UNJUDGED
