@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +85,8 @@ class FlightLog:
 class Flight:
     """One case as sent: writes (capped) with send times, and when answers came."""
 
-    __slots__ = ("answered_at", "case", "closed_at", "conns", "end", "last_sent_at", "log",
-                 "sent_at", "size", "slice", "walker", "writes")
+    __slots__ = ("_streams", "answered_at", "case", "closed_at", "conns", "end",
+                 "last_sent_at", "log", "sent_at", "size", "slice", "walker", "writes")
 
     def __init__(self, log: FlightLog, walker: int, slice_name: str, case: str) -> None:
         self.log = log
@@ -96,7 +97,12 @@ class Flight:
         self.last_sent_at = 0.0
         self.answered_at: float | None = None
         self.writes: list[bytes] = []
+        #: Per write, the ordinal of its connection within this flight (0, 1, ...).
         self.conns: list[int] = []
+        #: The connections written on, by ordinal: weak references, so a flight keeps no
+        #: socket alive, yet a connection freed and replaced by one at the same address
+        #: (``id()`` is reused) is never taken for it: its reference is dead.
+        self._streams: list[Callable[[], object]] = []
         self.size = 0
         self.end = "close"
         #: When a read found the connection closed or reset by the target.
@@ -113,19 +119,29 @@ class Flight:
             chunk = bytes(data[:room])
             self.writes.append(chunk)
             self.size += len(chunk)
-            self.conns.append(id(conn))
+            self.conns.append(self._ordinal(conn))
             self.log.grew(len(chunk))
+
+    def _ordinal(self, conn: object) -> int:
+        for index, known in enumerate(self._streams):
+            if known() is conn:
+                return index
+        try:
+            ref: Callable[[], object] = weakref.ref(conn)
+        except TypeError:  # not weakly referenceable: hold it (its id cannot be reused then)
+            ref = lambda held=conn: held  # noqa: E731
+        self._streams.append(ref)
+        return len(self._streams) - 1
 
     def note_answer(self) -> None:
         self.answered_at = self.log.last_answer_at = time.time()
 
     def to_wire(self) -> dict[str, Any]:
-        ordinals: dict[int, int] = {}
-        conns = [ordinals.setdefault(key, len(ordinals)) for key in self.conns]
         return {"walker": self.walker, "slice": self.slice, "case": self.case,
                 "sent_at": self.sent_at, "last_sent_at": self.last_sent_at,
-                "answered_at": self.answered_at, "writes": list(self.writes), "conns": conns,
-                "ending": None, "end": self.end, "closed_at": self.closed_at}
+                "answered_at": self.answered_at, "writes": list(self.writes),
+                "conns": list(self.conns), "ending": None, "end": self.end,
+                "closed_at": self.closed_at}
 
 
 _CURRENT: ContextVar[Flight | None] = ContextVar("assay_flight", default=None)

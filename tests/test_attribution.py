@@ -239,6 +239,27 @@ def test_flight_log_settles_survivors_and_caps_bytes():
     assert "big" in log.survived
 
 
+def test_a_connection_freed_mid_flight_is_not_taken_for_the_next_at_its_address():
+    """A case that closes one connection and opens another: CPython hands the freed
+    object's memory (and so its ``id``) to the next, and keying by ``id`` merged the two
+    connections, so the reproducer sent both writes on one."""
+    class Conn:
+        pass
+
+    log = flight.FlightLog()
+    flight.begin(log, 0, "adv", "two-connections")
+    first = Conn()
+    flight.note_write(b"GET / HTTP/1.1\r\n\r\n", first)
+    flight.note_write(b"more", first)
+    address = id(first)
+    del first
+    second = Conn()
+    assert id(second) == address  # the premise: the id was reused
+    flight.note_write(b"GET /again HTTP/1.1\r\n\r\n", second)
+    flight.note_write(b"tail", second)
+    assert log.ring[-1].to_wire()["conns"] == [0, 0, 1, 1]
+
+
 def test_markov_entries_come_from_what_the_walker_already_keeps():
     ctx = _ctx("markov", walker=4)
     ctx.recent.append({"step": 1, "at": 50.0, "state": "list_items", "sent": b"GET /items",
