@@ -186,10 +186,23 @@ def search(candidates: Sequence[Candidate], kills: Callable[[tuple[Candidate, ..
             return result(None, "single", "budget" if not budget_left() else "exhausted")
         union = tuple(sorted(ordered, key=lambda c: c.sent_at))
         remaining = max(1, max_attempts - attempts - 1)
-        shrunk = shrink(union, lambda cs: run(tuple(cs), "ddmin"), key=_key,
-                        max_attempts=remaining, max_seconds=max(1.0, max_seconds -
-                                                                (clock() - began)),
+        aborts: list[str] = []
+
+        def ddmin(cands: Sequence[Candidate]) -> bool:
+            try:
+                return run(tuple(cands), "ddmin")
+            except ShrinkAbort as exc:  # ``shrink`` swallows it: keep the reason
+                aborts.append(str(exc))
+                raise
+
+        shrunk = shrink(union, ddmin, key=_key, max_attempts=remaining,
+                        max_seconds=max(1.0, max_seconds - (clock() - began)),
                         stall_limit=remaining, clock=clock)
+        if shrunk.stopped_by == "aborted":
+            # What the shrink kept was seen to kill at most once (not at all when the
+            # union's own first run aborted): confirming it now, after the predicate said
+            # it cannot go on, would count a single kill as found.
+            return result(None, "aborted", aborts[-1] if aborts else "aborted")
         if shrunk.flaky:
             return result(None, "union", "union does not kill a fresh target")
         found = tuple(shrunk.steps)

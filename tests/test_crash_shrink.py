@@ -114,6 +114,24 @@ def test_an_abort_stops_the_search():
     assert found.found is None and found.stage == "aborted" and "launch" in found.stopped_by
 
 
+def test_an_abort_mid_shrink_is_not_found_and_claims_nothing():
+    """The union's first run aborts (no fresh target launched), a later launch works: the
+    search stops with nothing found instead of confirming an input never seen to kill."""
+    judge = Recorder({"a", "b"})
+    calls = 0
+
+    def flaky_launch(cands: tuple[Candidate, ...]) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # two singles, then the union
+            raise ShrinkAbort("cannot launch a fresh target")
+        return judge(cands)
+
+    found = search([cand(1, "a"), cand(2, "b")], flaky_launch)
+    assert found.found is None and found.stage == "aborted", found
+    assert "launch" in found.stopped_by and calls == 3
+
+
 def test_crash_program_replays_writes_then_probes_twice():
     program = crash_program([Candidate(1, "ws", "bad", 1.0, (b"hs", b"frame"), "rst")], "hang",
                             probe_path="/healthz")
