@@ -29,6 +29,7 @@ case. Changes and their reasons: docs/severity-calibration.md.
 from __future__ import annotations
 
 from protocols import websocket_quotes as q
+from protocols import ws_cases_close, ws_cases_fragments, ws_cases_framing, ws_cases_utf8
 from protocols.outcome import Requirement, Severity
 from protocols.websocket_case_model import CaseKind, WsCase, WsReaction
 from protocols.websocket_frames import (
@@ -358,6 +359,10 @@ CASES: tuple[WsCase, ...] = (
     *_length_cases(),
     *_close_cases(),
     *_valid_cases(),
+    *ws_cases_framing.CASES,
+    *ws_cases_fragments.CASES,
+    *ws_cases_utf8.CASES,
+    *ws_cases_close.CASES,
 )
 
 BY_NAME: dict[str, WsCase | HandshakeCase] = {c.name: c for c in (*CASES, *HANDSHAKE_CASES)}

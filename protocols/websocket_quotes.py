@@ -57,3 +57,48 @@ Q_MSB = (
     "If 127, the following 8 bytes interpreted as a 64-bit unsigned integer (the most "
     "significant bit MUST be 0) are the payload length."
 )
+Q_CLOSE_BODY = (
+    "If there is a body, the first two bytes of the body MUST be a 2-byte unsigned integer "
+    "(in network byte order) representing a status code with value /code/ defined in "
+    "Section 7.4."
+)
+Q_CLOSE_REASON = (
+    "Following the 2-byte integer, the body MAY contain UTF-8-encoded data with value "
+    "/reason/, the interpretation of which is not defined by this specification."
+)
+Q_CODE_RANGES = (
+    "Status codes in the range 0-999 are not used. ... Status codes in the range 1000-2999 "
+    "are reserved for definition by this protocol ... Status codes in the range 3000-3999 "
+    "are reserved for use by libraries, frameworks, and applications. ... Status codes in "
+    "the range 4000-4999 are reserved for private use"
+)
+Q_CLOSE_ECHO = (
+    "(When sending a Close frame in response, the endpoint typically echos the status code "
+    "it received.)"
+)
+Q_CLOSE_DISCARD = (
+    "After sending a control frame indicating the connection should be closed, a peer does "
+    "not send any further data; after receiving a control frame indicating the connection "
+    "should be closed, a peer discards any further data received."
+)
+Q_CONTROL_MIDDLE = (
+    "An endpoint MUST be capable of handling control frames in the middle of a fragmented "
+    "message."
+)
+Q_PONG_UNSOLICITED = (
+    "A Pong frame MAY be sent unsolicited. This serves as a unidirectional heartbeat. A "
+    "response to an unsolicited Pong frame is not expected."
+)
+Q_LENGTH = (
+    "The length of the \"Payload data\", in bytes: if 0-125, that is the payload length. If "
+    "126, the following 2 bytes interpreted as a 16-bit unsigned integer are the payload "
+    "length. If 127, the following 8 bytes interpreted as a 64-bit unsigned integer (the "
+    "most significant bit MUST be 0) are the payload length."
+)
+Q_MINIMAL_LENGTH = (
+    "Note that in all cases, the minimal number of bytes MUST be used to encode the length, "
+    "for example, the length of a 124-byte-long string can't be encoded as the sequence "
+    "126, 0, 124."
+)
+Q_TEXT = "Text: The \"Payload data\" is text data encoded as UTF-8."
+Q_BINARY = "Binary: The \"Payload data\" is arbitrary binary data"
