@@ -122,7 +122,9 @@ class CodeStanding(enum.Enum):
     #: Defined in §7.4.1, registered with IANA (§11.7), or in 3000-4999 (§7.4.2).
     VALID = "valid"
     #: In a range the RFC does not assign: 0-999 ("not used"), 1004 ("Reserved"), the
-    #: unregistered rest of 1000-2999, 5000 and above. Odd, but no MUST forbids sending it.
+    #: unregistered rest of 1000-2999, 5000 and above. Sending it breaks §5.5.1: "the first
+    #: two bytes of the body MUST be ... a status code with value /code/ defined in Section
+    #: 7.4" (a receiver fails the connection on it, so it is no valid code to send either).
     UNDEFINED = "undefined"
     #: 1005, 1006 and 1015: §7.4.1 "MUST NOT be set as a status code in a Close control
     #: frame by an endpoint".
@@ -404,8 +406,10 @@ class CloseInfo:
     #: How the code stands (VALID when there is no code: an empty body is allowed).
     standing: CodeStanding
     #: A MUST-level defect of the body itself ("" when none): a 1-byte body (§5.5.1 "the
-    #: first two bytes of the body MUST be a 2-byte unsigned integer"), a forbidden code, or
-    #: a reason that is not UTF-8 (§5.5.1 "the body MAY contain UTF-8-encoded data", §8.1).
+    #: first two bytes of the body MUST be a 2-byte unsigned integer"), a code that is
+    #: forbidden (§7.4.1) or not defined in §7.4 (§5.5.1 "... a status code with value /code/
+    #: defined in Section 7.4"), or a reason that is not UTF-8 (§5.5.1 "the body MAY contain
+    #: UTF-8-encoded data", §8.1).
     problem: str
 
 
@@ -420,6 +424,9 @@ def parse_close(payload: bytes) -> CloseInfo:
     standing = code_standing(code)
     if standing is CodeStanding.FORBIDDEN:
         return CloseInfo(code, reason, standing, f"close code {code} MUST NOT be sent")
+    if standing is CodeStanding.UNDEFINED:
+        return CloseInfo(code, reason, standing,
+                         f"close code {code} is not defined in RFC 6455 §7.4 (§5.5.1)")
     try:
         reason.decode("utf-8")
     except UnicodeDecodeError:

@@ -21,9 +21,10 @@ generic HTTP ``Reaction`` vocabulary.
 Severity (``COUNTER_SEVERITY``) follows what a miss lets happen, not the RFC keyword alone:
 HIGH where a violation carries on (a bad frame or handshake accepted) or a connection is left
 hanging after one; MED for a MUST the server misses without that (a missing header on a
-refusal, a forbidden Close code, a Close or Ping left unanswered while nothing else goes
-wrong); every MED violation also moves ``ws.must_violation`` (I-WS-MUST); LOW for what is
-only information (a SHOULD/MAY, an odd but allowed reaction).
+refusal, a Close code that is forbidden or not defined in §7.4, a Close or Ping left
+unanswered while nothing else goes wrong); every MED violation also moves
+``ws.must_violation`` (I-WS-MUST); LOW for what is only information (a SHOULD/MAY, an odd
+but allowed reaction).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from protocols.websocket_cases import CaseKind, HandshakeCase, WsCase, WsReactio
 from protocols.websocket_frames import (
     DEFAULT_MAX_PAYLOAD,
     CloseInfo,
-    CodeStanding,
     Frame,
     FrameError,
     Opcode,
@@ -274,8 +274,6 @@ class WsOracle:
             return WsReaction.CLOSED_BAD, close.problem
         if code is not None and code in self.case.codes:
             return WsReaction.CLOSED_EXPECTED, f"Close {code}"
-        if code is not None and close.standing is CodeStanding.UNDEFINED:
-            return WsReaction.CLOSED_UNDEFINED, f"Close with unassigned code {code}"
         return WsReaction.CLOSED_OTHER, f"Close {code if code is not None else '(no code)'}"
 
     def _counter(self, reaction: WsReaction, verdict: Verdict) -> str | None:

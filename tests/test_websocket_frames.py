@@ -107,7 +107,8 @@ def test_parse_close() -> None:
     assert wf.parse_close(wf.close_payload(1005)).problem
     assert wf.parse_close(wf.close_payload(1000, b"\xff")).problem
     undefined = wf.parse_close(wf.close_payload(999))
-    assert undefined.standing is CodeStanding.UNDEFINED and not undefined.problem
+    assert undefined.standing is CodeStanding.UNDEFINED and "§7.4" in undefined.problem
+    assert not wf.parse_close(wf.close_payload(4999, b"ok")).problem
     with pytest.raises(HarnessError):
         wf.close_payload(None, b"reason")
 

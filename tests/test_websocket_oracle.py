@@ -200,12 +200,21 @@ def test_reflecting_a_forbidden_close_code_is_a_med_must_violation(code: int) ->
     assert judgement.severity is Severity.MED and judgement.also_counts == (MUST_VIOLATION,)
 
 
-def test_reflecting_an_unassigned_close_code_is_only_lenient() -> None:
-    judgement = _judge("close_code_999", _close(999, b"assay"), T.EOF)
-    assert (judgement.reaction, judgement.verdict) == (
-        WsReaction.CLOSED_UNDEFINED,
-        Verdict.LENIENT,
-    )
+@pytest.mark.parametrize("code", [0, 999, 1004, 1016, 1100, 2000, 2999, 5000, 65535])
+def test_reflecting_an_undefined_close_code_is_a_med_must_violation(code: int) -> None:
+    """RFC 6455 §5.5.1: a Close body's code "MUST be ... a status code ... defined in
+    Section 7.4"; tornado echoes these back. The Close ends the session: MED, not HIGH."""
+    judgement = _judge(f"close_code_{code}", _close(code, b"assay"), T.EOF)
+    assert (judgement.reaction, judgement.verdict) == (WsReaction.CLOSED_BAD, Verdict.VIOLATION)
+    assert judgement.counter == SERVER_BAD_CLOSE and judgement.severity is Severity.MED
+    assert "§7.4" in judgement.detail and judgement.also_counts == (MUST_VIOLATION,)
+
+
+@pytest.mark.parametrize("code", [1000, 1002, 1012, 1014, 3000, 3999, 4000, 4999])
+def test_a_defined_code_in_the_servers_close_is_no_violation(code: int) -> None:
+    judgement = _judge("close_code_999", _close(code, b"x"), T.EOF)
+    assert judgement.verdict is not Verdict.VIOLATION and judgement.reaction is not (
+        WsReaction.CLOSED_BAD)
 
 
 def test_reflecting_an_invalid_utf8_reason_is_a_med_must_violation() -> None:
