@@ -95,9 +95,12 @@ def _sweep() -> None:
             target.stop(grace=1.0)
 
 
-def listener_pid(root: int, port: int) -> int | None:
+def listener_process(root: int, port: int) -> psutil.Process | None:
     """The first process in ``root``'s tree (root first, then children breadth-first) that
-    holds a listening TCP socket on ``port``; None when none does (yet)."""
+    holds a listening TCP socket on ``port``; None when none does (yet).
+
+    The ``psutil.Process`` itself, not its pid: it remembers the process's start time, so
+    signalling it later refuses a pid the kernel has since given to another process."""
     try:
         top = psutil.Process(root)
         tree = [top, *top.children(recursive=True)]
@@ -107,10 +110,16 @@ def listener_pid(root: int, port: int) -> int | None:
         try:
             for conn in process.net_connections(kind="tcp"):
                 if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-                    return process.pid
+                    return process
         except psutil.Error:
             continue
     return None
+
+
+def listener_pid(root: int, port: int) -> int | None:
+    """``listener_process``'s pid."""
+    process = listener_process(root, port)
+    return None if process is None else process.pid
 
 
 @dataclass(eq=False)
@@ -121,6 +130,9 @@ class LaunchedTarget:
     port: int
     listener: int | None
     watchdog: subprocess.Popen[bytes] | None = None
+    #: The listening process as found (see ``listener_process``): what ``alive`` and
+    #: ``stop`` look at, so that neither acts on a reused pid.
+    listening: psutil.Process | None = None
 
     @property
     def url(self) -> str:
@@ -132,11 +144,11 @@ class LaunchedTarget:
         return self.listener or self.process.pid
 
     def alive(self) -> bool:
-        pid = self.pid
-        if pid is None:
-            return False
+        if self.listening is None:  # no listener found: the shell is all we know
+            return self.process.process.poll() is None
         try:
-            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            return self.listening.is_running() and \
+                self.listening.status() != psutil.STATUS_ZOMBIE
         except psutil.Error:
             return False
 
@@ -150,10 +162,10 @@ class LaunchedTarget:
                 self.watchdog.kill()
                 self.watchdog.wait(timeout=grace)
             self.watchdog = None
-        if self.listener is None or self.listener == self.process.process.pid:
+        if self.listening is None or self.listening.pid == self.process.process.pid:
             return
-        with contextlib.suppress(psutil.Error):
-            psutil.Process(self.listener).kill()
+        with contextlib.suppress(psutil.Error):  # NoSuchProcess also when the pid was reused
+            self.listening.kill()
         deadline = time.monotonic() + grace
         while self.alive() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -188,13 +200,14 @@ def start(command: str, *, port: int | None = None, log_path: Path | None = None
     _LIVE.add(launched)
     where = f" (output: {log_path})" if log_path is not None else ""
     wait_accepting(popen, HOST, port, ready_timeout, launched.stop, where)
-    listener = None
+    listening = None
     search_until = time.monotonic() + PID_SEARCH_S
-    while listener is None and time.monotonic() < search_until:
-        listener = listener_pid(popen.pid, port)
-        if listener is None:
+    while listening is None and time.monotonic() < search_until:
+        listening = listener_process(popen.pid, port)
+        if listening is None:
             time.sleep(0.05)
-    launched.listener = listener
+    launched.listening = listening
+    launched.listener = None if listening is None else listening.pid
     return launched
 
 

@@ -1,4 +1,4 @@
-"""``--launch CMD``: the target's lifecycle (listening pid behind a shell, stop, restart,
+"""``--launch CMD``: the target's lifecycle (listening pid behind a shell, stop,
 one-line failures) and ``assay run --launch`` both ways: a correct refapp passes with the
 resource oracles tracking its pid; one with crash-on-long-header-line fails."""
 
@@ -203,3 +203,29 @@ def test_stop_sweeps_children_of_a_shell_that_already_exited(tmp_path):
     LaunchedProcess(shell, "http://127.0.0.1:1/").stop(grace=0.5)
     child.wait(timeout=5)  # raises TimeoutExpired if it survived
     assert not child.is_running()
+
+
+def test_stop_signals_the_listener_it_found_never_a_process_that_took_its_pid():
+    """The listener found at start has exited and its pid now names another process (here a
+    bystander given as ``listener``): stop() and alive() act on the process found, whose
+    start time psutil checks, not on whatever holds the pid now."""
+    import subprocess
+
+    from coordinator.launch import LaunchedTarget
+    from replay.launcher import LaunchedProcess
+
+    shell = subprocess.Popen(["sh", "-c", "exit 0"], start_new_session=True)
+    shell.wait(timeout=5)
+    exited = subprocess.Popen(["sleep", "0"])
+    found = psutil.Process(exited.pid)
+    exited.wait(timeout=5)
+    bystander = subprocess.Popen(["sleep", "30"])
+    try:
+        target = LaunchedTarget(LaunchedProcess(shell, "http://127.0.0.1:1/"), 1,
+                                bystander.pid, listening=found)
+        assert not target.alive()
+        target.stop(grace=0.5)
+        assert bystander.poll() is None, "stop() killed a process it never launched"
+    finally:
+        bystander.kill()
+        bystander.wait(timeout=5)
