@@ -25,7 +25,7 @@ from typing import Any
 
 import trio
 
-from actors import confirm, net
+from actors import confirm, net, ws_deflate
 from actors.net import Ending, TransportError
 from actors.response_check import check_raw
 from actors.walker import WalkerContext
@@ -59,6 +59,8 @@ from protocols.websocket_oracle import (
     handshake_decided,
     judge_handshake,
 )
+from protocols.ws_deflate_cases import CASES as DEFLATE_CASES
+from protocols.ws_deflate_cases import DeflateCase
 
 SLICE = "ws"
 #: Pause after a connect failure, so a dead target does not spin the walker.
@@ -89,12 +91,16 @@ async def run(ctx: WalkerContext) -> None:
     """Run sessions until the walker's deadline."""
     cases = _case_cycle(ctx)
     while not ctx.expired():
-        await session(ctx, next(cases))
+        case = next(cases)
+        if isinstance(case, DeflateCase):  # permessage-deflate (RFC 7692): actors.ws_deflate
+            await ws_deflate.session(ctx, case)
+        else:
+            await session(ctx, case)
 
 
-def _case_cycle(ctx: WalkerContext) -> Iterator[AnyCase]:
+def _case_cycle(ctx: WalkerContext) -> Iterator[AnyCase | DeflateCase]:
     wanted = ctx.settings.get("ws_cases")
-    catalogue: list[AnyCase] = [*CASES, *HANDSHAKE_CASES]
+    catalogue: list[AnyCase | DeflateCase] = [*CASES, *HANDSHAKE_CASES, *DEFLATE_CASES]
     if wanted:
         names = set(wanted)
         catalogue = [case for case in catalogue if case.name in names]

@@ -27,6 +27,7 @@ I/O.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import zlib
 from dataclasses import dataclass
@@ -266,14 +267,18 @@ class Inflater:
         return Inflated(data)
 
 
+@functools.cache
 def zeros_bomb(size: int) -> bytes:
-    """A compressed message payload that inflates to ``size`` zero bytes (about 1/1000)."""
+    """A compressed message payload that inflates to ``size`` zero bytes (about 1/1000).
+
+    One MiB of zeros is compressed once and ended with a full flush, which byte-aligns the
+    output and forgets the window, so the same segment can simply be repeated.
+    """
+    segment_size = 1 << 20
     obj = zlib.compressobj(9, zlib.DEFLATED, -9)
-    chunk = bytes(1 << 20)
-    parts = []
-    left = size
-    while left > 0:
-        parts.append(obj.compress(chunk[: min(left, len(chunk))]))
-        left -= len(chunk)
-    out = b"".join(parts) + obj.flush(zlib.Z_SYNC_FLUSH)
-    return out[: -len(TAIL)]
+    segment = obj.compress(bytes(segment_size)) + obj.flush(zlib.Z_FULL_FLUSH)
+    whole, rest = divmod(size, segment_size)
+    tail_obj = zlib.compressobj(9, zlib.DEFLATED, -9)
+    tail = tail_obj.compress(bytes(rest)) + tail_obj.flush(zlib.Z_SYNC_FLUSH)
+    out = segment * whole + tail
+    return out[: -len(TAIL)] if out.endswith(TAIL) else out

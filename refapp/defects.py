@@ -77,6 +77,12 @@ DEFECTS: tuple[Defect, ...] = (
         "I-WS-ACCEPTED",
     ),
     Defect(
+        "ws-deflate-bomb",
+        "permessage-deflate messages are inflated without limit and echoed: a 32 KiB "
+        "compressed frame becomes 32 MiB although plain messages over 1 MiB are refused",
+        "I-WS-MUST",
+    ),
+    Defect(
         "ws-hang-on-bad-frame",
         "a protocol-violating WebSocket frame gets neither a Close frame nor a TCP close",
         "I-WS-HANG",

@@ -32,6 +32,7 @@ from wsproto.events import (
     Ping,
     TextMessage,
 )
+from wsproto.extensions import Extension
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import generate_accept_token
 
@@ -39,6 +40,7 @@ from refapp.app import Request, Response, error
 from refapp.config import MAX_WS_MESSAGE_BYTES
 from refapp.defects import CRASH_EXIT_STATUS
 from refapp.transport import PeerGone, graceful_close, receive, send_all
+from refapp.ws_deflate import accept as accept_deflate
 from refapp.wsframes import FrameScanner
 
 if TYPE_CHECKING:
@@ -85,9 +87,14 @@ async def serve_websocket(http: HttpConnection, request: Request) -> bool:
         (b"connection", b"Upgrade"),
         (b"sec-websocket-accept", generate_accept_token(key)),
     ]
+    bomb = http.state.config.has("ws-deflate-bomb")
+    deflate, extension = accept_deflate(
+        request.headers.get(b"sec-websocket-extensions"), MAX_WS_MESSAGE_BYTES, not bomb)
+    if deflate:  # permessage-deflate, RFC 7692 (refapp.ws_deflate)
+        accept.append((b"sec-websocket-extensions", deflate))
     await http.send_events(h11.InformationalResponse(status_code=101, headers=accept))
     trailing, closed = http.conn.trailing_data
-    session = _Session(http, trailing, closed)
+    session = _Session(http, trailing, closed, [extension] if deflate else [])
     stats = http.state.stats
     stats.ws_sessions += 1
     try:
@@ -100,7 +107,9 @@ async def serve_websocket(http: HttpConnection, request: Request) -> bool:
 class _Session:
     """One upgraded connection: reads frames, echoes, closes per RFC 6455 §7."""
 
-    def __init__(self, http: HttpConnection, trailing: bytes, closed: bool) -> None:
+    def __init__(
+        self, http: HttpConnection, trailing: bytes, closed: bool, extensions: list[Extension]
+    ) -> None:
         config = http.state.config
         self._http = http
         self._stream = http.stream
@@ -109,7 +118,8 @@ class _Session:
         self._hang_on_bad_frame = config.has("ws-hang-on-bad-frame")
         self._crash_on_close_code = config.has("crash-on-ws-close-code")
         self._scanner = FrameScanner(mask_unmasked=config.has("ws-accept-unmasked"))
-        self._ws = Connection(ConnectionType.SERVER)
+        self._ws = Connection(ConnectionType.SERVER, extensions=extensions)
+        self._deflate_bomb = bool(extensions) and config.has("ws-deflate-bomb")
         self._parts: list[str | bytes] = []
         self._size = 0
         self._declared = 0
@@ -177,7 +187,7 @@ class _Session:
     async def _message(self, event: TextMessage | BytesMessage) -> bool:
         part = event.data
         self._size += len(part.encode()) if isinstance(part, str) else len(part)
-        if self._size > MAX_WS_MESSAGE_BYTES:
+        if self._size > MAX_WS_MESSAGE_BYTES and not self._deflate_bomb:
             await self._fail(CloseReason.MESSAGE_TOO_BIG, "message too big")
             return False
         self._parts.append(part)
