@@ -1,0 +1,176 @@
+"""Large and finely fragmented valid WebSocket messages: the plan (which messages, which bytes).
+
+How this works: ``ladder(max_message)`` lists the cases of one pass, smallest first: every
+size of ``SIZES`` up to the budget (plus the budget itself when it is not on the ladder),
+each sent whole and in 1024-, 256- and 64-byte fragments. The finest fragmentations are
+bounded by ``MAX_FRAGMENTS`` (65536 frames per message): 64-byte fragments up to 4 MiB,
+256-byte fragments up to 16 MiB. That still covers the reported defect (node's server dies
+on a valid 4 MiB message in 64-byte fragments) and keeps one case's cost on our side (frame
+headers built, masks applied) to a fraction of a second.
+
+Payloads are deterministic from the run seed and the case name (a failing case can be
+re-sent byte for byte) and differ per case, so an echo of another message is caught. Text
+cases carry valid UTF-8 made mostly of 2-, 3- and 4-byte code points, so fixed-size
+fragments split code points across frame boundaries (RFC 6455 §5.6: only the whole message
+must be valid UTF-8). ``wire_chunks`` yields the masked frames in bounded batches so the
+walker never holds the whole wire twice, and ``deadline_s`` scales the case's deadline with
+its bytes and frames.
+
+The server's answer is read by ``protocols.ws_large_echo``; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from protocols.websocket_frames import Opcode, build_frame
+
+KIB = 1024
+MIB = 1024 * KIB
+#: ``--ws-max-message`` default: the largest message assay sends.
+DEFAULT_MAX_MESSAGE = 16 * MIB
+#: The size ladder (bytes of one message), smallest first.
+SIZES: tuple[int, ...] = (64 * KIB, 1 * MIB, 4 * MIB, 16 * MIB)
+#: Fragment sizes; None sends the message as one frame.
+FRAGMENTS: tuple[int | None, ...] = (None, 1024, 256, 64)
+#: Most frames one message is split into (64-byte fragments stop at 4 MiB).
+MAX_FRAGMENTS = 65536
+#: Smallest budget that adds a rung of its own (a smaller one runs only the 64 KiB rung if
+#: it fits, i.e. nothing).
+MIN_MAX_MESSAGE = SIZES[0]
+#: Wire bytes batched per yielded chunk of ``wire_chunks``.
+WIRE_BATCH = 256 * KIB
+#: Throughput granted to any server when scaling deadlines: bytes/s and frames/s. Slow on
+#: purpose (a pure-Python framing layer parses some 10^4-10^5 frames/s); a stall is
+#: re-sent alone before it counts anyway.
+GRANTED_BYTES_PER_S = 4 * MIB
+GRANTED_FRAMES_PER_S = 10_000
+
+#: Code points the text payloads are drawn from: 1-, 2-, 3- and 4-byte UTF-8, mostly multibyte.
+_TEXT_ALPHABET = ("aZ09 \u00e9\u07ff\u0800\u20ac\u4e2d\u6587\ud55c\uffef"
+                  "\U00010000\U0001f600\U0010fffd")
+
+
+@dataclass(frozen=True, slots=True)
+class LargeCase:
+    """One valid message: its size, its fragmentation and whether it is text or binary."""
+
+    size: int
+    #: Payload bytes per frame; None: one frame.
+    fragment: int | None
+    opcode: Opcode
+
+    @property
+    def name(self) -> str:
+        kind = "text" if self.opcode is Opcode.TEXT else "binary"
+        split = "whole" if self.fragment is None else f"f{self.fragment}"
+        return f"large_{kind}_{size_label(self.size)}_{split}"
+
+    @property
+    def frames(self) -> int:
+        if self.fragment is None:
+            return 1
+        return max(1, -(-self.size // self.fragment))
+
+    @property
+    def rfc(self) -> str:
+        return "RFC 6455 §5.4, §5.6, §7.4.1, §10.4"
+
+
+def size_label(size: int) -> str:
+    """``64KiB``, ``4MiB``, or bytes: the size as case names and reports show it."""
+    if size % MIB == 0:
+        return f"{size // MIB}MiB"
+    if size % KIB == 0:
+        return f"{size // KIB}KiB"
+    return f"{size}B"
+
+
+def ladder(max_message: int) -> tuple[LargeCase, ...]:
+    """The cases of one pass, smallest size first; empty when ``max_message`` is 0 (off).
+
+    Whole messages and 256-byte fragments are binary, 1024- and 64-byte fragments text (so
+    both opcodes meet both coarse and fine fragmentation).
+    """
+    if max_message <= 0:
+        return ()
+    sizes = [size for size in SIZES if size <= max_message]
+    if max_message not in sizes and max_message >= MIN_MAX_MESSAGE:
+        sizes.append(max_message)
+    cases = []
+    for size in sizes:
+        for fragment in FRAGMENTS:
+            opcode = Opcode.TEXT if fragment in (1024, 64) else Opcode.BINARY
+            case = LargeCase(size, fragment, opcode)
+            if case.frames <= MAX_FRAGMENTS:
+                cases.append(case)
+    return tuple(cases)
+
+
+def payload(case: LargeCase, seed: int) -> bytes:
+    """The message's bytes: deterministic from (seed, case name), exactly ``case.size`` long.
+
+    Text is valid UTF-8 (padded with ASCII to the exact size); binary is random bytes.
+    """
+    rng = random.Random(f"{seed}/{case.name}")
+    raw = rng.randbytes(case.size)
+    if case.opcode is Opcode.BINARY:
+        return raw
+    table = {i: _TEXT_ALPHABET[i % len(_TEXT_ALPHABET)] for i in range(256)}
+    # Each random byte picks a code point of 1-4 bytes (2.6 on average): size/2 picks fill it.
+    text = raw[: case.size // 2].decode("latin-1").translate(table).encode("utf-8")
+    while len(text) < case.size:  # only for tiny sizes
+        text += text
+    cut = case.size
+    while 0 < cut < len(text) and (text[cut] & 0xC0) == 0x80:
+        cut -= 1  # back off to the start of the code point that crosses the size
+    return text[:cut] + b"." * (case.size - cut)
+
+
+def wire_chunks(
+    case: LargeCase, data: bytes, mask_key: Callable[[], bytes], batch: int = WIRE_BATCH
+) -> Iterator[bytes]:
+    """The message as masked client frames, in batches of about ``batch`` bytes.
+
+    ``mask_key()`` gives a fresh 4-byte key per frame (RFC 6455 §5.3: unpredictable keys,
+    so they come from the caller's PRNG).
+    """
+    step = case.fragment or max(1, len(data))
+    view = memoryview(data)
+    pending: list[bytes] = []
+    held = 0
+    offsets = range(0, max(1, len(data)), step)
+    last = offsets[-1]
+    for index, start in enumerate(offsets):
+        opcode = case.opcode if index == 0 else Opcode.CONTINUATION
+        frame = build_frame(opcode, bytes(view[start:start + step]), fin=start == last,
+                            mask_key=mask_key())
+        pending.append(frame)
+        held += len(frame)
+        if held >= batch:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)
+
+
+def deadline_s(case: LargeCase, base_s: float) -> float:
+    """How long the server gets for the whole case (send and echo): ``base_s`` plus what the
+    granted throughput needs for the bytes both ways and for the frames."""
+    return base_s + 2 * case.size / GRANTED_BYTES_PER_S + case.frames / GRANTED_FRAMES_PER_S
+
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE",
+    "FRAGMENTS",
+    "MAX_FRAGMENTS",
+    "SIZES",
+    "LargeCase",
+    "deadline_s",
+    "ladder",
+    "payload",
+    "size_label",
+    "wire_chunks",
+]
