@@ -83,6 +83,12 @@ DEFECTS: tuple[Defect, ...] = (
         "I-WS-MUST",
     ),
     Defect(
+        "ws-drop-large",
+        "a valid WebSocket message over the 1 MiB limit gets no Close 1009: the TCP "
+        "connection is dropped and the message lost (daphne 4 does this from 4 MiB on)",
+        "I-WS-DROP",
+    ),
+    Defect(
         "ws-hang-on-bad-frame",
         "a protocol-violating WebSocket frame gets neither a Close frame nor a TCP close",
         "I-WS-HANG",

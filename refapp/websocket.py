@@ -117,6 +117,7 @@ class _Session:
         self._idle = config.ws_idle_timeout
         self._hang_on_bad_frame = config.has("ws-hang-on-bad-frame")
         self._crash_on_close_code = config.has("crash-on-ws-close-code")
+        self._drop_large = config.has("ws-drop-large")
         self._scanner = FrameScanner(mask_unmasked=config.has("ws-accept-unmasked"))
         self._ws = Connection(ConnectionType.SERVER, extensions=extensions)
         self._deflate_bomb = bool(extensions) and config.has("ws-deflate-bomb")
@@ -204,6 +205,9 @@ class _Session:
 
     async def _fail(self, code: int, reason: str) -> None:
         """Send a Close frame with ``code``, then close TCP without waiting for the reply."""
+        if self._drop_large and code == CloseReason.MESSAGE_TOO_BIG:
+            await graceful_close(self._stream)  # ws-drop-large: no Close, TCP dropped (daphne)
+            return
         if self._ws.state is ConnectionState.OPEN:
             await self._send(CloseConnection(code=code, reason=reason[:100]))
         await graceful_close(self._stream)
