@@ -83,6 +83,19 @@ DEFECTS: tuple[Defect, ...] = (
         "I-WS-MUST",
     ),
     Defect(
+        "ws-drop-empty",
+        "empty WebSocket text and binary messages are dropped unanswered, the connection "
+        "kept open (daphne 4 does this; RFC 6455 §5.2 allows a zero-length payload)",
+        # No MUST binds an application echo: reported lenient (LOW), no invariant fails.
+        "ws.echo_missing",
+    ),
+    Defect(
+        "ws-echo-close-code",
+        "a client Close with a code RFC 6455 §7.4 does not define (0, 999, 1016, 5000, ...) "
+        "is answered with a Close repeating that code (tornado 6 does this), breaking §5.5.1",
+        "I-WS-MUST",
+    ),
+    Defect(
         "ws-drop-large",
         "a valid WebSocket message over the 1 MiB limit gets no Close 1009: the TCP "
         "connection is dropped and the message lost (daphne 4 does this from 4 MiB on)",

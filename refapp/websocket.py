@@ -40,6 +40,7 @@ from refapp.app import Request, Response, error
 from refapp.config import MAX_WS_MESSAGE_BYTES
 from refapp.defects import CRASH_EXIT_STATUS
 from refapp.transport import PeerGone, graceful_close, receive, send_all
+from refapp.ws_defects import CloseCodeSpy
 from refapp.ws_deflate import accept as accept_deflate
 from refapp.wsframes import FrameScanner
 
@@ -118,6 +119,8 @@ class _Session:
         self._hang_on_bad_frame = config.has("ws-hang-on-bad-frame")
         self._crash_on_close_code = config.has("crash-on-ws-close-code")
         self._drop_large = config.has("ws-drop-large")
+        self._drop_empty = config.has("ws-drop-empty")
+        self._spy = CloseCodeSpy() if config.has("ws-echo-close-code") else None
         self._scanner = FrameScanner(mask_unmasked=config.has("ws-accept-unmasked"))
         self._ws = Connection(ConnectionType.SERVER, extensions=extensions)
         self._deflate_bomb = bool(extensions) and config.has("ws-deflate-bomb")
@@ -132,6 +135,8 @@ class _Session:
     def _feed(self, data: bytes | None) -> None:
         """Hand bytes to wsproto, unless a frame header already declares too big a message."""
         if data:
+            if self._spy is not None:
+                self._spy.feed(data)
             data, heads = self._scanner.feed(data)
             for head in heads:
                 if head.is_data:
@@ -179,6 +184,11 @@ class _Session:
                 # A frame wsproto refused: fail the connection with its close code.
                 if self._crash_on_close_code and event.reason in _BAD_CLOSE_CODE:
                     _crash(event.reason)
+                echo = self._spy.echo(event.reason or "") if self._spy is not None else None
+                if echo is not None:  # ws-echo-close-code: the client's code sent back
+                    await send_all(self._stream, echo, self._send_timeout)
+                    await graceful_close(self._stream)
+                    return False
                 if self._hang_on_bad_frame:
                     await trio.sleep_forever()
                 await self._fail(event.code, event.reason or "")
@@ -200,6 +210,8 @@ class _Session:
             reply = BytesMessage(data=b"".join(p for p in self._parts if not isinstance(p, str)))
         self._parts.clear()
         self._size = 0
+        if self._drop_empty and not reply.data:
+            return True  # ws-drop-empty: a valid empty message silently dropped (daphne)
         await self._send(reply)
         return True
 
