@@ -102,6 +102,11 @@ class Pacer:
                 return case
         return self.cases[0]
 
+    async def run_alone(self, ctx: WalkerContext) -> None:
+        """``ws_cases`` names only large cases: run them until the walker's deadline."""
+        while not ctx.expired():
+            await self.run_next(ctx)
+
     async def run_next(self, ctx: WalkerContext) -> LargeJudgement | None:
         started = trio.current_time()
         try:

@@ -25,7 +25,7 @@ from typing import Any
 
 import trio
 
-from actors import confirm, net, ws_deflate
+from actors import confirm, net, ws_deflate, ws_large_walk
 from actors.net import Ending, TransportError
 from actors.response_check import check_raw
 from actors.walker import WalkerContext
@@ -89,8 +89,14 @@ class _Done:
 
 async def run(ctx: WalkerContext) -> None:
     """Run sessions until the walker's deadline."""
+    large = ws_large_walk.Pacer(ctx)  # large valid messages, a share of the time
+    if large.exclusive:
+        return await large.run_alone(ctx)
     cases = _case_cycle(ctx)
     while not ctx.expired():
+        if large.due():
+            await large.run_next(ctx)
+            continue
         case = next(cases)
         if isinstance(case, DeflateCase):  # permessage-deflate (RFC 7692): actors.ws_deflate
             await ws_deflate.session(ctx, case)

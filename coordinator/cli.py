@@ -44,6 +44,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--label", help="label in the results directory name")
     add("--health-path", help="path probed every second (default: the target URL's path)")
     add("--ws-path", help="WebSocket route for the ws slice (default /ws)")
+    add("--ws-max-message", help="largest valid message the ws slice sends, whole and in "
+        "64/256/1024-byte fragments (default 16MiB; 0 turns large messages off)")
     add("--sse-path", help="SSE route for the sse slice (default /events)")
     add("--body-path", action="append", default=None, metavar="PATH",
         help="route that reads request bodies; body-framing cases go there (repeatable; "
@@ -112,6 +114,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
               "leak_probe_max_burst"]
     names += ["adv_confirm_tries"]
     names += ["launch_path"]
+    names += ["ws_max_message"]
     return {name: getattr(args, name) for name in names}
 
 

@@ -43,6 +43,8 @@ class RunConfig:
     label: str | None = None
     health_path: str | None = None
     ws_path: str = "/ws"
+    #: ``--ws-max-message``: the largest valid message the ws slice sends (0: none).
+    ws_max_message: int = 16 * 1024 * 1024
     sse_path: str = "/events"
     #: ``--body-path``: routes that read request bodies; the body cases go there.
     body_paths: tuple[str, ...] = ()
@@ -199,6 +201,19 @@ def parse_bind(value: Any) -> str:
     return text
 
 
+def parse_size(value: Any, what: str) -> int:
+    """Bytes: ``16MiB``, ``512KiB``, ``4M``, ``1048576`` or ``0`` (off); at most 1 GiB."""
+    raw = str(value).strip()
+    match = re.fullmatch(r"(\d+)\s*([KMG]i?B?|B)?", raw, flags=re.IGNORECASE)
+    if not match:
+        raise ConfigError(f"{what} {value!r} is not a size (examples: 16MiB, 512KiB, 0)")
+    unit = (match.group(2) or "B")[0].upper()
+    size = int(match.group(1)) * {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[unit]
+    if size > 1 << 30:
+        raise ConfigError(f"{what} must be at most 1GiB (got {value!r})")
+    return size
+
+
 def validate_path(path: str, what: str) -> str:
     if not path.startswith("/") or any(c in path for c in " \r\n\t\x00"):
         raise ConfigError(f"{what} {path!r} must start with '/' and contain no whitespace")
@@ -228,6 +243,7 @@ _CONVERTERS: dict[str, Any] = {
     "label": lambda v: ("label", _label(v)),
     "health_path": lambda v: ("health_path", validate_path(str(v), "--health-path")),
     "ws_path": lambda v: ("ws_path", validate_path(str(v), "--ws-path")),
+    "ws_max_message": lambda v: ("ws_max_message", parse_size(v, "--ws-max-message")),
     "sse_path": lambda v: ("sse_path", validate_path(str(v), "--sse-path")),
     "body_path": lambda v: ("body_paths", parse_paths(v, "--body-path")),
     "stats_url": lambda v: ("stats_url", str(v)),

@@ -98,6 +98,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
         settings = {
             "health_path": health_path,
             "ws_path": config.ws_path,
+            "ws_max_message": config.ws_max_message,
             "sse_path": config.sse_path,
             "stats_url": config.stats_url or ("/stats" if builtin else None),
             "stats_field": config.stats_field or ("sse_subscribers" if builtin else None),

@@ -94,6 +94,12 @@ REGISTRY: tuple[Invariant, ...] = (
               "carry on (refusal without Sec-WebSocket-Version, forbidden Close code, Close or "
               "Ping left unanswered, garbage frames)",
               "ws.must_violation", "ws.sessions", "no WebSocket session was opened"),
+    Invariant("I-WS-ECHO", HIGH, "a large valid WebSocket message came back altered (other "
+              "bytes, length or opcode)", "ws.large_echo_altered", "ws.large.sessions",
+              "no large WebSocket message was sent"),
+    Invariant("I-WS-DROP", MED, "a large valid WebSocket message was lost: TCP dropped with no "
+              "Close (RFC 6455 §7.1.7 SHOULD send one; a size limit is Close 1009)",
+              "ws.large_dropped", "ws.large.sessions", "no large WebSocket message was sent"),
     Invariant("I-SSE-LEAK", HIGH, "SSE subscriber slots are not released after clients leave",
               "sse.leak", "sse.sent", "no SSE subscription was made"),
     # Black-box leak probe (coordinator.leak_probes): bursts of clients that leave
