@@ -136,6 +136,8 @@ class EchoCheck:
                 continue
             take = min(self._remaining, len(view))
             self._payload(view[:take])
+            if self.decided:  # the first difference is the finding; nothing after it
+                return
             self._remaining -= take
             view = view[take:]
             if self._remaining == 0:
