@@ -256,12 +256,24 @@ class Inflater:
             return Inflated(b"", "an earlier message did not inflate")
         if self._reset:
             self._obj = zlib.decompressobj(-self._bits)
+        # Output in window-sized steps: zlib checks a distance against the window only when
+        # it reaches back past the current output buffer, so one big buffer would let a
+        # server's too-large window pass unnoticed.
+        step = 1 << self._bits
+        pending, out = payload + TAIL, bytearray()
         try:
-            data = self._obj.decompress(payload + TAIL, limit + 1)
+            while len(out) <= limit:
+                want = min(step, limit + 1 - len(out))
+                chunk = self._obj.decompress(pending, want)
+                out += chunk
+                pending = self._obj.unconsumed_tail
+                if not pending and len(chunk) < want:
+                    break
         except zlib.error as exc:
             self.broken = True
             return Inflated(b"", f"invalid deflate data: {exc}")
-        if len(data) > limit or self._obj.unconsumed_tail:
+        data = bytes(out)
+        if len(data) > limit or pending:
             self.broken = True
             return Inflated(data[:limit], over_limit=True)
         return Inflated(data)
