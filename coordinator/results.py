@@ -149,6 +149,10 @@ def case_reference(slice_name: str, case: str) -> tuple[str | None, str | None]:
         entry = importlib.import_module(module_name).BY_NAME.get(case)
     except (ImportError, AttributeError):
         return None, None
+    if entry is None and slice_name == "ws" and case.startswith("large_"):
+        from protocols.ws_large_plan import RFC  # large valid messages: no catalogue entry
+
+        return RFC, None
     if entry is None:
         return None, None
     requirement = getattr(entry, "requirement", None)

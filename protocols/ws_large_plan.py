@@ -48,6 +48,8 @@ WIRE_BATCH = 256 * KIB
 GRANTED_BYTES_PER_S = 4 * MIB
 GRANTED_FRAMES_PER_S = 10_000
 
+#: What the large cases rest on (echo, fragmentation, UTF-8 of the whole, 1009, limits).
+RFC = "RFC 6455 §5.4, §5.6, §7.1.7, §7.4.1, §10.4"
 #: Code points the text payloads are drawn from: 1-, 2-, 3- and 4-byte UTF-8, mostly multibyte.
 _TEXT_ALPHABET = ("aZ09 \u00e9\u07ff\u0800\u20ac\u4e2d\u6587\ud55c\uffef"
                   "\U00010000\U0001f600\U0010fffd")
@@ -76,7 +78,7 @@ class LargeCase:
 
     @property
     def rfc(self) -> str:
-        return "RFC 6455 §5.4, §5.6, §7.4.1, §10.4"
+        return RFC
 
 
 def size_label(size: int) -> str:
