@@ -12,10 +12,17 @@ clients driven the same way, one after the other, against the same server:
   server frame parsed and the echo compared by the oracle. Varied payloads:
   ``actors.ws_torture.session`` on echo cases built here with the catalogue's own record
   (``WsCase``, kind ECHO): text and binary, 16 B to 64 KiB, whole or in 3 fragments.
+  Large payloads: ``actors.ws_large_walk.session`` on the large-message ladder up to
+  ``--large-max`` (default 1 MiB: 64 KiB and 1 MiB, whole and in 1024/256/64-byte
+  fragments), each payload drawn from the seed per session and the echo compared as it
+  streams in (``protocols.ws_large_echo``), as ``assay run`` does with ``--ws-max-message``.
 * ``websockets`` (the reference, ``pip install websockets``): per message, a connection
   opened with ``websockets.asyncio.client.connect`` (no compression), the same message and
   a Ping sent, the echo received and compared, the TCP connection closed. No closing
   handshake on either side: the ws slice does not send one after an echo case either.
+  Large payloads: the same bytes as assay's cases (computed once, before the clock starts),
+  fragmented alike (``send`` of a list of fragments; text fragments end on a code point,
+  websockets sends ``str`` pieces), echo received whole and compared.
 
 Both use the same number of concurrent sessions (``--concurrency``) in one process on one
 event loop (trio for assay, asyncio for websockets). The echo server is aiohttp (its frame
@@ -55,7 +62,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 CLIENTS = ("assay", "websockets")
-PAYLOADS = ("small", "varied")
+PAYLOADS = ("small", "varied", "large")
+#: Concurrency cap of the large-payload run (each session holds a message and its wire).
+LARGE_CONCURRENCY = 4
 #: The catalogue's echo cases: what the small-payload run deals.
 ECHO_CASES = ("echo_text", "echo_binary", "echo_fragmented_split_codepoint")
 #: Sizes of the varied payloads (text and binary each, whole and in 3 fragments).
@@ -125,6 +134,24 @@ def _varied_cases() -> list[Any]:
     return cases
 
 
+def large_cases(max_message: int) -> tuple[Any, ...]:
+    from protocols.ws_large_plan import ladder
+
+    return ladder(max_message)
+
+
+def _text_fragments(data: bytes, size: int) -> list[str]:
+    """``data`` cut about every ``size`` bytes, each cut moved back onto a code point."""
+    pieces, start = [], 0
+    while start < len(data):
+        end = min(len(data), start + size)
+        while end < len(data) and end > start + 1 and 0x80 <= data[end] <= 0xBF:
+            end -= 1
+        pieces.append(data[start:end].decode())
+        start = end
+    return pieces
+
+
 # --- clients (each runs in its own process: `--client NAME`) ------------------------------
 
 
@@ -133,20 +160,27 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def assay_client(port: int, seconds: float, concurrency: int, payloads: str) -> dict[str, Any]:
+def assay_client(port: int, seconds: float, concurrency: int, payloads: str,
+                 large_max: int) -> dict[str, Any]:
     import trio
 
-    from actors import ws_torture
+    from actors import ws_large_walk, ws_torture
     from actors.walker import Target, WalkerContext
     from protocols.tally import Tally
 
     tally = Tally()
     target = Target.from_url(f"http://127.0.0.1:{port}/")
     settings: dict[str, Any] = {"ws_path": "/ws", "ws_timeout": 5.0, "ws_case_timeout": 5.0}
-    varied = _varied_cases() if payloads == "varied" else []
-    if not varied:
+    varied: list[Any] = []
+    if payloads == "varied":
+        varied = _varied_cases()
+    elif payloads == "large":
+        varied = list(large_cases(large_max))
+        concurrency = min(concurrency, LARGE_CONCURRENCY)
+    else:
         settings["ws_cases"] = list(ECHO_CASES)
     names = [case.name for case in varied] or list(ECHO_CASES)
+    play = ws_large_walk.session if payloads == "large" else ws_torture.session
     result: dict[str, Any] = {}
 
     async def main() -> None:
@@ -162,7 +196,7 @@ def assay_client(port: int, seconds: float, concurrency: int, payloads: str) -> 
                 return
             turn = ctx.walker_id
             while not ctx.expired():
-                await ws_torture.session(ctx, varied[turn % len(varied)])
+                await play(ctx, varied[turn % len(varied)])
                 turn += concurrency
 
         cpu0, wall0 = _cpu(), time.perf_counter()
@@ -174,46 +208,86 @@ def assay_client(port: int, seconds: float, concurrency: int, payloads: str) -> 
     trio.run(main)
     counters = tally.counters
     result["messages"] = sum(counters.get(f"ws.case.{name}.pass", 0) for name in names)
+    if not varied:
+        from protocols.websocket_cases import BY_NAME
+
+        varied_or_echo = [BY_NAME[name] for name in ECHO_CASES]
+    else:
+        varied_or_echo = varied
+    sizes = {case.name: _message_size(case) for case in varied_or_echo}
+    result["bytes"] = sum(counters.get(f"ws.case.{name}.pass", 0) * size
+                          for name, size in sizes.items())
     result["sessions"] = counters.get("ws.sessions", 0)
     result["not_pass"] = {key: value for key, value in counters.items()
                           if key.startswith("ws.case.") and not key.endswith(".pass")}
     return result
 
 
-def websockets_client(port: int, seconds: float, concurrency: int,
-                      payloads: str) -> dict[str, Any]:
+def _message_size(case: Any) -> int:
+    """Bytes of the data message a case sends (a large case knows it; an echo case sums
+    its data frames)."""
+    if isinstance(case.frames, int):
+        return int(case.size)
+    return sum(len(frame.payload) for frame in case.frames if frame.opcode < 8)
+
+
+def websockets_client(port: int, seconds: float, concurrency: int, payloads: str,
+                      large_max: int) -> dict[str, Any]:
     import asyncio
 
     from websockets.asyncio.client import connect
 
+    messages: list[tuple[bool, bytes, int | None]]
     if payloads == "varied":
-        messages = [(is_text, data) for is_text, data, _ in varied_messages()]
-    else:  # the catalogue's echo payloads
-        messages = [(True, b"assay-echo-text"), (False, b"assay-echo-\x00\xff\x80binary"),
-                    (True, "assay-κόσμε".encode())]
-    uri = f"ws://127.0.0.1:{port}/ws"
-    count = {"messages": 0, "sessions": 0, "mismatch": 0, "errors": 0}
+        messages = [(t, data, max(1, -(-len(data) // n)) if n > 1 else None)
+                    for t, data, n in varied_messages()]
+    elif payloads == "large":
+        from protocols.websocket_frames import Opcode
+        from protocols.ws_large_plan import payload
 
-    async def one(is_text: bool, data: bytes) -> None:
-        sent: str | bytes = data.decode() if is_text else data
-        async with asyncio.timeout(5.0):
+        messages = [(case.opcode is Opcode.TEXT, payload(case, 19), case.fragment)
+                    for case in large_cases(large_max)]
+        concurrency = min(concurrency, LARGE_CONCURRENCY)
+    else:  # the catalogue's echo payloads
+        messages = [(True, b"assay-echo-text", None),
+                    (False, b"assay-echo-\x00\xff\x80binary", None),
+                    (True, "assay-κόσμε".encode(), 9)]
+    uri = f"ws://127.0.0.1:{port}/ws"
+    count = {"messages": 0, "sessions": 0, "mismatch": 0, "errors": 0, "bytes": 0}
+
+    def shaped(is_text: bool, data: bytes, fragment: int | None) -> tuple[Any, Any]:
+        """(what to send, what the echo must equal)."""
+        whole: str | bytes = data.decode() if is_text else data
+        if fragment is None:
+            return whole, whole
+        if is_text:
+            return _text_fragments(data, fragment), whole
+        return [data[i:i + fragment] for i in range(0, len(data), fragment)], whole
+
+    shapes = [(shaped(t, data, fragment), len(data)) for t, data, fragment in messages]
+    timeout = 5.0 + (large_max / (1 << 20) if payloads == "large" else 0.0)
+
+    async def one(send: Any, expected: Any, size: int) -> None:
+        async with asyncio.timeout(timeout):
             ws = await connect(uri, compression=None, max_size=None, open_timeout=5.0)
             try:
                 count["sessions"] += 1
-                await ws.send(sent)
+                await ws.send(send)
                 await ws.ping(b"assay-canary")
                 echo = await ws.recv()
-                count["messages" if echo == sent else "mismatch"] += 1
+                ok = echo == expected
+                count["messages" if ok else "mismatch"] += 1
+                count["bytes"] += size if ok else 0
             finally:
                 ws.transport.close()  # FIN, no closing handshake: as the ws slice does
 
     async def walk(index: int, deadline: float) -> None:
         turn = index
         while time.perf_counter() < deadline:
-            is_text, data = messages[turn % len(messages)]
+            (send, expected), size = shapes[turn % len(shapes)]
             turn += concurrency
             try:
-                await one(is_text, data)
+                await one(send, expected, size)
             except Exception:  # refused, reset, timed out, closed: counted, not fatal
                 count["errors"] += 1
 
@@ -267,7 +341,8 @@ def echo_server(core: int | None) -> Iterator[int]:
 def run_client(name: str, port: int, args: argparse.Namespace, payloads: str) -> dict[str, Any]:
     command = [*_pinned(args.client_core), sys.executable, __file__, "--client", name,
                "--port", str(port), "--seconds", str(args.seconds),
-               "--concurrency", str(args.concurrency), "--payloads", payloads]
+               "--concurrency", str(args.concurrency), "--payloads", payloads,
+               "--large-max", str(args.large_max)]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
                           timeout=args.seconds + 60)
     if done.returncode != 0:
@@ -275,6 +350,8 @@ def run_client(name: str, port: int, args: argparse.Namespace, payloads: str) ->
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["msg_per_s"] = result["messages"] / result["wall_s"] if result["wall_s"] else 0.0
     result["msg_per_cpu_s"] = result["messages"] / result["cpu_s"] if result["cpu_s"] else 0.0
+    wall = result["wall_s"]
+    result["mib_per_s"] = result["bytes"] / wall / (1 << 20) if wall else 0.0
     return result
 
 
@@ -283,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--payloads", choices=(*PAYLOADS, "both"), default="both")
+    parser.add_argument("--payloads", choices=(*PAYLOADS, "all"), default="all")
+    parser.add_argument("--large-max", type=int, default=1 << 20,
+                        help="largest message of the large-payload run, bytes (1 MiB)")
     parser.add_argument("--client-core", type=int, default=None)
     parser.add_argument("--server-core", type=int, default=None)
     parser.add_argument("--json", type=Path, help="write every measurement here")
@@ -296,14 +375,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.client:
         run = assay_client if args.client == "assay" else websockets_client
-        print(json.dumps(run(args.port, args.seconds, args.concurrency, args.payloads)))
+        print(json.dumps(run(args.port, args.seconds, args.concurrency, args.payloads,
+                             args.large_max)))
         return 0
     missing = [m for m in ("aiohttp", "websockets") if importlib.util.find_spec(m) is None]
     if missing:
         print(f"bench_ws: {', '.join(missing)} not installed (pip install -e '.[bench,dev]')",
               file=sys.stderr)
         return 2
-    kinds = PAYLOADS if args.payloads == "both" else (args.payloads,)
+    kinds = PAYLOADS if args.payloads == "all" else (args.payloads,)
     print(f"bench_ws: {args.rounds} rounds x {args.seconds:g} s, concurrency "
           f"{args.concurrency}, load {os.getloadavg()[0]:.2f}", flush=True)
     rows: list[dict[str, Any]] = []
@@ -337,7 +417,7 @@ def _row(row: dict[str, Any]) -> str:
         if name == "websockets" and (got["errors"] or got["mismatch"]):
             extra = f" errors={got['errors']} mismatch={got['mismatch']}"
         parts.append(f"{name} {got['msg_per_s']:7.1f} msg/s {got['msg_per_cpu_s']:7.1f} "
-                     f"msg/CPU-s{extra}")
+                     f"msg/CPU-s {got['mib_per_s']:6.1f} MiB/s{extra}")
     parts.append(f"ratio {row['ratio']['msg_per_s']:.2f} / {row['ratio']['msg_per_cpu_s']:.2f}")
     return " | ".join(parts)
 
