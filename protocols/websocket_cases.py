@@ -43,7 +43,10 @@ from protocols.websocket_frames import (
 from protocols.websocket_handshake_cases import HANDSHAKE_CASES, HandshakeCase
 
 _FAILED = frozenset({WsReaction.CLOSED_EXPECTED, WsReaction.SILENT_CLOSE, WsReaction.RESET})
-_ODD_CLOSE = frozenset({WsReaction.CLOSED_OTHER, WsReaction.CLOSED_UNDEFINED})
+#: A Close with another valid code: the code is a SHOULD (§7.4.1). A Close whose code §7.4
+#: does not define is no odd close but the server's own §5.5.1 miss (``CLOSED_UNDEFINED``,
+#: a violation in every case: ``websocket_oracle.SERVER_FAULTS``).
+_ODD_CLOSE = frozenset({WsReaction.CLOSED_OTHER})
 _ANY_CLOSE = _FAILED | _ODD_CLOSE
 
 
@@ -231,16 +234,16 @@ def _close_cases() -> list[WsCase]:
                 kind=CaseKind.BAD_CLOSE,
                 frames=(Frame(Opcode.CLOSE, close_payload(code, b"assay")),),
                 allowed=_FAILED,
-                # Echoing an unassigned code back breaks no MUST; echoing 1005/1006/1015
-                # does (CLOSED_BAD), and so does never answering the Close (§5.5.1).
+                # The client's body breaks §5.5.1 (an undefined code) or §7.4.1 (1005/1006/
+                # 1015): failing the connection passes. Echoing the code back is the server's
+                # own miss of the same rule (CLOSED_UNDEFINED / CLOSED_BAD, a violation).
                 tolerated=_ODD_CLOSE,
-                rfc="RFC 6455 §7.4.1" if forbidden else "RFC 6455 §7.4.2",
+                rfc="RFC 6455 §7.4.1" if forbidden else "RFC 6455 §5.5.1",
                 quote=(
                     f"{code} is a reserved value and MUST NOT be set as a status code in a "
                     "Close control frame by an endpoint."
                     if forbidden
-                    else "Status codes in the range 0-999 are not used. ... 1000-2999 are "
-                    "reserved for definition by this protocol"
+                    else f"{q.Q_CLOSE_BODY} [§7.4.2] {q.Q_CODE_RANGES}"
                 )
                 + " [§5.5.1] "
                 + q.Q_CLOSE_REPLY,
@@ -270,7 +273,7 @@ def _close_cases() -> list[WsCase]:
             frames=(Frame(Opcode.CLOSE, close_payload(CloseCode.NORMAL, b"assay-bye")),),
             allowed=frozenset({WsReaction.CLOSED_EXPECTED, WsReaction.CLOSED_OTHER}),
             # RST can destroy a Close frame already in flight; FIN alone cannot.
-            tolerated=frozenset({WsReaction.CLOSED_UNDEFINED, WsReaction.RESET}),
+            tolerated=frozenset({WsReaction.RESET}),
             rfc="RFC 6455 §5.5.1",
             quote=q.Q_CLOSE_REPLY,
             requirement=Requirement.MUST,

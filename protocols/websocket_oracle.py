@@ -38,6 +38,7 @@ from protocols.websocket_cases import CaseKind, HandshakeCase, WsCase, WsReactio
 from protocols.websocket_frames import (
     DEFAULT_MAX_PAYLOAD,
     CloseInfo,
+    CodeStanding,
     Frame,
     FrameError,
     Opcode,
@@ -85,6 +86,12 @@ COUNTER_SEVERITY: dict[str, Severity] = {
     NO_FRAME_SIZE_LIMIT: Severity.LOW,
     HANDSHAKE_NOT_REFUSED: Severity.LOW,
 }
+
+#: Reactions in which the server broke a MUST itself, whatever the case asked for: a Close
+#: with a forbidden body or code (``CLOSED_BAD``, §7.4.1/§5.5.1), a Close whose code §7.4
+#: does not define (``CLOSED_UNDEFINED``, §5.5.1), bytes that are not frames (``GARBAGE``).
+SERVER_FAULTS = frozenset({WsReaction.CLOSED_BAD, WsReaction.CLOSED_UNDEFINED,
+                           WsReaction.GARBAGE})
 
 #: Cap on everything read for one case; beyond it the case is not judged.
 READ_CAP = 4 * DEFAULT_MAX_PAYLOAD
@@ -137,7 +144,7 @@ def verdict_for(
     """Allowed passes, tolerated is lenient, anything else violates ``requirement``."""
     if reaction is WsReaction.OVERFLOW:
         return Verdict.UNJUDGED
-    if reaction in (WsReaction.CLOSED_BAD, WsReaction.GARBAGE):
+    if reaction in SERVER_FAULTS:
         return Verdict.VIOLATION  # the server itself broke a MUST, whatever the case
     if reaction in allowed:
         return Verdict.PASS
@@ -270,6 +277,8 @@ class WsOracle:
 
     def _close_reaction(self, close: CloseInfo) -> tuple[WsReaction, str]:
         code = close.code
+        if close.standing is CodeStanding.UNDEFINED:
+            return WsReaction.CLOSED_UNDEFINED, close.problem
         if close.problem:
             return WsReaction.CLOSED_BAD, close.problem
         if code is not None and code in self.case.codes:
@@ -291,9 +300,9 @@ class WsOracle:
             return NO_FRAME_SIZE_LIMIT if kind is CaseKind.BAD_LENGTH else None
         if reaction is WsReaction.GARBAGE:
             return SERVER_BAD_FRAME
-        if reaction is WsReaction.CLOSED_BAD:
+        if reaction in (WsReaction.CLOSED_BAD, WsReaction.CLOSED_UNDEFINED):
             # Even when it repeats the code or reason we sent, a bad Close ends the
-            # connection: a MUST NOT broken (RFC 6455 §7.4.1, §5.5.1) with nothing carried on.
+            # connection: a MUST (NOT) broken (RFC 6455 §7.4.1, §5.5.1) with nothing carried on.
             return SERVER_BAD_CLOSE
         if reaction is WsReaction.ALIVE_NO_ECHO:
             return ECHO_MISSING

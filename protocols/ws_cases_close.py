@@ -7,7 +7,8 @@ client sends after it (§1.4: the receiver discards it) or while a message is st
 (§5.4: control frames may come between fragments). A Close whose body breaks §5.5.1 (a
 1-byte body, a code not defined in §7.4, a reason that is not UTF-8, a body over 125 bytes)
 must fail the connection; what the server MUST NOT do is repeat the bad code or reason in
-its own Close (the oracle grades that as the server's own MUST miss, ``CLOSED_BAD``).
+its own Close (the oracle grades that as the server's own MUST miss, ``CLOSED_UNDEFINED``
+or ``CLOSED_BAD``).
 """
 
 from __future__ import annotations

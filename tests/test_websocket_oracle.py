@@ -24,6 +24,7 @@ from protocols.websocket_oracle import (
     HANG_NO_CLOSE,
     MUST_VIOLATION,
     SERVER_BAD_CLOSE,
+    SERVER_FAULTS,
     VALID_UNANSWERED,
     WsOracle,
     judge_handshake,
@@ -205,9 +206,36 @@ def test_reflecting_an_undefined_close_code_is_a_med_must_violation(code: int) -
     """RFC 6455 §5.5.1: a Close body's code "MUST be ... a status code ... defined in
     Section 7.4"; tornado echoes these back. The Close ends the session: MED, not HIGH."""
     judgement = _judge(f"close_code_{code}", _close(code, b"assay"), T.EOF)
-    assert (judgement.reaction, judgement.verdict) == (WsReaction.CLOSED_BAD, Verdict.VIOLATION)
+    assert (judgement.reaction, judgement.verdict) == (WsReaction.CLOSED_UNDEFINED,
+                                                       Verdict.VIOLATION)
     assert judgement.counter == SERVER_BAD_CLOSE and judgement.severity is Severity.MED
     assert "§7.4" in judgement.detail and judgement.also_counts == (MUST_VIOLATION,)
+
+
+@pytest.mark.parametrize("case", ["client_close", "echo_text", "rsv2_text", "ping_flood",
+                                  "close_valid_code_3000", "utf8_byte_ff_middle"])
+def test_an_undefined_code_in_the_servers_close_violates_in_every_case(case: str) -> None:
+    """§5.5.1 binds the server's own Close whatever the client sent: even where a Close
+    passes (a bad frame) or is tolerated (a valid message), an undefined code violates."""
+    judgement = _judge(case, _close(1016), T.EOF)
+    assert (judgement.reaction, judgement.verdict) == (WsReaction.CLOSED_UNDEFINED,
+                                                       Verdict.VIOLATION)
+    assert judgement.counter == SERVER_BAD_CLOSE
+
+
+def test_forbidden_code_stays_closed_bad_and_undefined_wins_over_a_bad_reason() -> None:
+    """The split names the rule broken: 1005 is §7.4.1's MUST NOT (CLOSED_BAD), 5000 is
+    §5.5.1's undefined code even when its reason is not UTF-8 either."""
+    assert _judge("client_close", _close(1005), T.EOF).reaction is WsReaction.CLOSED_BAD
+    bad_reason = _judge("client_close", _close(5000, b"\xff"), T.EOF)
+    assert bad_reason.reaction is WsReaction.CLOSED_UNDEFINED
+
+
+def test_no_case_tolerates_a_server_fault() -> None:
+    """A reaction the oracle always grades as a violation must not be listed as passing or
+    lenient anywhere: ``assay cases`` prints those sets as the RFC's reading."""
+    for case in CASES:
+        assert not (case.allowed | case.tolerated) & SERVER_FAULTS, case.name
 
 
 @pytest.mark.parametrize("code", [1000, 1002, 1012, 1014, 3000, 3999, 4000, 4999])

@@ -149,11 +149,13 @@ def test_close_cases() -> None:
     assert _judge("close_inside_fragmented_binary", b"").counter == HANG_NO_CLOSE
     assert _judge("close_valid_code_3000", _close(3000)).reaction is WsReaction.CLOSED_EXPECTED
     # The server's own Close breaks §5.5.1 when it repeats what it was sent.
-    for name, server in (("close_body_1_byte", _frame(Opcode.CLOSE, b"\x03")),
-                         ("close_code_5001", _close(5001, b"assay")),
-                         ("close_reason_byte_ff_end", _close(1000, b"assay-reason-\xff"))):
+    for name, server, reaction in (
+        ("close_body_1_byte", _frame(Opcode.CLOSE, b"\x03"), WsReaction.CLOSED_BAD),
+        ("close_code_5001", _close(5001, b"assay"), WsReaction.CLOSED_UNDEFINED),
+        ("close_reason_byte_ff_end", _close(1000, b"assay-reason-\xff"), WsReaction.CLOSED_BAD),
+    ):
         judgement = _judge(name, server, T.EOF)
-        assert (judgement.reaction, judgement.counter) == (WsReaction.CLOSED_BAD,
-                                                           SERVER_BAD_CLOSE), name
+        assert (judgement.reaction, judgement.counter) == (reaction, SERVER_BAD_CLOSE), name
+        assert judgement.verdict is Verdict.VIOLATION, name
     assert _judge("close_reason_124_bytes", _close(1002), T.EOF).verdict is Verdict.PASS
     assert _judge("close_body_1_byte", b"", T.EOF).verdict is Verdict.PASS
