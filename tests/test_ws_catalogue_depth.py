@@ -159,3 +159,33 @@ def test_close_cases() -> None:
         assert judgement.verdict is Verdict.VIOLATION, name
     assert _judge("close_reason_124_bytes", _close(1002), T.EOF).verdict is Verdict.PASS
     assert _judge("close_body_1_byte", b"", T.EOF).verdict is Verdict.PASS
+
+
+def _leaves_a_message_open(case: WsCase) -> bool:
+    """Whether the case's data frames end with a fragmented message still unfinished."""
+    open_ = False
+    for frame in case.frames:
+        if frame.opcode & 0x8:
+            continue
+        if frame.opcode != Opcode.CONTINUATION or open_:
+            open_ = not frame.fin
+    return open_
+
+
+def test_bad_frame_cases_finish_the_message_they_open() -> None:
+    """RFC 6455 sets no moment for failing the connection: a server that judges a message
+    when it is complete must not wait forever for a fragment we never send and be graded as
+    carrying on. (An orphan continuation, even with FIN clear, opens nothing: it is wrong
+    on receipt, so ``continuation_without_start_no_fin`` stays as it is.)"""
+    assert "continuation_without_start_no_fin" in BY_NAME
+    open_cases = {c.name for c in CASES
+                  if c.kind is CaseKind.BAD_FRAME and _leaves_a_message_open(c)}
+    assert open_cases == set()
+
+
+def test_a_reserved_opcode_failed_when_its_message_ends_passes() -> None:
+    """tornado 6 checks a fragmented message's opcode once the message is complete, then
+    drops TCP: a failure, not a server carrying on."""
+    assert _judge("reserved_opcode_3_fragmented", b"", T.EOF).verdict is Verdict.PASS
+    carried_on = _judge("reserved_opcode_3_fragmented", PONG_CANARY)
+    assert (carried_on.reaction, carried_on.counter) == (WsReaction.ACCEPTED, ACCEPTED_BAD_FRAME)
