@@ -76,8 +76,10 @@ COUNTER_SEVERITY: dict[str, Severity] = {
 }
 #: Cap on one inflated or reassembled server message, and on one frame.
 CAP = DEFAULT_MAX_PAYLOAD
-_CLOSED = (WsReaction.CLOSED_EXPECTED, WsReaction.CLOSED_OTHER, WsReaction.CLOSED_UNDEFINED,
-           WsReaction.SILENT_CLOSE, WsReaction.RESET)
+#: Ways to end the session that the server may choose. Not ``CLOSED_UNDEFINED``: a code
+#: §7.4 does not define breaks §5.5.1, the server's own violation (as ``CLOSED_BAD``).
+_CLOSED = (WsReaction.CLOSED_EXPECTED, WsReaction.CLOSED_OTHER, WsReaction.SILENT_CLOSE,
+           WsReaction.RESET)
 
 
 @dataclass(frozen=True)
@@ -248,11 +250,11 @@ class DeflateOracle:
 
 
 def _close_reaction(close: CloseInfo) -> tuple[WsReaction, str]:
-    if close.problem:
-        return WsReaction.CLOSED_BAD, close.problem
     code = close.code
     if code is not None and close.standing is CodeStanding.UNDEFINED:
-        return WsReaction.CLOSED_UNDEFINED, f"Close with unassigned code {code}"
+        return WsReaction.CLOSED_UNDEFINED, close.problem
+    if close.problem:
+        return WsReaction.CLOSED_BAD, close.problem
     return WsReaction.CLOSED_OTHER, f"Close {code if code is not None else '(no code)'}"
 
 
@@ -262,7 +264,7 @@ def _grade(kind: DeflateKind, reaction: WsReaction) -> tuple[Verdict, str | None
         return Verdict.UNJUDGED, None
     if reaction is WsReaction.GARBAGE:
         return Verdict.VIOLATION, SERVER_BAD_FRAME
-    if reaction is WsReaction.CLOSED_BAD:
+    if reaction in (WsReaction.CLOSED_BAD, WsReaction.CLOSED_UNDEFINED):
         return Verdict.VIOLATION, SERVER_BAD_CLOSE
     if kind is DeflateKind.ECHO:
         if reaction is WsReaction.RESPONDED:

@@ -104,3 +104,16 @@ def test_bad_negotiation_is_med() -> None:
     bad = negotiate(case.offer, [b"permessage-deflate; client_max_window_bits=9"])
     judged = judge_negotiation(case, bad)
     assert judged.verdict is Verdict.VIOLATION and judged.also_counts == ("ws.must_violation",)
+
+
+BAD_SERVER_CODES = [(5000, "closed_undefined"), (1016, "closed_undefined"), (1006, "closed_bad")]
+
+
+@pytest.mark.parametrize(("code", "reaction"), BAD_SERVER_CODES)
+def test_a_server_close_code_outside_section_7_4_is_its_own_violation(code: int,
+                                                                       reaction: str) -> None:
+    """RFC 6455 §5.5.1 (undefined) and §7.4.1 (1005/1006/1015) bind the server's own Close
+    here as in the plain catalogue; the reaction names which rule broke."""
+    judged = _judge("pmd_rsv1_ping", _frame(0x8, code.to_bytes(2, "big")), "whole")
+    assert (judged.reaction.value, judged.verdict) == (reaction, Verdict.VIOLATION)
+    assert judged.counter == "ws.server_bad_close_code"
