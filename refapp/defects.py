@@ -92,7 +92,8 @@ DEFECTS: tuple[Defect, ...] = (
     Defect(
         "ws-echo-close-code",
         "a client Close with a code RFC 6455 §7.4 does not define (0, 999, 1016, 5000, ...) "
-        "is answered with a Close repeating that code (tornado 6 does this), breaking §5.5.1",
+        "or forbids (1005, 1006, 1015) is answered with a Close repeating that code (tornado "
+        "6 does this), breaking §5.5.1 (§7.4.1 for the forbidden ones)",
         "I-WS-MUST",
     ),
     Defect(
