@@ -174,7 +174,16 @@ async def shrink_derived(derived: Derived, judge: Judge, *, max_attempts: int,
     def admissible(units: tuple[Unit, ...]) -> bool:
         return pinned(units) == needed
 
-    result = await shrink_async(derived.units, judge.fails, key=unit_key, admissible=admissible,
+    aborts: list[str] = []
+
+    async def fails(units: tuple[Unit, ...]) -> bool:
+        try:
+            return await judge.fails(units)
+        except ShrinkAbort as exc:  # ``shrink_async`` swallows it: keep the reason
+            aborts.append(str(exc))
+            raise
+
+    result = await shrink_async(derived.units, fails, key=unit_key, admissible=admissible,
                                 granularities=GRANULARITIES if derived.shrink_data else (),
                                 max_attempts=max_attempts,
                                 max_seconds=max_seconds, stall_limit=stall_limit,
@@ -187,9 +196,15 @@ async def shrink_derived(derived: Derived, judge: Judge, *, max_attempts: int,
             run.verify_detail = judge.details[-1] if judge.details else ""
         except ShrinkAbort as exc:
             run.verify_detail = str(exc)
-    elif not result.flaky:
+    elif not result.flaky and result.attempts:
         run.verified = True
         run.verify_detail = judge.details[0] if judge.details else ""
+    elif not result.flaky:
+        # Aborted before the original's own run (no fresh target launched): nothing was
+        # reproduced, so nothing is verified; the repro is the unshrunk evidence.
+        run.verify_detail = aborts[-1] if aborts else result.stopped_by
+        run.notes.append(f"not reproduced: the shrink stopped before the original ran "
+                         f"({run.verify_detail}); the repro is the unshrunk evidence")
     if result.flaky:
         run.notes.append("flaky: the original program did not fail again against "
                          f"{judge.mode} target(s); the repro is the unshrunk evidence")
