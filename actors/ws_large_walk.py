@@ -1,9 +1,9 @@
 """Large and finely fragmented valid WebSocket messages: I/O for ``protocols.ws_large_plan``.
 
 How this works: the ws walker (``actors.ws_torture.run``) asks its ``Pacer`` before each
-session whether a large case is due; the pacer lets large cases take at most
-``LARGE_SHARE`` of the walker's time, so a short run covers part of the ladder and the
-catalogue cases still run. One large session is: connect, valid handshake, then two tasks
+session whether a large case is due; the pacer runs one large case at a time per actor
+process, for at most ``LARGE_SHARE`` of the process's time, so a short run covers part of
+the ladder and the catalogue cases keep their rate. One large session is: connect, valid handshake, then two tasks
 under one deadline scaled with the message (``protocols.ws_large_plan.deadline_s``): a sender
 that streams the masked frames in batches and then a canary Ping, and a reader that feeds
 every server byte to ``EchoCheck`` (the echo is compared as it arrives, never reassembled).
@@ -52,8 +52,13 @@ from protocols.ws_large_echo import (
 from protocols.ws_large_plan import LargeCase, deadline_s, ladder, payload, wire_chunks
 
 SLICE = "ws"
-#: Most of a ws walker's time large cases may take (the rest runs the catalogue).
+#: Most of an actor process's time large cases may take, one at a time (the rest of every
+#: walker's time runs the catalogue). Pacing per process, not per walker: with a share per
+#: walker, 8 walkers at the 16 MiB default ran 8 large messages at once and cut the
+#: catalogue's rate to 0.15 of what it was without them (benchmarks/bench_ws_depth.py).
 LARGE_SHARE = 0.5
+#: Large sessions one actor process runs at once.
+PROCESS_IN_FLIGHT = 1
 #: Bytes of the wire and of the answer kept in evidence.
 EVIDENCE_BYTES = 4096
 CONNECT_BACKOFF_S = 0.2
@@ -67,11 +72,35 @@ class _Done:
     elapsed: float
 
 
-class Pacer:
-    """Which large case runs next, and whether one is due (``LARGE_SHARE`` of the time).
+@dataclass
+class _Shared:
+    """Pacing state of every ws walker of one trio run (one actor process)."""
 
-    The ladder is walked smallest first, pass after pass; sizes above the smallest one the
-    server refused with 1009 are skipped (a documented limit needs no second proof).
+    started: float
+    spent: float = 0.0
+    running: int = 0
+    index: int = 0
+
+
+_STATE: list[tuple[object, _Shared]] = []
+
+
+def _shared() -> _Shared:
+    """The current trio run's pacing state (a new run, e.g. the next test, starts afresh)."""
+    root = trio.lowlevel.current_root_task()
+    if not _STATE or _STATE[0][0] is not root:
+        _STATE[:] = [(root, _Shared(trio.current_time()))]
+    return _STATE[0][1]
+
+
+class Pacer:
+    """Which large case runs next, and whether one is due.
+
+    One is due when no other walker of this process runs one (``PROCESS_IN_FLIGHT``) and
+    large cases have taken at most ``LARGE_SHARE`` of the process's time so far. The ladder
+    is walked smallest first, pass after pass, by the process as a whole (walkers take
+    turns, none repeats a case another just ran); sizes above the smallest one the server
+    refused with 1009 are skipped (a documented limit needs no second proof).
     """
 
     def __init__(self, ctx: WalkerContext) -> None:
@@ -83,21 +112,23 @@ class Pacer:
         self.cases = cases
         #: ``ws_cases`` names only large cases: the walker runs nothing else.
         self.exclusive = bool(wanted and cases and len(cases) == len(set(wanted)))
-        self._index = 0
-        self._started = trio.current_time()
-        self._spent = 0.0
+        self._shared = _shared()
         self.refused_at: int | None = None
 
     def due(self) -> bool:
         if not self.cases:
             return False
-        return self.exclusive or self._spent <= LARGE_SHARE * (trio.current_time() -
-                                                               self._started)
+        if self.exclusive:
+            return True
+        shared = self._shared
+        if shared.running >= PROCESS_IN_FLIGHT:
+            return False
+        return shared.spent <= LARGE_SHARE * (trio.current_time() - shared.started)
 
     def next_case(self) -> LargeCase:
         for _ in range(len(self.cases)):
-            case = self.cases[self._index % len(self.cases)]
-            self._index += 1
+            case = self.cases[self._shared.index % len(self.cases)]
+            self._shared.index += 1
             if self.refused_at is None or case.size <= self.refused_at:
                 return case
         return self.cases[0]
@@ -109,10 +140,12 @@ class Pacer:
 
     async def run_next(self, ctx: WalkerContext) -> LargeJudgement | None:
         started = trio.current_time()
+        self._shared.running += 1
         try:
             judgement = await session(ctx, self.next_case())
         finally:
-            self._spent += trio.current_time() - started
+            self._shared.running -= 1
+            self._shared.spent += trio.current_time() - started
         if judgement is not None and judgement.counter == SIZE_LIMIT:
             refused = _refused_size(ctx)
             self.refused_at = refused if self.refused_at is None else min(self.refused_at,
@@ -129,7 +162,8 @@ def _refused_size(ctx: WalkerContext) -> int:
 async def session(ctx: WalkerContext, case: LargeCase) -> LargeJudgement | None:
     """One connection, one large message; the judgement (None when not judged)."""
     ctx.begin_case(case.name)  # crash attribution (actors.flight)
-    data = payload(case, ctx.seed)
+    # 16 MiB of text take ~0.2 s to draw: in a thread, other walkers' deadlines keep ticking.
+    data = await trio.to_thread.run_sync(payload, case, ctx.seed)
     done = await _attempt(ctx, case, data, first=True)
     if done is None:
         return None
