@@ -3,12 +3,13 @@
 How this works: the ws walker (``actors.ws_torture.run``) asks its ``Pacer`` before each
 session whether a large case is due; the pacer runs one large case at a time per actor
 process, for at most ``LARGE_SHARE`` of the process's time, so a short run covers part of
-the ladder and the catalogue cases keep their rate. One large session is: connect, valid handshake, then two tasks
-under one deadline scaled with the message (``protocols.ws_large_plan.deadline_s``): a sender
-that streams the masked frames in batches and then a canary Ping, and a reader that feeds
-every server byte to ``EchoCheck`` (the echo is compared as it arrives, never reassembled).
-Reading while sending matters: a server that echoes each fragment as it comes would
-otherwise block on a full socket buffer and look stalled.
+the ladder and the catalogue cases keep their rate. One large session is: connect, valid
+handshake, then two tasks under one deadline scaled with the message
+(``protocols.ws_large_plan.deadline_s``): a sender that streams the masked frames in
+batches and then a canary Ping, and a reader that feeds every server byte to ``EchoCheck``
+(the echo is compared as it arrives, never reassembled). Reading while sending matters: a
+server that echoes each fragment as it comes would otherwise block on a full socket buffer
+and look stalled.
 
 A violation (dropped, altered, stalled) is re-sent alone on a fresh connection first
 (``actors.confirm``); a stall also needs a valid handshake to the same path answered in that
