@@ -288,11 +288,8 @@ def judge_case(
         if not stayed_open:
             counters.append(problem[1])
     if verdict is Verdict.VIOLATION:
-        # HIGH is for acceptance that leaves the connection open to read what follows (the
-        # smuggling vector); a server that answered and closed broke the MUST (MED) but
-        # read nothing more from that connection.
         if (reaction is Reaction.ACCEPTED and problem is None
-                and case.severity is Severity.HIGH and not observation.closed):
+                and case.severity is Severity.HIGH):
             high.append("adv.wrong_accepted")
         elif case.severity is Severity.LOW:
             # A MUST missed without weight (a safe 400 to valid whitespace): reported per

@@ -228,13 +228,8 @@ def test_early_route_answer_then_close_is_a_body_refusal() -> None:
     # Framing headers: a route's 4xx then a close is a refusal; a processed 200 is not.
     framing = BY_NAME["cl-conflicting"]
     assert judge_case(framing, obs(response(405), "eof"), base(405)).verdict is Verdict.PASS
-    processed = judge_case(framing, obs(OK), base(200))
+    processed = judge_case(framing, obs(OK, "eof"), base(200))
     assert processed.reaction is R.ACCEPTED and processed.high == ("adv.wrong_accepted",)
-    # Processed, then closed: the MUST (400) is still broken, but nothing more is read from
-    # that connection: MED, not the HIGH smuggling path.
-    closed_after = judge_case(framing, obs(OK, "eof"), base(200))
-    assert closed_after.verdict is Verdict.VIOLATION and closed_after.high == ()
-    assert "adv.must_violation" in closed_after.counters
     # A static handler that answers every POST and closes unread (lighttpd) never read the
     # malformed body, whatever its status: not judged.
     static_base = replace(base(200, closed=True), answered_unread=True)
