@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from coordinator.attribution import Attribution
 from protocols import attribution as attr
 from protocols import wire
 from protocols.tally import Tally
+from protocols.websocket_cases import BY_NAME as WS_BY_NAME
 from replay.crash_shrink import parse_candidates
 from tests.assay_cli import assay, only_results
 
@@ -369,7 +371,9 @@ def test_held_slice_trip_goes_on_when_the_target_answers():
 
 # -- end to end -------------------------------------------------------------------------------
 
-KILLERS = {f"close_code_{code}" for code in (0, 999, 1005, 1006, 1015, 5000, 65535)}
+#: The Close cases carrying a code wsproto refuses (the defect exits on those): the grown
+#: catalogue has more of them (32768, 4-digit unassigned...), any of which may come first.
+KILLERS = {name for name in WS_BY_NAME if re.fullmatch(r"close_code_\d+(_no_reason)?", name)}
 
 
 @pytest.mark.integration
