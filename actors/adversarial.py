@@ -115,7 +115,7 @@ class CaseDeck:
                  share: tuple[int, int, int] | None = None) -> None:
         self.cases = cases
         self._next: int | None = None
-        if share is not None:  # (rank, actors, run seed): actors start evenly apart
+        if share is not None and share[1] > 1:  # (rank, actors, seed): evenly apart
             rank, actors, seed = share
             base = random.Random(seed).randrange(len(cases))
             self._next = base + rank * len(cases) // max(1, actors)
