@@ -41,37 +41,11 @@ from protocols.websocket_frames import (
     close_payload,
 )
 from protocols.websocket_handshake_cases import HANDSHAKE_CASES, HandshakeCase
+from protocols.ws_case_kit import ANY_CLOSE, FAILED, ODD_CLOSE, fail_case
 
-_FAILED = frozenset({WsReaction.CLOSED_EXPECTED, WsReaction.SILENT_CLOSE, WsReaction.RESET})
-#: A Close with another valid code: the code is a SHOULD (§7.4.1). A Close whose code §7.4
-#: does not define is no odd close but the server's own §5.5.1 miss (``CLOSED_UNDEFINED``,
-#: a violation in every case: ``websocket_oracle.SERVER_FAULTS``).
-_ODD_CLOSE = frozenset({WsReaction.CLOSED_OTHER})
-_ANY_CLOSE = _FAILED | _ODD_CLOSE
-
-
-def _fail_case(
-    name: str,
-    frames: tuple[Frame, ...],
-    rfc: str,
-    quote: str,
-    *,
-    codes: frozenset[int] = frozenset({CloseCode.PROTOCOL_ERROR}),
-    bad_payload: bytes = b"",
-) -> WsCase:
-    return WsCase(
-        name=name,
-        kind=CaseKind.BAD_FRAME,
-        frames=frames,
-        allowed=_FAILED,
-        tolerated=_ODD_CLOSE,
-        rfc=rfc,
-        quote=quote,
-        requirement=Requirement.MUST,
-        severity=Severity.HIGH,
-        codes=codes,
-        bad_payload=bad_payload,
-    )
+# The reaction sets and the must-fail constructor are the kit's, shared with the grown
+# catalogue modules (one reading of §7.1.7 and §7.4.1 for all of them).
+_FAILED, _ODD_CLOSE, _ANY_CLOSE, _fail_case = FAILED, ODD_CLOSE, ANY_CLOSE, fail_case
 
 
 # Invalid UTF-8 from the Autobahn "6.x UTF-8 handling" family: κόσμε, then a surrogate.
