@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import socket
 import time
 from typing import Any
 
 import trio
-from trio.lowlevel import wait_readable, wait_writable
 
 from actors import net, response_check, response_probes
+from actors.keepalive import Connection, begin, complete, open_connection
 from actors.walker import RING_BYTES, WalkerContext
-from protocols.http1 import Response, ResponseParser, ResponseProtocolError, ResponseTooLarge
+from protocols.http1 import Response, ResponseProtocolError, ResponseTooLarge
 from protocols.markov import LOGIN_STATE, MarkovSession, PlannedRequest
 from protocols.markov_model import default_model, load_model
 from protocols.openapi import load_spec, model_from_spec
@@ -52,115 +51,6 @@ def prepare(settings: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-class _Connection:
-    """One keep-alive connection: a non-blocking stdlib socket plus its response parser.
-
-    trio connects it (``from_stdlib_socket(...).connect``); after that the hot path calls
-    the socket's ``send``/``recv`` itself and parks in ``trio.lowlevel.wait_readable`` /
-    ``wait_writable`` when the kernel has nothing. trio's ``sock.send``/``sock.recv`` wrap
-    every call in a checkpoint sandwich (two awaits and a scheduler round trip even when
-    the call did not block) and a ``recv`` that would block raises and catches
-    BlockingIOError before waiting: measured, a seventh of the actor's instructions.
-    """
-
-    __slots__ = ("fd", "parser", "sock", "unsent")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.parser = ResponseParser()
-        #: What is left to send of the request in flight (None once it is all sent).
-        self.unsent: bytes | memoryview | None = None
-
-    def close(self, reset: bool = False) -> None:
-        if reset:
-            net.arm_reset_socket(self.sock)
-        self.sock.close()
-
-
-async def _open(ctx: WalkerContext) -> _Connection:
-    """Connect to the target. The caller's cancel scope holds the deadline (and counts a
-    connect it cancelled as ``connect_timeout``); a connect that fails or is cancelled
-    closes its socket."""
-    target = ctx.target
-    sock: socket.socket | None = None
-    try:
-        sock = socket.socket(socket.AF_INET6 if ":" in target.host else socket.AF_INET,
-                             socket.SOCK_STREAM)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # trio makes the socket non-blocking and does the asynchronous connect.
-        await trio.socket.from_stdlib_socket(sock).connect((target.host, target.port))
-    except BaseException as exc:  # failed or cancelled: the socket goes either way
-        if sock is not None:
-            sock.close()
-        if isinstance(exc, OSError):
-            raise net.TransportError(net.cause_of(exc), str(exc)) from None
-        raise
-    return _Connection(sock)
-
-
-def _begin(conn: _Connection, data: bytes, method: str) -> None:
-    """Start an exchange on ``conn``: ``_complete`` sends ``data`` and reads the response."""
-    conn.parser.expect(method)
-    conn.unsent = data
-
-
-async def _complete(conn: _Connection) -> Response:
-    """Finish the exchange ``_begin`` started: send what is unsent, read one response.
-
-    Cancellation can only land where the exchange waits (``wait_writable``, the checkpoint
-    before reading, ``wait_readable``), where nothing sent or received is lost (progress is
-    kept on ``conn``), so after a cancel scope fires the caller may call this again to carry
-    on with the same exchange. Every call passes a trio checkpoint, so a walker can always
-    be cancelled and never starves the others.
-    """
-    sock = conn.sock
-    data = conn.unsent
-    if data is not None:
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        while sent < len(data):
-            conn.unsent = data = memoryview(data)[sent:]
-            await wait_writable(conn.fd)
-            try:
-                sent = sock.send(data)
-            except BlockingIOError:
-                sent = 0
-        conn.unsent = None
-    parser = conn.parser
-    # Bytes the server sent ahead of this request (a live parser with nothing buffered
-    # has nothing to say, so skip the call then).
-    response = parser.next_response() if parser.buffered_bytes else None
-    if response is not None:
-        await trio.lowlevel.cancel_shielded_checkpoint()  # a cancel here would lose it
-        return response
-    # Let the other walkers run first, then try to read: by then the response is nearly
-    # always there (98 % at 32 walkers against nginx), and a read that finds it costs no
-    # epoll registration and no readiness event. Only a read that would block waits for
-    # readability, so this costs one failed recv per request at worst, never a busy loop.
-    await trio.lowlevel.checkpoint()
-    fd = conn.fd
-    while True:
-        try:
-            chunk = sock.recv(READ_SIZE)
-        except BlockingIOError:
-            await wait_readable(fd)
-            continue
-        if chunk:
-            parser.feed(chunk)
-            response = parser.next_response()
-            if response is not None:
-                return response
-        else:
-            parser.feed_eof()
-            response = parser.next_response()
-            if response is None:
-                raise net.TransportError("eof", "closed before a complete response")
-            return response
-
-
 async def run(ctx: WalkerContext) -> None:
     settings = ctx.settings
     model = settings.get("markov_model") or default_model(ctx.target.base_path)
@@ -170,7 +60,7 @@ async def run(ctx: WalkerContext) -> None:
     timeout = float(settings.get("request_timeout_s", 10.0))
     current_time = trio.current_time
     perf_counter = time.perf_counter
-    conn: _Connection | None = None
+    conn: Connection | None = None
     # Response rules (actors.response_check): judged on the first few responses per
     # (route, status) -- ``sample`` is read inline, one dict lookup per response -- and on
     # any response the server sent unrequested bytes after (a framing hazard).
@@ -218,12 +108,12 @@ async def run(ctx: WalkerContext) -> None:
                         if not resume:
                             if conn is None:
                                 opening = True
-                                conn = await _open(ctx)
+                                conn = await open_connection(ctx.target)
                                 opening = False
-                            _begin(conn, planned.wire, planned.method)
+                            begin(conn, planned.wire, planned.method)
                         resume = False
                         assert conn is not None
-                        response = await _complete(conn)
+                        response = await complete(conn)
                     except (net.TransportError, OSError,
                             ResponseProtocolError, ResponseTooLarge) as exc:
                         cause = _cause(exc)
@@ -307,7 +197,7 @@ def _route_names(model: Any) -> dict[str, str]:
 
 def _check_response(
     ctx: WalkerContext, checker: response_check.ResponseChecker, routes: dict[str, str],
-    planned: PlannedRequest, conn: _Connection, response: Response,
+    planned: PlannedRequest, conn: Connection, response: Response,
 ) -> bool:
     """Judge ``response`` against the response rules; True when the server sent bytes past
     its end (the connection is then out of step and must not be reused)."""
