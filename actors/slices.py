@@ -21,6 +21,8 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     "sse": ("actors.sse_kill", 5, "sse.sent", "sse.errors"),
     # Weight 0: never planned by share; ``--tier3`` adds its walkers explicitly.
     "tier3": ("actors.tier3", 0, "tier3.attempted", "tier3.errored"),
+    # Weight 0 too: ``assay load`` plans one load walker per actor itself.
+    "load": ("actors.load_walker", 0, "load.requests", "load.errors"),
 }
 
 _loaded: dict[str, ModuleType] = {}

@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     from coordinator.cases_cli import add_cases_parser
 
     add_cases_parser(sub)
+    from coordinator.load_cli import add_load_parser
+
+    add_load_parser(sub)
+    from coordinator.slo_cli import add_slo_parser
+
+    add_slo_parser(sub)
     keygen = sub.add_parser("keygen", help="make a CURVE keypair (coordinator, actor or "
                             "agent) for traffic off loopback")
     keygen.add_argument("directory", type=Path, help="where NAME.key and NAME.key_secret go")
@@ -278,6 +284,14 @@ def main(argv: list[str] | None = None) -> int:
             return run_bisect(args)
         if args.command == "keygen":
             return _keygen(args)
+        if args.command == "load":
+            from coordinator.load_cli import run_load
+
+            return run_load(args)
+        if args.command == "slo":
+            from coordinator.slo_cli import run_slo
+
+            return run_slo(args)
         if args.command == "cases":
             from coordinator.cases_cli import run_cases
 

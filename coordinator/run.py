@@ -37,6 +37,7 @@ from coordinator.confirmation_report import block as confirmation_block
 from coordinator.confirmation_report import unconfirmed_cases
 from coordinator.incidents import IncidentManager, load_settings
 from coordinator.leak_probe_runs import LeakProbes
+from coordinator.load_run import LoadRun
 from coordinator.logrotate import watch_actor_logs
 from coordinator.logs import get_logger
 from coordinator.progress import Progress
@@ -163,6 +164,7 @@ class Coordinator:
         self.coord_examples: dict[str, dict[str, Any]] = {}
         self.post_run: dict[str, Any] = {}
         self.sse_baseline: int | None = None
+        self.load = LoadRun.of(inputs.settings)  # assay load (coordinator.load_run)
         self.leak_probes = LeakProbes(config, inputs, self.coord_counters, self.coord_examples,
                                       self._trip)
         self.dropped_frames = 0
@@ -304,7 +306,10 @@ class Coordinator:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.health.run, self._on_coordinator_trip)
-                nursery.start_soon(self._progress_loop, progress)
+                if self.load is not None:
+                    nursery.start_soon(self.load.watch, self, nursery.cancel_scope)
+                else:
+                    nursery.start_soon(self._progress_loop, progress)
                 nursery.start_soon(self._checkpoint_loop)
                 nursery.start_soon(self.watch.run, lambda counter, detail: self._trip(
                     counter, {"evidence": detail, "received_at": time.time(),
@@ -625,6 +630,7 @@ class Coordinator:
             "dropped_frames": self.dropped_frames,
             "results_path": str(self.run_dir),
             **longrun.sections(self, elapsed),
+            **({"load": self.load.section(self, elapsed)} if self.load is not None else {}),
             "_histograms": results.encode_histograms(histograms),
         }
 
@@ -645,7 +651,7 @@ class Coordinator:
         harness_errors = counters.get("harness.walker_errors", 0)
         if self.failure is not None:
             status, code, error = "error", 3, self.failure
-        elif failed:
+        elif failed or (self.load is not None and self.load.failed(document)):
             status, code, error = "failed", 1, None
         elif self.interrupted is not None:
             status, code = "interrupted", EXIT_INTERRUPTED.get(self.interrupted, 130)
@@ -660,7 +666,12 @@ class Coordinator:
             document["notes"].append(f"stopped early by --fail-fast on {self.fail_fast_tripped}")
         document.update(status=status, exit_code=code, error=error)
         self._write(dict(document))
-        print(results.render_summary(document), flush=True)
+        if self.load is not None:
+            self.load.write_summary(self, document)
+            if not self.load.quiet:
+                print(self.load.render(document), flush=True)
+        else:
+            print(results.render_summary(document), flush=True)
         return code
 
 

@@ -55,6 +55,12 @@ class Executor:
     #: constant executors: how long; ramping executors: the sum of the stages.
     duration_s: float = 0.0
     stages: tuple[Stage, ...] = ()
+    #: open: keep-alive connections the requests share (0: as many as ``max_vus``, one
+    #: per request in flight, k6's model). Fewer, and a request due while every
+    #: connection is busy waits for one (wrk2's model): the wait counts in its latency,
+    #: from the due time, not in its service time; it is dropped only if ``max_vus``
+    #: requests are already started and unfinished.
+    connections: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -162,6 +168,7 @@ class LoadPlan:
                     "start_rate": s.executor.start_rate,
                     "duration_s": s.executor.duration_s,
                     "stages": [[st.target, st.duration_s] for st in s.executor.stages],
+                    "connections": s.executor.connections,
                 },
                 "request": {
                     "method": s.request.method, "path": s.request.path,
@@ -186,7 +193,8 @@ class LoadPlan:
                     kind=ex["kind"], vus=int(ex["vus"]), max_vus=int(ex["max_vus"]),
                     rate=float(ex["rate"]), start_rate=float(ex["start_rate"]),
                     duration_s=float(ex["duration_s"]),
-                    stages=tuple(Stage(float(t), float(d)) for t, d in ex["stages"])),
+                    stages=tuple(Stage(float(t), float(d)) for t, d in ex["stages"]),
+                    connections=int(ex.get("connections", 0))),
                 request=RequestTemplate(
                     method=req["method"], path=req["path"],
                     headers=tuple((str(k), str(v)) for k, v in req["headers"]),

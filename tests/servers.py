@@ -33,6 +33,7 @@ http {{
         root {prefix}/www;
         location = /healthz {{ return 200 "ok\\n"; }}
 {allow_405}
+{extra}
     }}
 }}
 """
@@ -80,8 +81,9 @@ def nginx_binary() -> str:
 
 
 @contextmanager
-def nginx(tmp: Path, stock: bool = False):
-    """nginx on a free port; ``stock``: without the configuration that adds Allow to 405."""
+def nginx(tmp: Path, stock: bool = False, extra: str = ""):
+    """nginx on a free port; ``stock``: without the configuration that adds Allow to 405;
+    ``extra``: more directives for the server block (``{prefix}`` is the nginx prefix)."""
     binary = nginx_binary()
     prefix = tmp / "nginx"
     (prefix / "www").mkdir(parents=True)
@@ -92,7 +94,8 @@ def nginx(tmp: Path, stock: bool = False):
     user = "user root;" if os.geteuid() == 0 else ""
     compliant = "" if stock else NGINX_ALLOW_405 + NGINX_HOST_GRAMMAR
     conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, user=user,
-                                      allow_405=compliant))
+                                      allow_405=compliant,
+                                      extra=extra.replace("{prefix}", str(prefix))))
     proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-e",
                              str(prefix / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -1,0 +1,325 @@
+"""The load slice: this actor's share of every scenario of an ``assay load`` plan.
+
+How this works: the coordinator plans one load walker per actor; it runs every scenario
+of the plan (``protocols.load_model``) side by side, each started at its ``start_s``.
+Actor ``rank`` of ``count`` takes every ``count``-th arrival of an open schedule
+(``protocols.load_schedule.arrivals``) and every ``count``-th VU of a closed one, so the
+fleet together runs exactly the plan.
+
+* Open model (arrival-rate executors). A scheduler sleeps until each arrival is due and
+  hands it to an idle VU; with none idle it starts a new VU while fewer than this actor's
+  share of ``max_vus`` exist, and otherwise counts the arrival as dropped (k6's
+  ``dropped_iterations``): it is never queued, so a slow server cannot slow the schedule.
+  Latency runs from the arrival's *due* time (so a stall shows, coordinated-omission
+  correct, as wrk2 measures), service time from the moment the request was sent. A VU
+  parks with ``wait_task_rescheduled`` between requests: the hand-off is one reschedule,
+  no channel and no task spawn per request.
+* Closed model (VU executors). Each VU sends its next request when the last one ended;
+  latency and service time are then the same thing. A ramping-VUs VU above the current
+  target waits (checked every ``RAMP_POLL_S``) and finishes its request first, as k6's
+  graceful ramp-down does.
+
+Every VU keeps one keep-alive connection (``actors.keepalive``: the Markov slice's hot
+path). A response is fully parsed and framed; the scenario's checks
+(``protocols.load_checks``) run on every response. Counters are
+``load.<scenario>.<name>`` (see ``Names``) and histograms ``load.<scenario>.latency``,
+``.service`` and ``.lag`` (how late the scheduler dispatched an arrival: the generator's
+own delay, to tell apart from the server's). ``load.done`` counts actors whose walker
+finished every scenario, so the coordinator can end the run without waiting out its
+grace period.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import outcome
+import trio
+
+from actors import net
+from actors.keepalive import Connection, begin, complete, open_connection
+from actors.walker import WalkerContext
+from protocols.http1 import ResponseProtocolError, ResponseTooLarge
+from protocols.load_checks import evaluate_all, expected_statuses, is_failed_status
+from protocols.load_model import RAMPING_VUS, LoadPlan, Scenario
+from protocols.load_schedule import arrivals, split_vus, vus_at
+from protocols.load_template import CompiledRequest, compile_request
+
+DONE = "load.done"
+RAMP_POLL_S = 0.05
+#: A closed-model VU whose request failed at the transport waits this long before the
+#: next one: a refused port answers at once, and a VU must not spin on it.
+CLOSED_ERROR_PAUSE_S = 0.01
+#: Time to let the requests in flight at the end of the schedule finish.
+DRAIN_POLL_S = 0.01
+
+
+def prepare(settings: dict[str, Any]) -> dict[str, Any]:
+    """Parse the plan once per actor (the coordinator validated it)."""
+    settings["load_plan_parsed"] = LoadPlan.from_wire(settings["load_plan"])
+    return settings
+
+
+class Names:
+    """Counter and histogram names of one scenario, built once (not per request)."""
+
+    def __init__(self, scenario: str) -> None:
+        prefix = f"load.{scenario}."
+        self.prefix = prefix
+        self.scheduled = prefix + "scheduled"
+        self.dropped = prefix + "dropped"
+        self.queued = prefix + "queued"
+        self.requests = prefix + "requests"
+        self.failed = prefix + "failed"
+        self.warmup = prefix + "warmup_requests"
+        self.vus = prefix + "vus"
+        self.latency = prefix + "latency"
+        self.service = prefix + "service"
+        self.lag = prefix + "lag"
+        self._status: dict[int, str] = {}
+        self._error: dict[str, str] = {}
+
+    def status(self, code: int) -> str:
+        name = self._status.get(code)
+        if name is None:
+            name = self._status[code] = f"{self.prefix}status.{code}"
+        return name
+
+    def error(self, cause: str) -> str:
+        name = self._error.get(cause)
+        if name is None:
+            name = self._error[cause] = f"{self.prefix}error.{cause}"
+        return name
+
+    def check(self, index: int, passed: bool) -> str:
+        return f"{self.prefix}check.{index}.{'pass' if passed else 'fail'}"
+
+
+class _Vu:
+    """One virtual user: its number, its connection, and its task while parked."""
+
+    __slots__ = ("conn", "number", "task")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.conn: Connection | None = None
+        self.task: Any = None
+
+    def drop_connection(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class _ScenarioRun:
+    """What one scenario's VUs share in this actor: the request, the names, the clock."""
+
+    def __init__(self, ctx: WalkerContext, scenario: Scenario, t0: float) -> None:
+        self.ctx = ctx
+        self.scenario = scenario
+        self.names = Names(scenario.name)
+        self.request: CompiledRequest = compile_request(scenario.request,
+                                                        ctx.target.host_header)
+        self.method = scenario.request.method
+        self.start = t0 + scenario.start_s
+        self.end = self.start + scenario.executor.total_s
+        self.measure_from = self.start + scenario.measure_after_s
+        self.timeout = float(ctx.settings.get("request_timeout_s", 10.0))
+        self.checks = scenario.checks
+        self.expected = expected_statuses(scenario.checks)
+        tally = ctx.tally
+        self.record_latency: Callable[[float], None] = tally.latency_recorder(
+            (self.names.latency,))
+        self.record_service: Callable[[float], None] = tally.latency_recorder(
+            (self.names.service,))
+        self.record_lag: Callable[[float], None] = tally.latency_recorder((self.names.lag,))
+        #: Requests started and not finished (open model), and those due that wait for a
+        #: connection: (due, seq), oldest first.
+        self.busy = 0
+        self.waiting: deque[tuple[float, int]] = deque()
+
+    async def exchange(self, vu: _Vu, due: float, seq: int) -> bool:
+        """One request on ``vu``'s connection; counts everything; False when it failed at
+        the transport (no response)."""
+        ctx = self.ctx
+        names = self.names
+        tally = ctx.tally
+        static = self.request.static
+        data = static if static is not None else self.request.render(seq, ctx.rng, vu.number)
+        sent = trio.current_time()
+        cause = None
+        connecting = False
+        response = None
+        with trio.move_on_at(sent + self.timeout) as scope:
+            try:
+                if vu.conn is None:
+                    connecting = True
+                    vu.conn = await open_connection(ctx.target)
+                    connecting = False
+                begin(vu.conn, data, self.method)
+                response = await complete(vu.conn)
+            except (net.TransportError, OSError, ResponseProtocolError,
+                    ResponseTooLarge) as exc:
+                cause = _cause(exc)
+        if scope.cancelled_caught:
+            cause = "connect_timeout" if connecting else "timeout"
+        done = trio.current_time()
+        measured = due >= self.measure_from
+        if not measured:
+            tally.incr(names.warmup)
+        if response is None:
+            vu.drop_connection()
+            if measured:
+                tally.incr_each((names.requests, names.failed, names.error(cause or "eof")))
+            if not connecting:
+                ctx.record_exchange(scenario=self.scenario.name, sent=data, error=cause)
+            return False
+        if measured:
+            status = response.status
+            tally.incr_each((names.requests, names.status(status)))
+            if is_failed_status(status, self.expected):
+                tally.incr_each((names.failed, names.error(f"http_{status // 100}xx")))
+            self.record_latency((done - due) * 1e6)
+            self.record_service((done - sent) * 1e6)
+            if self.checks:
+                for index, passed in enumerate(evaluate_all(self.checks, response)):
+                    tally.incr(names.check(index, passed))
+        if not response.keep_alive or vu.conn.parser.buffered_bytes:  # type: ignore[union-attr]
+            vu.drop_connection()  # closing, or bytes past the response: out of step
+        return True
+
+    # -- open model -----------------------------------------------------------------------
+    async def run_open(self, rank: int, count: int) -> None:
+        executor = self.scenario.executor
+        in_flight_limit = max(1, split_vus(max(executor.max_vus, executor.vus), rank, count))
+        conn_limit = in_flight_limit
+        if executor.connections:
+            conn_limit = min(in_flight_limit,
+                             max(1, split_vus(executor.connections, rank, count)))
+        idle: list[_Vu] = []
+        waiting = self.waiting
+        tally = self.ctx.tally
+        names = self.names
+        current_time = trio.current_time
+        reschedule = trio.lowlevel.reschedule
+        vus = 0
+        async with trio.open_nursery() as nursery:
+            for _ in range(min(conn_limit, split_vus(executor.vus, rank, count))):
+                vus += 1
+                nursery.start_soon(self._open_vu, _Vu(vus), idle, None)
+            await trio.sleep_until(self.start)
+            seq = rank
+            for offset in arrivals(executor, rank, count):
+                due = self.start + offset
+                now = current_time()
+                if due > now:
+                    await trio.sleep_until(due)
+                    now = current_time()
+                measured = due >= self.measure_from
+                if measured:
+                    tally.incr(names.scheduled)
+                    self.record_lag((now - due) * 1e6)
+                if idle:
+                    vu = idle.pop()
+                    self.busy += 1
+                    reschedule(vu.task, outcome.Value((due, seq)))
+                elif vus < conn_limit:
+                    vus += 1
+                    self.busy += 1
+                    nursery.start_soon(self._open_vu, _Vu(vus), idle, (due, seq))
+                elif self.busy + len(waiting) < in_flight_limit:
+                    waiting.append((due, seq))  # wrk2: waits for a connection
+                    if measured:
+                        tally.incr(names.queued)
+                elif measured:
+                    tally.incr(names.dropped)
+                seq += count
+            tally.incr(names.vus, vus)
+            while self.busy or waiting:
+                await trio.sleep(DRAIN_POLL_S)
+            nursery.cancel_scope.cancel()
+
+    async def _open_vu(self, vu: _Vu, idle: list[_Vu],
+                       first: tuple[float, int] | None) -> None:
+        vu.task = trio.lowlevel.current_task()
+        waiting = self.waiting
+        job = first
+        try:
+            while True:
+                if job is None:
+                    if waiting:  # a request that waited for a connection goes first
+                        self.busy += 1
+                        job = waiting.popleft()
+                    else:
+                        idle.append(vu)
+                        job = await trio.lowlevel.wait_task_rescheduled(_abort_park)
+                due, seq = job
+                try:
+                    await self.exchange(vu, due, seq)
+                finally:
+                    self.busy -= 1
+                job = None
+        finally:
+            vu.drop_connection()
+
+    # -- closed model ---------------------------------------------------------------------
+    async def run_closed(self, rank: int, count: int) -> None:
+        executor = self.scenario.executor
+        most = executor.vus
+        if executor.kind == RAMPING_VUS:
+            most = max([executor.vus, *(int(s.target) for s in executor.stages)])
+        numbers = range(rank, most, count)
+        self.ctx.tally.incr(self.names.vus, len(numbers))
+        await trio.sleep_until(self.start)
+        async with trio.open_nursery() as nursery:
+            for number in numbers:
+                nursery.start_soon(self._closed_vu, _Vu(number), count)
+
+    async def _closed_vu(self, vu: _Vu, count: int) -> None:
+        executor = self.scenario.executor
+        ramping = executor.kind == RAMPING_VUS
+        current_time = trio.current_time
+        seq = vu.number
+        try:
+            while True:
+                now = current_time()
+                if now >= self.end:
+                    return
+                if ramping and vus_at(executor, now - self.start) <= vu.number:
+                    await trio.sleep(min(RAMP_POLL_S, self.end - now))
+                    continue
+                if not await self.exchange(vu, now, seq):
+                    await trio.sleep(CLOSED_ERROR_PAUSE_S)
+                seq += count
+        finally:
+            vu.drop_connection()
+
+
+def _abort_park(_: Any) -> Any:
+    return trio.lowlevel.Abort.SUCCEEDED
+
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, net.TransportError):
+        return exc.cause
+    if isinstance(exc, ResponseTooLarge):
+        return "too_large"
+    if isinstance(exc, ResponseProtocolError):
+        return "protocol_error"
+    return net.cause_of(exc)
+
+
+async def run(ctx: WalkerContext) -> None:
+    plan: LoadPlan = ctx.settings["load_plan_parsed"]
+    rank, count, _ = ctx.settings.get("slice_share", (0, 1, 0))
+    t0 = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        for scenario in plan.scenarios:
+            scenario_run = _ScenarioRun(ctx, scenario, t0)
+            if scenario.executor.is_open:
+                nursery.start_soon(scenario_run.run_open, rank, count)
+            else:
+                nursery.start_soon(scenario_run.run_closed, rank, count)
+    ctx.tally.incr(DONE)
