@@ -31,6 +31,8 @@ grace period.
 
 from __future__ import annotations
 
+import contextlib
+import resource
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -57,8 +59,14 @@ DRAIN_POLL_S = 0.01
 
 
 def prepare(settings: dict[str, Any]) -> dict[str, Any]:
-    """Parse the plan once per actor (the coordinator validated it)."""
+    """Parse the plan once per actor (the coordinator validated it), and raise the open-file
+    limit to its hard limit: every VU holds a socket, and a closed model of thousands of
+    VUs must not fail on the default soft limit of 1024."""
     settings["load_plan_parsed"] = LoadPlan.from_wire(settings["load_plan"])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return settings
 
 

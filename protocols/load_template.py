@@ -14,7 +14,9 @@ sent verbatim)::
     {vu}          the VU number (given at render time)
     {rand:A..B}   a uniform int in [A, B], drawn from the render's random.Random
     {uuid}        a version-4 UUID drawn from that same Random, so a seeded run replays
-    {{  }}        a literal brace
+    {{            a literal brace where one would read as a placeholder (``{{seq}``)
+
+Any other brace is literal, so a JSON body needs no escaping (``{"agent": {rand:1..9}}``).
 
 Every value is digits, or hex and dashes, so a rendered path never needs escaping.
 ``Content-Length`` is computed (after rendering, when the body has placeholders); a user's
@@ -45,6 +47,9 @@ _PATH_FORBIDDEN: Final = re.compile(r"[^\x21-\x7e]")
 # RFC 9110 §5.5: field-value is VCHAR / obs-text / SP / HTAB: no other control byte.
 _VALUE_FORBIDDEN: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
 _RAND: Final = re.compile(r"rand:(\d+)\.\.(\d+)")
+#: What makes a brace a placeholder: a name, then the closing brace, a colon, or the end
+#: of the text (an unclosed placeholder, an error).
+_PLACEHOLDER_START: Final = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*(?:[}:]|$)")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -123,27 +128,31 @@ def _pairs(chunks: list[bytes | Op]) -> tuple[bytes, tuple[tuple[Op, bytes], ...
 def parse_placeholders(text: str, where: str, encoding: str = "ascii") -> list[bytes | Op]:
     """Cut ``text`` into literal chunks (encoded) and ops; ``where`` names it in errors.
 
+    A placeholder is ``{`` + a name (letters, digits, ``_``) + ``}`` or ``:``...``}``; any
+    other brace is literal, so a JSON body (``{"id": {seq}}``) needs no escaping. ``{{`` is
+    a literal ``{``, for text that would otherwise read as a placeholder (``{{seq}``).
+
     Raises:
-        LoadInputError: an unknown placeholder, a bad ``{rand:A..B}``, a lone brace.
+        LoadInputError: an unknown placeholder, a bad ``{rand:A..B}``, an unclosed one.
     """
     out: list[bytes | Op] = []
     literal: list[str] = []
     i, n = 0, len(text)
     while i < n:
         char = text[i]
-        if char in "{}" and text.startswith(char * 2, i):
-            literal.append(char)
+        if char == "{" and text.startswith("{{", i):
+            literal.append("{")
             i += 2
             continue
-        if char == "}":
-            raise LoadInputError(f"unbalanced '}}' in {where} (write }}}} for a literal brace)")
-        if char != "{":
+        start = _PLACEHOLDER_START.match(text, i) if char == "{" else None
+        if start is None:
             literal.append(char)
             i += 1
             continue
         close = text.find("}", i + 1)
         if close < 0:
-            raise LoadInputError(f"unbalanced '{{' in {where} (write {{{{ for a literal brace)")
+            raise LoadInputError(f"unclosed placeholder {text[i:i + 20]!r} in {where} "
+                                 "(write {{ for a literal brace)")
         name = text[i + 1:close]
         out += ("".join(literal).encode(encoding), _make_op(name, where))
         literal = []
@@ -163,7 +172,7 @@ def _make_op(name: str, where: str) -> Op:
                              "integers 0 <= A <= B")
     if rand is None:
         raise LoadInputError(f"unknown placeholder {shown} in {where} (use {{seq}}, {{vu}}, "
-                             "{uuid}, {rand:A..B}; write {{ and }} for literal braces)")
+                             "{uuid}, {rand:A..B}; write {{ for a literal brace)")
     low, high = int(rand[1]), int(rand[2])
     if low > high:
         raise LoadInputError(f"placeholder {shown} in {where}: {low} is above {high}")
