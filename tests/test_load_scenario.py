@@ -4,6 +4,8 @@ files, and one-line errors that name the flag, or the file, line and field."""
 from __future__ import annotations
 
 import ast
+import json
+import random
 import textwrap
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from protocols.load_model import (
 from protocols.load_scenario import load_scenario_file, plan_from_flags
 from protocols.load_schedule import expected_arrivals
 from protocols.load_source import dotted, toml_line
+from protocols.load_template import compile_request
 from protocols.load_values import parse_duration, parse_rate
 
 ROOT = Path(__file__).parents[1]
@@ -135,12 +138,12 @@ def test_ramp_with_vus_and_no_rate_ramps_vus():
 def test_request_and_thresholds_from_flags():
     plan = flags(path="/api/agents/{rand:1..5000}", method="POST",
                  headers=["Content-Type: application/json", "X-Id:{uuid}"],
-                 body=b'{{"seq": {seq}}}',
+                 body=b'{"seq": {seq}}',
                  thresholds=["http_req_duration{status:200}: p(99)<300; abort_on_fail",
                              "rate<0.01"])
     request = plan.scenarios[0].request
     assert request.headers == (("Content-Type", "application/json"), ("X-Id", "{uuid}"))
-    assert request.body == b'{{"seq": {seq}}}'
+    assert request.body == b'{"seq": {seq}}'
     first, second = plan.thresholds
     assert (first.metric, first.tags, first.abort_on_fail) == (
         "http_req_duration", (("status", "200"),), True)
@@ -264,6 +267,8 @@ def test_the_example_heartbeat_storm_parses():
     aborting = [t for t in plan.thresholds if t.abort_on_fail]
     assert [(t.source, t.delay_abort_s) for t in aborting] == [("p(99)<500", 10.0)]
     assert LoadPlan.from_wire(plan.to_wire()) == plan
+    rendered = compile_request(heartbeat.request, "h").render(7, random.Random(1), 0)
+    assert json.loads(rendered.partition(b"\r\n\r\n")[2])["seq"] == 7
 
 
 SAME_TOML = """
@@ -281,7 +286,7 @@ tags = { kind = "agent" }
 method = "POST"
 path = "/hb/{rand:1..50}"
 headers = { "Content-Type" = "application/json" }
-body = '{{"seq": {seq}}}'
+body = '{"seq": {seq}}'
 [scenarios.hb.checks]
 status = [200, 429]
 [scenarios.hb.thresholds]
@@ -310,7 +315,7 @@ scenarios:
       method: POST
       path: "/hb/{rand:1..50}"
       headers: {Content-Type: application/json}
-      body: '{{"seq": {seq}}}'
+      body: '{"seq": {seq}}'
     checks:
       status: [200, 429]
     thresholds:
@@ -399,7 +404,7 @@ def test_start_times_overlap_without_sequence(tmp_path):
 
 def test_body_file_is_read_relative_to_the_scenario_file(tmp_path):
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "payload.json").write_bytes(b'{{"id": {seq}}}')
+    (tmp_path / "sub" / "payload.json").write_bytes(b'{"id": {seq}}')
     plan = load_scenario_file(write(tmp_path / "sub", """
         [scenarios.a]
         executor = "constant-vus"
@@ -409,7 +414,7 @@ def test_body_file_is_read_relative_to_the_scenario_file(tmp_path):
         method = "PUT"
         body_file = "payload.json"
         """))
-    assert plan.scenarios[0].request.body == b'{{"id": {seq}}}'
+    assert plan.scenarios[0].request.body == b'{"id": {seq}}'
 
 
 def test_binary_body_file_is_sent_verbatim(tmp_path):
