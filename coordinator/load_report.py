@@ -14,6 +14,7 @@ summary is the ``load`` block of ``validate-results.json`` and the whole of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,8 @@ from protocols.load_schedule import expected_arrivals
 from protocols.load_thresholds import evaluate, to_json
 from protocols.tally import latency_summary, new_histogram
 
+#: An expression that starts with its metric (and tags): ``http_req_failed: rate<0.01``.
+_QUALIFIED = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*(\{[^}]*\})?\s*:")
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99_9": 99.9}
 
 
@@ -205,6 +208,18 @@ def _ms(block: Mapping[str, Any]) -> str:
                      ("p50", "p90", "p95", "p99", "p99_9", "max")) + " ms"
 
 
+def threshold_label(entry: Mapping[str, Any]) -> str:
+    """``metric{tag:value}: expr`` - what a threshold of a scenario file means, which its
+    expression alone (``p(95)<200``) does not say; an expression that names its metric is
+    shown as written."""
+    expr = entry["expr"]
+    if _QUALIFIED.match(expr):
+        return expr
+    tags = entry.get("tags") or {}
+    selector = "{" + ",".join(f"{k}:{v}" for k, v in tags.items()) + "}" if tags else ""
+    return f"{entry['metric']}{selector}: {expr}"
+
+
 def render(load: Mapping[str, Any]) -> list[str]:
     """The load summary as lines of text (the run summary adds its header and footer)."""
     lines = []
@@ -230,6 +245,6 @@ def render(load: Mapping[str, Any]) -> list[str]:
     for entry in load.get("thresholds", []):
         value = entry.get("value")
         shown = "no samples" if value is None else f"{value:g}"
-        lines.append(f"  {'ok  ' if entry['ok'] else 'FAIL'} threshold {entry['expr']}: "
-                     f"{shown}")
+        lines.append(f"  {'ok  ' if entry['ok'] else 'FAIL'} threshold {threshold_label(entry)}"
+                     f": {shown}")
     return lines

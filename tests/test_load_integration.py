@@ -97,7 +97,7 @@ def test_thresholds_decide_the_exit_code(tmp_path: Path) -> None:
     assert listed["p(99)<0.001"]["ok"] is False and listed["p(99)<0.001"]["value"] > 0.001
     assert listed["http_req_failed: rate<0.01"]["ok"] is True
     assert listed["http_req_failed: rate<0.01"]["value"] == 0
-    assert "FAIL threshold p(99)<0.001" in failing.stdout
+    assert "FAIL threshold http_req_duration: p(99)<0.001" in failing.stdout
     closed = _summary(tmp_path / "b.json")
     assert closed["rate_asked"] is None and closed["requests"] > 10
     assert all(t["ok"] for t in closed["thresholds"])
@@ -135,3 +135,53 @@ def test_slo_finds_the_capacity_of_a_serial_server(tmp_path: Path) -> None:
     assert 70 <= rows[50.0]["max_rate"] <= 105, rows[50.0]
     assert rows[50.0]["bracket"][1] <= 160
     assert (top / "slo-table.txt").read_text().strip() in result.stdout
+
+
+SCENARIOS = """
+[thresholds]
+"http_req_duration{scenario:beat}" = ["p(95)<2000"]
+
+[scenarios.beat]
+executor = "constant-arrival-rate"
+rate = 50
+duration = "2s"
+tags = { kind = "agent" }
+[scenarios.beat.request]
+method = "POST"
+path = "/agents/{rand:1..5000}/heartbeat"
+body = '{"seq": {seq}}'
+[scenarios.beat.checks]
+status = [200]
+
+[scenarios.browse]
+executor = "constant-vus"
+vus = 2
+duration = "1s"
+start_time = "1s"
+[scenarios.browse.request]
+path = "/list"
+[scenarios.browse.checks]
+header_equals = { "content-type" = "application/json" }
+[scenarios.browse.thresholds]
+checks = ["rate>0.99"]
+"""
+
+
+def test_a_scenario_file_runs_its_scenarios_with_checks_and_per_scenario_thresholds(
+        tmp_path: Path) -> None:
+    scenario = tmp_path / "storm.toml"
+    scenario.write_text(SCENARIOS)
+    with delay_server("--delay-ms", "2") as url:
+        result = assay("load", "--target", url, "--scenario", str(scenario), "--procs", "2",
+                       "--results", str(tmp_path), "--summary-json",
+                       str(tmp_path / "s.json"))
+    # The list answers text/plain: its check fails, so its threshold does: exit 1.
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = _summary(tmp_path / "s.json")
+    beat, browse = summary["scenarios"]["beat"], summary["scenarios"]["browse"]
+    assert beat["requests"] == 100 and beat["errors"] == 0
+    assert beat["checks"] == {"status == 200": {"pass": 100, "fail": 0}}
+    assert browse["requests"] > 10 and browse["rate_asked"] is None
+    assert browse["checks"]["header content-type == 'application/json'"]["pass"] == 0
+    results = {t["expr"]: t["ok"] for t in summary["thresholds"]}
+    assert results == {"p(95)<2000": True, "rate>0.99": False}, summary["thresholds"]
