@@ -185,3 +185,15 @@ def test_a_scenario_file_runs_its_scenarios_with_checks_and_per_scenario_thresho
     assert browse["checks"]["header content-type == 'application/json'"]["pass"] == 0
     results = {t["expr"]: t["ok"] for t in summary["thresholds"]}
     assert results == {"p(95)<2000": True, "rate>0.99": False}, summary["thresholds"]
+
+
+def test_an_abort_on_fail_threshold_stops_the_run_early(tmp_path: Path) -> None:
+    with delay_server("--delay-ms", "20") as url:
+        result = assay("load", "--target", url, "--rate", "50", "--duration", "20s",
+                       "--procs", "1", "--threshold", "p(99)<1; abort_on_fail",
+                       "--results", str(tmp_path), "--summary-json", str(tmp_path / "s.json"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = _summary(tmp_path / "s.json")
+    assert summary["aborted_by"] == ["p(99)<1; abort_on_fail"]
+    assert 0 < summary["requests"] < 400  # stopped within a few seconds, not after 20
+    assert "stopped early" in result.stdout
