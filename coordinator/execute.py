@@ -34,9 +34,10 @@ def _fail(code: int, message: str) -> int:
 def execute_run(config: RunConfig, run_dir: Path | None = None,
                 setup: Callable[[Coordinator], None] | None = None,
                 tier3: tuple[str, int | None] | None = None,
-                load: dict[str, Any] | None = None) -> int:
-    """``load``: the settings of an ``assay load`` run (``coordinator.load_cli``): its plan
-    runs on one load walker per actor instead of the Tier 1 slices.
+                fleet: dict[str, Any] | None = None) -> int:
+    """``fleet``: the settings of a fleet command (``assay load``, ``hold``, ``loris``;
+    ``coordinator.extensions``): one walker of each of ``config.slices`` per actor runs
+    its plan instead of the Tier 1 slices.
 ``run_dir`` given: continue in that directory (a soak resume) instead of a fresh one.
     ``setup`` adjusts the built coordinator before its fleet starts (``coordinator.soak``:
     the run's own log file, the checkpointed state of a resume)."""
@@ -93,16 +94,16 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
         absent = prep.route_preflight(url, config, enabled)
         for name, reason in absent.items():
             log.warning("slice will not run", slice=name, reason=reason)
-        if load is not None:
-            from coordinator.load_run import load_walker_plan
+        if fleet is not None:
+            from coordinator.extensions import fleet_walker_plan
 
-            walker_plan = load_walker_plan(config)
+            walker_plan = fleet_walker_plan(config)
         else:
             walker_plan = prep.make_walker_plan(config, enabled, absent)
         not_run = dict(absent)
         for name in SLICES:
-            if load is not None and name != "load":
-                not_run[name] = "not part of assay load"
+            if fleet is not None and name not in config.slices:
+                not_run[name] = f"not part of assay {config.mode}"
             elif name not in enabled:
                 not_run[name] = ("slice not selected (--slices)" if config.slices
                                  else "slice not available in this build")
@@ -118,7 +119,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             "no_clock": config.no_clock,
             "adv_confirm_tries": config.adv_confirm_tries,
             "markov": markov.to_settings(),
-            **(load or {}),
+            **(fleet or {}),
         }
         if "adv" in enabled:  # body-framing cases go where a body is read
             from coordinator.body_preflight import decide

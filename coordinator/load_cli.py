@@ -177,4 +177,4 @@ def run_load(args: argparse.Namespace) -> int:
             sys.stderr.write(f"assay: error: --summary-json {args.summary_json}: its "
                              "directory does not exist\n")
             return EXIT_USAGE
-    return execute_run(config, load=settings)
+    return execute_run(config, fleet=settings)

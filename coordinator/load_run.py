@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from coordinator import load_report
-from coordinator.config import RunConfig
-from coordinator.planning import WalkerPlan
 from coordinator.results import write_json_atomic
 from protocols.load_model import LoadPlan
 
@@ -37,16 +35,9 @@ def drain_grace_s(request_timeout_s: float) -> float:
     return request_timeout_s + 1.0
 
 
-def load_walker_plan(config: RunConfig) -> WalkerPlan:
-    """One load walker per actor (local, then remote): each runs its share of the plan."""
-    local = config.resolved_procs()
-    total = local + config.remote_actors
-    per_actor = {actor: [(actor, "load")] for actor in range(total)}
-    return WalkerPlan({"load": total}, per_actor, [],
-                      tuple(range(local, total)))
-
-
 class LoadRun:
+    KEY = "load"
+
     def __init__(self, plan: LoadPlan, summary_json: Path | None, quiet: bool = False) -> None:
         self.plan = plan
         self.summary_json = summary_json

@@ -30,14 +30,21 @@ import zmq
 
 from actors.walker import Target
 from actors.zmq_io import ZmqReceiver, send_nowait
-from coordinator import invariants, longrun, remote_actors, response_report, results, tier3
+from coordinator import (
+    extensions,
+    invariants,
+    longrun,
+    remote_actors,
+    response_report,
+    results,
+    tier3,
+)
 from coordinator.attribution import Attribution
 from coordinator.config import RunConfig
 from coordinator.confirmation_report import block as confirmation_block
 from coordinator.confirmation_report import unconfirmed_cases
 from coordinator.incidents import IncidentManager, load_settings
 from coordinator.leak_probe_runs import LeakProbes
-from coordinator.load_run import LoadRun
 from coordinator.logrotate import watch_actor_logs
 from coordinator.logs import get_logger
 from coordinator.progress import Progress
@@ -164,7 +171,8 @@ class Coordinator:
         self.coord_examples: dict[str, dict[str, Any]] = {}
         self.post_run: dict[str, Any] = {}
         self.sse_baseline: int | None = None
-        self.load = LoadRun.of(inputs.settings)  # assay load (coordinator.load_run)
+        # assay load / hold / loris (coordinator.extensions): what such a run adds.
+        self.extension = extensions.of(inputs.settings)
         self.leak_probes = LeakProbes(config, inputs, self.coord_counters, self.coord_examples,
                                       self._trip)
         self.dropped_frames = 0
@@ -306,8 +314,8 @@ class Coordinator:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self.health.run, self._on_coordinator_trip)
-                if self.load is not None:
-                    nursery.start_soon(self.load.watch, self, nursery.cancel_scope)
+                if self.extension is not None:
+                    nursery.start_soon(self.extension.watch, self, nursery.cancel_scope)
                 else:
                     nursery.start_soon(self._progress_loop, progress)
                 nursery.start_soon(self._checkpoint_loop)
@@ -630,7 +638,8 @@ class Coordinator:
             "dropped_frames": self.dropped_frames,
             "results_path": str(self.run_dir),
             **longrun.sections(self, elapsed),
-            **({"load": self.load.section(self, elapsed)} if self.load is not None else {}),
+            **({self.extension.KEY: self.extension.section(self, elapsed)}
+               if self.extension is not None else {}),
             "_histograms": results.encode_histograms(histograms),
         }
 
@@ -651,7 +660,7 @@ class Coordinator:
         harness_errors = counters.get("harness.walker_errors", 0)
         if self.failure is not None:
             status, code, error = "error", 3, self.failure
-        elif failed or (self.load is not None and self.load.failed(document)):
+        elif failed or (self.extension is not None and self.extension.failed(document)):
             status, code, error = "failed", 1, None
         elif self.interrupted is not None:
             status, code = "interrupted", EXIT_INTERRUPTED.get(self.interrupted, 130)
@@ -666,10 +675,10 @@ class Coordinator:
             document["notes"].append(f"stopped early by --fail-fast on {self.fail_fast_tripped}")
         document.update(status=status, exit_code=code, error=error)
         self._write(dict(document))
-        if self.load is not None:
-            self.load.write_summary(self, document)
-            if not self.load.quiet:
-                print(self.load.render(document), flush=True)
+        if self.extension is not None:
+            self.extension.write_summary(self, document)
+            if not self.extension.quiet:
+                print(self.extension.render(document), flush=True)
         else:
             print(results.render_summary(document), flush=True)
         return code

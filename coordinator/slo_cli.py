@@ -124,7 +124,7 @@ def run_slo(args: argparse.Namespace) -> int:
             run_dir.mkdir()
             plan = _step_plan(path, rate, warmup_s, measured_s, max_vus)
             status = execute_run(config, run_dir=run_dir,
-                                 load={"load_plan": plan.to_wire(), "load_quiet": True})
+                                 fleet={"load_plan": plan.to_wire(), "load_quiet": True})
             if status not in (0, 1):
                 sys.stderr.write(f"assay slo: error: the run at {rate:.1f} req/s ended with "
                                  f"exit {status}; table so far in {top}\n")
