@@ -79,10 +79,12 @@ def add_load_parser(sub: Any) -> None:
     add("--summary-json", type=Path, metavar="FILE", help="also write the summary here")
 
 
-def config_for(args: argparse.Namespace, mode: str, duration_s: float) -> RunConfig:
-    """The run settings of a load-style command: flags > ASSAY_* > config file > defaults;
-    the duration is the plan's plus the drain grace, the only slice is ``load``, and the
-    post-run leak probes (which judge Tier 1 slices) are off."""
+def config_for(args: argparse.Namespace, mode: str, duration_s: float,
+               slices: tuple[str, ...] = ("load",)) -> RunConfig:
+    """The run settings of a fleet command: flags > ASSAY_* > config file > defaults; the
+    duration is the plan's plus the drain grace, the walkers run ``slices`` (one walker
+    of each per actor), and the post-run leak probes (which judge Tier 1 slices) are
+    off."""
     flags = {name: getattr(args, name, None) for name in RUN_SETTINGS}
     base = RunConfig(mode=mode, leak_probes=False)
     config = build_config(flags, args.config, _run_environ(), base)
@@ -93,7 +95,7 @@ def config_for(args: argparse.Namespace, mode: str, duration_s: float) -> RunCon
     if config.seed is None:
         config = replace(config, seed=parse_seed(int.from_bytes(os.urandom(8), "big")))
     incidents = {"shrink_launch": config.launch} if config.launch else {}
-    return replace(config, slices=("load",),
+    return replace(config, slices=slices,
                    duration_s=duration_s + drain_grace_s(config.request_timeout_s),
                    extra={**config.extra, "incidents": incidents})
 
