@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     from coordinator.slo_cli import add_slo_parser
 
     add_slo_parser(sub)
+    from coordinator.stress_cli import add_stress_parser
+
+    add_stress_parser(sub)
     keygen = sub.add_parser("keygen", help="make a CURVE keypair (coordinator, actor or "
                             "agent) for traffic off loopback")
     keygen.add_argument("directory", type=Path, help="where NAME.key and NAME.key_secret go")
@@ -292,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
             from coordinator.slo_cli import run_slo
 
             return run_slo(args)
+        if args.command == "stress":
+            from coordinator.stress_cli import run_stress
+
+            return run_stress(args)
         if args.command == "cases":
             from coordinator.cases_cli import run_cases
 

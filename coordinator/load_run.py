@@ -98,10 +98,14 @@ class LoadRun:
                                rate_per_s=round(rate, 1), failed=failed, dropped=dropped)
 
     def section(self, coord: Coordinator, elapsed: float) -> dict[str, Any]:
-        seconds = elapsed if self.finished_early_at is None else self.finished_early_at
+        # A plan that ran to its end ran for its duration (the walkers' "done" lands a
+        # moment before the last answer's second is over); one cut short (abort-on-fail,
+        # Ctrl-C, a dead actor) ran for as long as it ran.
+        seconds = self.plan.duration_s
+        if self.finished_early_at is None and 0 < elapsed < seconds:
+            seconds = elapsed
         block = load_report.section(self.plan, coord.counters(), coord.merger.histograms(),
-                                    min(seconds, self.plan.duration_s) if seconds else
-                                    self.plan.duration_s)
+                                    seconds)
         if self.aborted_by:
             block["aborted_by"] = self.aborted_by
         return block
