@@ -26,6 +26,9 @@ from protocols.load_scenario import load_scenario_file, plan_from_flags
 from protocols.load_thresholds import parse_threshold
 
 EXIT_USAGE = 2
+#: Without --target or --launch the built-in refapp is the target; its /stats route
+#: answers every GET without a session (its / is a 404, which would count as failed).
+BUILTIN_PATH = "/stats"
 #: The ``assay run`` settings ``assay load`` takes (flags, config file, ASSAY_* variables).
 RUN_SETTINGS = ("target", "procs", "seed", "results", "log_format", "label", "health_path",
                 "target_pid", "launch", "launch_path", "request_timeout", "progress_interval",
@@ -163,6 +166,8 @@ def target_path(args: argparse.Namespace) -> str:
     target = args.target or os.environ.get("ASSAY_TARGET")
     if target:
         return urlsplit(target).path or "/"
+    if args.launch is None and not os.environ.get("ASSAY_LAUNCH"):
+        return BUILTIN_PATH
     return args.launch_path or "/"
 
 

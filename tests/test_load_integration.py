@@ -197,3 +197,22 @@ def test_an_abort_on_fail_threshold_stops_the_run_early(tmp_path: Path) -> None:
     assert summary["aborted_by"] == ["p(99)<1; abort_on_fail"]
     assert 0 < summary["requests"] < 400  # stopped within a few seconds, not after 20
     assert "stopped early" in result.stdout
+
+
+def test_requests_beyond_max_vus_are_dropped_not_delayed(tmp_path: Path) -> None:
+    # 100 req/s against 200 ms answers needs ~20 in flight; with 2 allowed, about 90 % of
+    # the arrivals find both busy and are dropped (counted, never queued), and those sent
+    # are not late: their latency is the server's 200 ms.
+    with delay_server("--delay-ms", "200") as url:
+        result = assay("load", "--target", url, "--rate", "100", "--duration", "2s",
+                       "--vus", "2", "--max-vus", "2", "--procs", "1",
+                       "--threshold", "dropped_iterations: count==0",
+                       "--results", str(tmp_path), "--summary-json", str(tmp_path / "s.json"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = _summary(tmp_path / "s.json")
+    assert summary["scheduled"] == 200
+    assert summary["requests"] + summary["dropped"] == 200
+    assert 150 <= summary["dropped"] <= 190, summary
+    assert summary["latency_ms"]["p99"] < 400, summary["latency_ms"]
+    (threshold,) = summary["thresholds"]
+    assert threshold["ok"] is False and threshold["value"] == summary["dropped"]
