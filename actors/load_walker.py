@@ -7,13 +7,15 @@ Actor ``rank`` of ``count`` takes every ``count``-th arrival of an open schedule
 fleet together runs exactly the plan.
 
 * Open model (arrival-rate executors). A scheduler sleeps until each arrival is due and
-  hands it to an idle VU; with none idle it starts a new VU while fewer than this actor's
-  share of ``max_vus`` exist, and otherwise counts the arrival as dropped (k6's
-  ``dropped_iterations``): it is never queued, so a slow server cannot slow the schedule.
-  Latency runs from the arrival's *due* time (so a stall shows, coordinated-omission
-  correct, as wrk2 measures), service time from the moment the request was sent. A VU
-  parks with ``wait_task_rescheduled`` between requests: the hand-off is one reschedule,
-  no channel and no task spawn per request.
+  hands it to an idle VU (one keep-alive connection each); with none idle it opens a new
+  one while fewer than this actor's share of the connection limit exist (``connections``,
+  by default ``max_vus``). Past that, an arrival waits for a connection (wrk2's model)
+  as long as fewer than ``max_vus`` requests are started and unfinished, and is otherwise
+  dropped and counted (k6's ``dropped_iterations``): never queued without bound, so a
+  slow server cannot slow the schedule. Latency runs from the arrival's *due* time (a
+  stall shows, coordinated-omission correct, as wrk2 measures), service time from the
+  moment the request was sent. A VU parks with ``wait_task_rescheduled`` between
+  requests: the hand-off is one reschedule, no channel and no task spawn per request.
 * Closed model (VU executors). Each VU sends its next request when the last one ended;
   latency and service time are then the same thing. A ramping-VUs VU above the current
   target waits (checked every ``RAMP_POLL_S``) and finishes its request first, as k6's
