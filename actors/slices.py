@@ -23,6 +23,8 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     "tier3": ("actors.tier3", 0, "tier3.attempted", "tier3.errored"),
     # Weight 0 too: ``assay load`` plans one load walker per actor itself.
     "load": ("actors.load_walker", 0, "load.requests", "load.errors"),
+    # And ``assay hold``: one hold walker per actor, each dialing its share.
+    "hold": ("actors.hold_walker", 0, "hold.dialed", "hold.connect_failed"),
 }
 
 _loaded: dict[str, ModuleType] = {}

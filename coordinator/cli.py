@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     from coordinator.slo_cli import add_slo_parser
 
     add_slo_parser(sub)
+    from coordinator.hold_cli import add_hold_parser
+
+    add_hold_parser(sub)
     from coordinator.stress_cli import add_stress_parser
 
     add_stress_parser(sub)
@@ -295,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
             from coordinator.slo_cli import run_slo
 
             return run_slo(args)
+        if args.command == "hold":
+            from coordinator.hold_cli import run_hold
+
+            return run_hold(args)
         if args.command == "stress":
             from coordinator.stress_cli import run_stress
 

@@ -6,6 +6,7 @@ The built-in refapp is started here and always stopped here, whatever happens in
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -37,7 +38,10 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
                 fleet: dict[str, Any] | None = None) -> int:
     """``fleet``: the settings of a fleet command (``assay load``, ``hold``, ``loris``;
     ``coordinator.extensions``): one walker of each of ``config.slices`` per actor runs
-    its plan instead of the Tier 1 slices.
+    its plan instead of the Tier 1 slices. Two of its keys change the target checks:
+    ``"preflight": "tcp"`` makes the pre-flight one TCP connect instead of a GET (a target
+    that need not speak HTTP: ``assay hold``), ``"health_probes": False`` turns the
+    once-a-second health probes off (they would take connection slots being measured).
 ``run_dir`` given: continue in that directory (a soak resume) instead of a fresh one.
     ``setup`` adjusts the built coordinator before its fleet starts (``coordinator.soak``:
     the run's own log file, the checkpointed state of a resume)."""
@@ -86,11 +90,16 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             health_path = config.health_path or url_path(url)
             label = config.label or prep.default_label(url)
         try:
-            prep.ensure_reachable(url, health_path, config.request_timeout_s)
+            if fleet is not None and fleet.get("preflight") == "tcp":
+                _ensure_listening(url, config.request_timeout_s)
+            else:
+                prep.ensure_reachable(url, health_path, config.request_timeout_s)
         except prep.TargetUnavailable as exc:
             return _fail(EXIT_INFRA, str(exc))
         except prep.TargetBroken as exc:  # up but broken: a verdict (exit 1), not exit 3
             return _broken(config, exc, url, label, health_path, builtin, target_pid)
+        if fleet is not None and fleet.get("health_probes") is False:
+            health_path = None  # the monitor then watches --target-pid only
         absent = prep.route_preflight(url, config, enabled)
         for name, reason in absent.items():
             log.warning("slice will not run", slice=name, reason=reason)
@@ -160,6 +169,22 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
         if setup is not None:
             setup(coordinator)
         return trio.run(coordinator.run)
+
+
+def _ensure_listening(url: str, timeout_s: float) -> None:
+    """The pre-flight of a target that need not speak HTTP: one TCP connect, closed at once.
+
+    Raises:
+        TargetUnavailable: nothing accepts (refused, timed out, unresolvable): exit 3.
+    """
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or 80}"
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise prep.TargetUnavailable(f"target {where} accepts no connection: {why}") from None
 
 
 def url_path(url: str) -> str:

@@ -111,9 +111,13 @@ def pid_alive(pid: int) -> bool:
 
 
 class HealthMonitor:
-    """Once a second: probe the health path and check the pid; keep ``coord.*`` counters."""
+    """Once a second: probe the health path and check the pid; keep ``coord.*`` counters.
 
-    def __init__(self, target: Target, path: str, pid: int | None, interval: float = 1.0,
+    With no health path (``assay hold``: a probe would take one of the connection slots
+    being measured, and a silent TCP target would read as hung) only the pid is watched;
+    I-LIVENESS and I-HANG are then not judged unless that process dies."""
+
+    def __init__(self, target: Target, path: str | None, pid: int | None, interval: float = 1.0,
                  timeout: float = 3.0) -> None:
         self.target = target
         self.path = path
@@ -151,6 +155,9 @@ class HealthMonitor:
         return first
 
     async def run(self, on_trip: Any = None) -> None:
+        if self.path is None:
+            await self._watch_pid(on_trip)
+            return
         pid_reported = False
         while True:
             result = await probe(self.target, self.path, self.timeout)
@@ -185,3 +192,14 @@ class HealthMonitor:
             if tripped and on_trip is not None:
                 on_trip(tripped, self.examples[tripped])
             await trio.sleep(max(0.0, self.interval - result.elapsed))
+
+    async def _watch_pid(self, on_trip: Any) -> None:
+        """No health path: trip I-LIVENESS when the target process exits, nothing else."""
+        if self.pid is None:
+            return
+        while pid_alive(self.pid):
+            await trio.sleep(self.interval)
+        detail = {"probe": None, "pid": self.pid, "reason": "target process exited",
+                  "at": time.time(), "path": None}
+        if self._trip("coord.target_down", detail) and on_trip is not None:
+            on_trip("coord.target_down", self.examples["coord.target_down"])
