@@ -25,6 +25,9 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     "load": ("actors.load_walker", 0, "load.requests", "load.errors"),
     # And ``assay hold``: one hold walker per actor, each dialing its share.
     "hold": ("actors.hold_walker", 0, "hold.dialed", "hold.connect_failed"),
+    # And ``assay loris``: one loris walker (the attack) and one load walker (the control
+    # traffic) per actor.
+    "loris": ("actors.loris_walker", 0, "loris.opened", "loris.connect_failed"),
 }
 
 _loaded: dict[str, ModuleType] = {}

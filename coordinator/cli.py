@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     from coordinator.hold_cli import add_hold_parser
 
     add_hold_parser(sub)
+    from coordinator.loris_cli import add_loris_parser
+
+    add_loris_parser(sub)
     from coordinator.stress_cli import add_stress_parser
 
     add_stress_parser(sub)
@@ -302,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
             from coordinator.hold_cli import run_hold
 
             return run_hold(args)
+        if args.command == "loris":
+            from coordinator.loris_cli import run_loris
+
+            return run_loris(args)
         if args.command == "stress":
             from coordinator.stress_cli import run_stress
 

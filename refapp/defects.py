@@ -125,6 +125,15 @@ DEFECTS: tuple[Defect, ...] = (
         "I-CONN-LEAK",
     ),
     Defect(
+        "worker-pool-starvation",
+        "a thread-per-connection server: a connection holds one of 32 workers from its accept "
+        "until its request head and body are read, with no header or body timeout; once slow "
+        "clients hold every worker, new connections wait unanswered",
+        # Not an invariant of a run: the verdict of `assay loris` (the control traffic's
+        # success %, 95 % by default) is what catches it.
+        "loris.control_success",
+    ),
+    Defect(
         "hang-after",
         "after --defect-after seconds (default 5) connections are accepted but never answered",
         "I-HANG",
@@ -163,6 +172,8 @@ SSE_LEAK_LIMIT = 64
 BODY_POOL_SIZE = 20
 #: Connection slots of ``fd-leak-mid-header``; a connection waits for one before it is read.
 CONNECTION_SLOTS = 256
+#: Workers of ``worker-pool-starvation``; a connection waits for one before it is read.
+WORKER_POOL_SIZE = 32
 #: Exit status of ``crash-after`` (EX_SOFTWARE from sysexits.h).
 CRASH_EXIT_STATUS = 70
 #: Longest request-head line ``crash-on-long-header-line`` survives.

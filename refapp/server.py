@@ -40,6 +40,7 @@ from refapp.sse import stream_events
 from refapp.state import ServerState
 from refapp.transport import PeerGone, graceful_close, receive, send_all
 from refapp.websocket import serve_websocket
+from refapp.worker_pool import Worker
 
 log = logging.getLogger("refapp")
 
@@ -147,6 +148,11 @@ class HttpConnection:
                              if config.has("lenient-chunk-size") else None)
         self.conn = self._new_parser()
         self._deferred = bytearray()
+        # ``worker-pool-starvation``: a worker held while a request is read, no deadlines.
+        pool = state.worker_pool
+        self._worker = Worker(pool) if pool is not None else None
+        self._header_timeout = math.inf if pool is not None else config.header_timeout
+        self._body_timeout = math.inf if pool is not None else config.body_timeout
 
     @staticmethod
     def _new_parser() -> h11.Connection:
@@ -170,6 +176,9 @@ class HttpConnection:
                 self._next_cycle()
         except _Done:
             return
+        finally:
+            if self._worker is not None:
+                self._worker.give_back()
 
     def _next_cycle(self) -> None:
         if self._drop_pipelined:  # the defect: whatever the client pipelined is forgotten
@@ -190,8 +199,10 @@ class HttpConnection:
 
     async def _read_request(self, first: bool) -> Request:
         config = self._config
+        if self._worker is not None:
+            await self._worker.take()
         if not self._buffered():
-            timeout = config.header_timeout if first else config.idle_timeout
+            timeout = self._header_timeout if first else config.idle_timeout
             try:
                 data = await self._receive(timeout)
             except trio.TooSlowError:
@@ -203,7 +214,7 @@ class HttpConnection:
                 raise _Done
             self._feed(data)
         try:
-            with trio.fail_after(config.header_timeout):
+            with trio.fail_after(self._header_timeout):
                 event = await self._next_event(math.inf)
         except trio.TooSlowError:
             await self._reject(408, "request head timeout")
@@ -224,6 +235,8 @@ class HttpConnection:
             request.path = "*"
         await self._check_head(headers)
         request.body = await self._read_body(request.headers if self._merge_trailers else None)
+        if self._worker is not None:
+            self._worker.give_back()
         return request
 
     async def _check_head(self, headers: dict[bytes, bytes]) -> None:
@@ -245,7 +258,7 @@ class HttpConnection:
         body = bytearray()  # many tiny chunks must not cost quadratic time
         try:
             while True:
-                event = await self._next_event(self._config.body_timeout)
+                event = await self._next_event(self._body_timeout)
                 if type(event) is h11.Data:
                     body += event.data
                     if len(body) > MAX_BODY_BYTES:

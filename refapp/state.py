@@ -14,7 +14,7 @@ import trio
 
 from refapp.app import App
 from refapp.config import ServerConfig
-from refapp.defects import BODY_POOL_SIZE, CONNECTION_SLOTS
+from refapp.defects import BODY_POOL_SIZE, CONNECTION_SLOTS, WORKER_POOL_SIZE
 from refapp.sse import Broker
 from refapp.stats import Stats
 
@@ -36,6 +36,8 @@ class ServerState:
     #: ``fd-leak-mid-header``: connection slots, and the sockets that leaked theirs.
     connection_slots: trio.Semaphore | None = None
     leaked_streams: list[trio.SocketStream] = field(default_factory=list)
+    #: ``worker-pool-starvation``: the workers a connection holds while its request is read.
+    worker_pool: trio.Semaphore | None = None
 
     @classmethod
     def build(cls, config: ServerConfig) -> ServerState:
@@ -44,7 +46,9 @@ class ServerState:
                         leak_on_reset=config.has("sse-leak-on-rst-only"))
         app = App(config, stats, lambda: broker.subscribers)
         slots = trio.Semaphore(CONNECTION_SLOTS) if config.has("fd-leak-mid-header") else None
-        return cls(config, stats, app, broker, connection_slots=slots)
+        workers = (trio.Semaphore(WORKER_POOL_SIZE) if config.has("worker-pool-starvation")
+                   else None)
+        return cls(config, stats, app, broker, connection_slots=slots, worker_pool=workers)
 
     @property
     def body_pool_exhausted(self) -> bool:

@@ -62,7 +62,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
 def test_registry_is_complete_and_validated() -> None:
     assert len(BY_NAME) == len(DEFECTS) >= 10
     # An invariant, or the lenient counter of a defect that breaks no MUST (ws-drop-empty).
-    assert all(d.description and d.invariant.startswith(("I-", "ws.")) for d in DEFECTS)
+    assert all(d.description and d.invariant.startswith(("I-", "ws.", "loris.")) for d in DEFECTS)
     assert parse_defects(["lost-write", "lost-write"]) == {"lost-write"}
     with pytest.raises(ValueError, match="valid: lost-write"):
         parse_defects(["bogus"])
