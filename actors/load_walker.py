@@ -58,6 +58,8 @@ RAMP_POLL_S = 0.05
 CLOSED_ERROR_PAUSE_S = 0.01
 #: Time to let the requests in flight at the end of the schedule finish.
 DRAIN_POLL_S = 0.01
+#: Failures of a reused keep-alive connection that mean "closed while idle".
+STALE_CAUSES = frozenset({"eof", "reset"})
 
 
 def prepare(settings: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +83,8 @@ class Names:
         self.scheduled = prefix + "scheduled"
         self.dropped = prefix + "dropped"
         self.queued = prefix + "queued"
+        self.reconnected = prefix + "reconnected"
+        self.cut = prefix + "error.cut"
         self.requests = prefix + "requests"
         self.failed = prefix + "failed"
         self.warmup = prefix + "warmup_requests"
@@ -163,16 +167,29 @@ class _ScenarioRun:
         connecting = False
         response = None
         with trio.move_on_at(sent + self.timeout) as scope:
-            try:
-                if vu.conn is None:
-                    connecting = True
-                    vu.conn = await open_connection(ctx.target)
-                    connecting = False
-                begin(vu.conn, data, self.method)
-                response = await complete(vu.conn)
-            except (net.TransportError, OSError, ResponseProtocolError,
-                    ResponseTooLarge) as exc:
-                cause = _cause(exc)
+            for attempt in (0, 1):
+                reused = vu.conn is not None
+                try:
+                    if vu.conn is None:
+                        connecting = True
+                        vu.conn = await open_connection(ctx.target)
+                        connecting = False
+                    begin(vu.conn, data, self.method)
+                    response = await complete(vu.conn)
+                    break
+                except (net.TransportError, OSError, ResponseProtocolError,
+                        ResponseTooLarge) as exc:
+                    cause = _cause(exc)
+                    # A kept-alive connection the server closed while idle fails at once
+                    # with nothing read: send again on a new one, as every HTTP client
+                    # does (RFC 9112 §9.3.1), instead of counting the server's idle
+                    # timeout as a failed request. Once only.
+                    if not (reused and attempt == 0 and cause in STALE_CAUSES
+                            and not vu.conn.parser.buffered_bytes):  # type: ignore[union-attr]
+                        break
+                    vu.drop_connection()
+                    tally.incr(names.reconnected)
+                    cause = None
         if scope.cancelled_caught:
             cause = "connect_timeout" if connecting else "timeout"
         done = trio.current_time()
@@ -227,6 +244,8 @@ class _ScenarioRun:
                 if due > now:
                     await trio.sleep_until(due)
                     now = current_time()
+                else:  # behind schedule: let the VUs just handed work send it
+                    await trio.lowlevel.checkpoint()
                 measured = due >= self.measure_from
                 if measured:
                     tally.incr(names.scheduled)
@@ -247,8 +266,19 @@ class _ScenarioRun:
                     tally.incr(names.dropped)
                 seq += count
             tally.incr(names.vus, vus)
-            while self.busy or waiting:
-                await trio.sleep(DRAIN_POLL_S)
+            try:
+                while self.busy or waiting:
+                    await trio.sleep(DRAIN_POLL_S)
+            finally:
+                # Cut off by the run's end (deadline, Ctrl-C): what still waits or is in
+                # flight failed, and says so, rather than vanishing from every count.
+                cut = sum(1 for due, _ in waiting if due >= self.measure_from) + self.busy
+                if cut:
+                    tally.incr(names.requests, cut)
+                    tally.incr(names.failed, cut)
+                    tally.incr(names.cut, cut)
+                waiting.clear()
+                self.busy = 0
             nursery.cancel_scope.cancel()
 
     async def _open_vu(self, vu: _Vu, idle: list[_Vu],
@@ -262,6 +292,15 @@ class _ScenarioRun:
                     if waiting:  # a request that waited for a connection goes first
                         self.busy += 1
                         job = waiting.popleft()
+                        if trio.current_time() - job[0] > self.timeout:
+                            # It waited its whole timeout for a connection: a timeout.
+                            if job[0] >= self.measure_from:
+                                self.ctx.tally.incr_each((self.names.requests,
+                                                          self.names.failed,
+                                                          self.names.error("queue_timeout")))
+                            self.busy -= 1
+                            job = None
+                            continue
                     else:
                         idle.append(vu)
                         job = await trio.lowlevel.wait_task_rescheduled(_abort_park)
@@ -285,9 +324,11 @@ class _ScenarioRun:
         await trio.sleep_until(self.start)
         async with trio.open_nursery() as nursery:
             for number in numbers:
-                nursery.start_soon(self._closed_vu, _Vu(number), count)
+                nursery.start_soon(self._closed_vu, _Vu(number), max(1, most))
 
-    async def _closed_vu(self, vu: _Vu, count: int) -> None:
+    async def _closed_vu(self, vu: _Vu, stride: int) -> None:
+        """VU ``n`` of ``stride`` numbers its requests n, n + stride, ...: unique across
+        the fleet's VUs, whichever actor runs them."""
         executor = self.scenario.executor
         ramping = executor.kind == RAMPING_VUS
         current_time = trio.current_time
@@ -302,7 +343,7 @@ class _ScenarioRun:
                     continue
                 if not await self.exchange(vu, now, seq):
                     await trio.sleep(CLOSED_ERROR_PAUSE_S)
-                seq += count
+                seq += stride
         finally:
             vu.drop_connection()
 

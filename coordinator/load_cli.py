@@ -29,6 +29,8 @@ EXIT_USAGE = 2
 #: Without --target or --launch the built-in refapp is the target; its /stats route
 #: answers every GET without a session (its / is a 404, which would count as failed).
 BUILTIN_PATH = "/stats"
+#: The most VUs, in-flight requests or connections a plan may ask for.
+MAX_VUS = 1_000_000
 #: The ``assay run`` settings ``assay load`` takes (flags, config file, ASSAY_* variables).
 RUN_SETTINGS = ("target", "procs", "seed", "results", "log_format", "label", "health_path",
                 "target_pid", "launch", "launch_path", "request_timeout", "progress_interval",
@@ -144,6 +146,26 @@ def build_plan(args: argparse.Namespace, target_path: str) -> LoadPlan:
         raise ConfigError(str(exc)) from None
 
 
+def check_plan(plan: LoadPlan) -> LoadPlan:
+    """Refuse what parses but cannot mean anything: a threshold tagged with a scenario the
+    plan does not have (it would judge nothing), VU counts beyond what one host can run."""
+    names = {scenario.name for scenario in plan.scenarios}
+    for threshold in plan.thresholds:
+        for key, value in threshold.tags:
+            if key == "scenario" and value not in names:
+                raise ConfigError(f"threshold {threshold.source!r}: no scenario named "
+                                  f"{value!r} (scenarios: {', '.join(sorted(names))})")
+    for scenario in plan.scenarios:
+        executor = scenario.executor
+        most = max([executor.vus, executor.max_vus, executor.connections,
+                    *(int(stage.target) for stage in executor.stages
+                      if not executor.is_open)])
+        if most > MAX_VUS:
+            raise ConfigError(f"scenario {scenario.name}: {most} VUs or connections is more "
+                              f"than one fleet runs (at most {MAX_VUS:,})")
+    return plan
+
+
 def _with_connections(plan: LoadPlan, text: str) -> LoadPlan:
     try:
         connections = int(text)
@@ -174,7 +196,9 @@ def target_path(args: argparse.Namespace) -> str:
 def run_load(args: argparse.Namespace) -> int:
     from coordinator.execute import execute_run
 
-    plan = build_plan(args, target_path(args))
+    plan = check_plan(build_plan(args, target_path(args)))
+    if args.health_path is None and "{" in target_path(args):
+        args.health_path = "/"  # never probe a path with placeholders literally
     config = config_for(args, "load", plan.duration_s)
     logs.configure(config.log_format)
     settings: dict[str, Any] = {"load_plan": plan.to_wire()}

@@ -41,6 +41,18 @@ def _selected(plan: LoadPlan, tags: Sequence[tuple[str, str]]) -> list[Scenario]
     return chosen
 
 
+def window_s(scenarios: Sequence[Scenario], seconds: float) -> float:
+    """How long ``scenarios`` ran, measured: from the first measured start to the last end,
+    cut at ``seconds`` into the run (a run stopped early). Scenarios in sequence or with
+    start times span more than any one of them."""
+    if not scenarios:
+        return 0.0
+    begin = min(s.start_s + s.measure_after_s for s in scenarios)
+    end = min(max(s.end_s for s in scenarios), seconds) if seconds > 0 else \
+        max(s.end_s for s in scenarios)
+    return max(0.0, end - begin)
+
+
 class _Trend:
     """A merged latency histogram seen as a k6 trend, in milliseconds."""
 
@@ -73,14 +85,16 @@ class MetricView:
 
     def trend(self, metric: str, tags: Sequence[tuple[str, str]]) -> _Trend | None:
         kind = self.TRENDS.get(metric)
-        if kind is None:
+        chosen = _selected(self.plan, tags)
+        if kind is None or not chosen:  # a tag no scenario has: no data, not zero
             return None
-        merged = merge([self.histograms.get(f"load.{s.name}.{kind}")
-                        for s in _selected(self.plan, tags)])
+        merged = merge([self.histograms.get(f"load.{s.name}.{kind}") for s in chosen])
         return _Trend(merged)
 
     def rate(self, metric: str, tags: Sequence[tuple[str, str]]) -> tuple[int, int] | None:
         scenarios = _selected(self.plan, tags)
+        if not scenarios:
+            return None
         if metric == "http_req_failed":
             return self._sum(scenarios, "failed"), self._sum(scenarios, "requests")
         if metric == "checks":
@@ -94,10 +108,13 @@ class MetricView:
 
     def counter(self, metric: str, tags: Sequence[tuple[str, str]]) -> tuple[int, float] | None:
         scenarios = _selected(self.plan, tags)
+        if not scenarios:
+            return None
+        seconds = window_s(scenarios, self.seconds)
         if metric == "http_reqs":
-            return self._sum(scenarios, "requests"), self.seconds
+            return self._sum(scenarios, "requests"), seconds
         if metric == "dropped_iterations":
-            return self._sum(scenarios, "dropped"), self.seconds
+            return self._sum(scenarios, "dropped"), seconds
         return None
 
 
@@ -148,8 +165,8 @@ def _block(plan: LoadPlan, scenarios: Sequence[Scenario], counters: Mapping[str,
             entry = checks.setdefault(check.label, {"pass": 0, "fail": 0})
             entry["pass"] += counters.get(f"{prefix}check.{index}.pass", 0)
             entry["fail"] += counters.get(f"{prefix}check.{index}.fail", 0)
-    measured_s = max((s.executor.total_s - s.measure_after_s for s in scenarios), default=0.0)
-    window = min(seconds, measured_s) if seconds > 0 else measured_s
+    measured_s = window_s(scenarios, 0.0)
+    window = window_s(scenarios, seconds)
     lag = merged("lag")
     return {
         "model": ("open" if len(open_model) == len(scenarios) else
@@ -159,6 +176,8 @@ def _block(plan: LoadPlan, scenarios: Sequence[Scenario], counters: Mapping[str,
         "errors_by_cause": dict(sorted(errors.items())),
         "status_codes": dict(sorted(statuses.items())),
         "dropped": total("dropped"),
+        "queued": total("queued"),
+        "reconnected": total("reconnected"),
         "scheduled": total("scheduled"),
         "vus": total("vus"),
         "rate_asked": (round(asked / measured_s, 3) if open_model and measured_s > 0

@@ -125,12 +125,16 @@ def run_slo(args: argparse.Namespace) -> int:
             plan = _step_plan(path, rate, warmup_s, measured_s, max_vus)
             status = execute_run(config, run_dir=run_dir,
                                  fleet={"load_plan": plan.to_wire(), "load_quiet": True})
+            try:
+                summary, hist = _read_run(run_dir) if status in (0, 1) else ({}, None)
+            except (OSError, ValueError):  # no summary: the pre-flight found it broken
+                status = EXIT_INFRA
             if status not in (0, 1):
                 sys.stderr.write(f"assay slo: error: the run at {rate:.1f} req/s ended with "
-                                 f"exit {status}; table so far in {top}\n")
+                                 f"exit {status} and no measurement; table so far in "
+                                 f"{top}\n")
                 code = EXIT_INFRA
                 break
-            summary, hist = _read_run(run_dir)
             requests += summary["requests"]
             errors += summary["errors"]
             dropped += summary["dropped"]
@@ -147,7 +151,7 @@ def run_slo(args: argparse.Namespace) -> int:
         achieved = rate * requests / scheduled if scheduled else 0.0
         search.record(StepResult(rate=rate, p99_ms=p99, achieved_rate=achieved,
                                  dropped=dropped, requests=requests, errors=errors))
-        step_histograms[f"{rate:.3f}"] = hist.encode().decode("ascii")
+        step_histograms[f"step{step:02d}-{rate:.3f}rps"] = hist.encode().decode("ascii")
         shown = "-" if p99 is None else f"{p99:.2f} ms"
         print(f"step {step}: {rate:.1f} req/s asked, {achieved:.1f} achieved, p99 {shown}, "
               f"{errors} failed, {dropped} dropped", flush=True)

@@ -275,6 +275,7 @@ def _slow_summary(hist: HdrHistogram) -> dict[str, float]:
             "p99_ms": hist.get_value_at_percentile(99) / 1000,
             "p99_9_ms": hist.get_value_at_percentile(99.9) / 1000,
             "max_ms": hist.get_max_value() / 1000,
+            "min_ms": hist.get_min_value() / 1000,
             "mean_ms": round(hist.get_mean_value() / 1000, 3)}
 
 
