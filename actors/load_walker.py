@@ -34,6 +34,7 @@ grace period.
 from __future__ import annotations
 
 import contextlib
+import math
 import resource
 from collections import deque
 from collections.abc import Callable
@@ -58,6 +59,8 @@ RAMP_POLL_S = 0.05
 CLOSED_ERROR_PAUSE_S = 0.01
 #: Time to let the requests in flight at the end of the schedule finish.
 DRAIN_POLL_S = 0.01
+#: How often the watchdog looks for requests past their timeout.
+WATCHDOG_S = 0.1
 #: Failures of a reused keep-alive connection that mean "closed while idle".
 STALE_CAUSES = frozenset({"eof", "reset"})
 
@@ -114,12 +117,19 @@ class Names:
 class _Vu:
     """One virtual user: its number, its connection, and its task while parked."""
 
-    __slots__ = ("conn", "number", "task")
+    __slots__ = ("conn", "connecting", "deadline", "number", "pending", "scope", "task")
 
     def __init__(self, number: int) -> None:
         self.number = number
         self.conn: Connection | None = None
         self.task: Any = None
+        #: The scope the VU's requests run in; the scenario's watchdog cancels it when
+        #: ``deadline`` (trio clock) passes with a request in flight.
+        self.scope: trio.CancelScope | None = None
+        self.deadline = math.inf
+        #: The request in flight: (due, sent, bytes), and whether it is still connecting.
+        self.pending: tuple[float, float, bytes] | None = None
+        self.connecting = False
 
     def drop_connection(self) -> None:
         if self.conn is not None:
@@ -164,44 +174,43 @@ class _ScenarioRun:
         data = static if static is not None else self.request.render(seq, ctx.rng, vu.number)
         sent = trio.current_time()
         cause = None
-        connecting = False
         response = None
-        with trio.move_on_at(sent + self.timeout) as scope:
-            for attempt in (0, 1):
-                reused = vu.conn is not None
-                try:
-                    if vu.conn is None:
-                        connecting = True
-                        vu.conn = await open_connection(ctx.target)
-                        connecting = False
-                    begin(vu.conn, data, self.method)
-                    response = await complete(vu.conn)
+        # The timeout: no cancel scope per request (entering and leaving one was a tenth
+        # of the actor's time), but a deadline the scenario's watchdog checks.
+        vu.pending = (due, sent, data)
+        vu.deadline = sent + self.timeout
+        for attempt in (0, 1):
+            reused = vu.conn is not None
+            try:
+                if vu.conn is None:
+                    vu.connecting = True
+                    vu.conn = await open_connection(ctx.target)
+                    vu.connecting = False
+                begin(vu.conn, data, self.method)
+                response = await complete(vu.conn)
+                break
+            except (net.TransportError, OSError, ResponseProtocolError,
+                    ResponseTooLarge) as exc:
+                cause = _cause(exc)
+                # A kept-alive connection the server closed while idle fails at once
+                # with nothing read: send again on a new one, as every HTTP client does
+                # (RFC 9112 §9.3.1), instead of counting the server's idle timeout as a
+                # failed request. Once only.
+                if not (reused and attempt == 0 and cause in STALE_CAUSES
+                        and not vu.conn.parser.buffered_bytes):  # type: ignore[union-attr]
                     break
-                except (net.TransportError, OSError, ResponseProtocolError,
-                        ResponseTooLarge) as exc:
-                    cause = _cause(exc)
-                    # A kept-alive connection the server closed while idle fails at once
-                    # with nothing read: send again on a new one, as every HTTP client
-                    # does (RFC 9112 §9.3.1), instead of counting the server's idle
-                    # timeout as a failed request. Once only.
-                    if not (reused and attempt == 0 and cause in STALE_CAUSES
-                            and not vu.conn.parser.buffered_bytes):  # type: ignore[union-attr]
-                        break
-                    vu.drop_connection()
-                    tally.incr(names.reconnected)
-                    cause = None
-        if scope.cancelled_caught:
-            cause = "connect_timeout" if connecting else "timeout"
+                vu.drop_connection()
+                tally.incr(names.reconnected)
+                cause = None
+        vu.deadline = math.inf
+        vu.pending = None
         done = trio.current_time()
         measured = due >= self.measure_from
         if not measured:
             tally.incr(names.warmup)
         if response is None:
-            vu.drop_connection()
-            if measured:
-                tally.incr_each((names.requests, names.failed, names.error(cause or "eof")))
-            if not connecting:
-                ctx.record_exchange(scenario=self.scenario.name, sent=data, error=cause)
+            self.failed(vu, due, data, cause or "eof", measured)
+            vu.connecting = False
             return False
         if measured:
             status = response.status
@@ -216,6 +225,36 @@ class _ScenarioRun:
         if not response.keep_alive or vu.conn.parser.buffered_bytes:  # type: ignore[union-attr]
             vu.drop_connection()  # closing, or bytes past the response: out of step
         return True
+
+    def failed(self, vu: _Vu, due: float, data: bytes, cause: str, measured: bool) -> None:
+        """A request with no response: count it, drop its connection."""
+        vu.drop_connection()
+        names = self.names
+        if measured:
+            self.ctx.tally.incr_each((names.requests, names.failed, names.error(cause)))
+        if not vu.connecting:
+            self.ctx.record_exchange(scenario=self.scenario.name, sent=data, error=cause)
+
+    def timed_out(self, vu: _Vu) -> None:
+        """The watchdog cancelled ``vu``'s request in flight: count it as a timeout."""
+        if vu.pending is not None:
+            due, _, data = vu.pending
+            cause = "connect_timeout" if vu.connecting else "timeout"
+            self.failed(vu, due, data, cause, due >= self.measure_from)
+        vu.pending = None
+        vu.connecting = False
+        vu.deadline = math.inf
+
+    async def watchdog(self, vus: list[_Vu]) -> None:
+        """Cancel each request past its timeout (checked every ``WATCHDOG_S``: a timeout
+        fires up to that much late)."""
+        while True:
+            await trio.sleep(WATCHDOG_S)
+            now = trio.current_time()
+            for vu in vus:
+                if vu.deadline < now and vu.scope is not None:
+                    vu.deadline = math.inf
+                    vu.scope.cancel()
 
     # -- open model -----------------------------------------------------------------------
     async def run_open(self, rank: int, count: int) -> None:
@@ -232,10 +271,13 @@ class _ScenarioRun:
         current_time = trio.current_time
         reschedule = trio.lowlevel.reschedule
         vus = 0
+        every: list[_Vu] = []
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.watchdog, every)
             for _ in range(min(conn_limit, split_vus(executor.vus, rank, count))):
                 vus += 1
-                nursery.start_soon(self._open_vu, _Vu(vus), idle, None)
+                every.append(_Vu(vus))
+                nursery.start_soon(self._open_vu, every[-1], idle, None)
             await trio.sleep_until(self.start)
             seq = rank
             for offset in arrivals(executor, rank, count):
@@ -257,7 +299,8 @@ class _ScenarioRun:
                 elif vus < conn_limit:
                     vus += 1
                     self.busy += 1
-                    nursery.start_soon(self._open_vu, _Vu(vus), idle, (due, seq))
+                    every.append(_Vu(vus))
+                    nursery.start_soon(self._open_vu, every[-1], idle, (due, seq))
                 elif self.busy + len(waiting) < in_flight_limit:
                     waiting.append((due, seq))  # wrk2: waits for a connection
                     if measured:
@@ -288,30 +331,39 @@ class _ScenarioRun:
         job = first
         try:
             while True:
-                if job is None:
-                    if waiting:  # a request that waited for a connection goes first
-                        self.busy += 1
-                        job = waiting.popleft()
-                        if trio.current_time() - job[0] > self.timeout:
-                            # It waited its whole timeout for a connection: a timeout.
-                            if job[0] >= self.measure_from:
-                                self.ctx.tally.incr_each((self.names.requests,
-                                                          self.names.failed,
-                                                          self.names.error("queue_timeout")))
+                with trio.CancelScope() as scope:  # the watchdog's handle on this VU
+                    vu.scope = scope
+                    # A cancel the last request did not see (its answer was already
+                    # buffered) must not land while parked in ``idle``: check first.
+                    while not scope.cancel_called:
+                        if job is None:
+                            if waiting:  # a request that waited for a connection first
+                                self.busy += 1
+                                job = waiting.popleft()
+                                if trio.current_time() - job[0] > self.timeout:
+                                    self._queue_timeout(job[0])
+                                    job = None
+                                    continue
+                            else:
+                                idle.append(vu)
+                                job = await trio.lowlevel.wait_task_rescheduled(_abort_park)
+                        due, seq = job
+                        job = None
+                        try:
+                            await self.exchange(vu, due, seq)
+                        finally:
                             self.busy -= 1
-                            job = None
-                            continue
-                    else:
-                        idle.append(vu)
-                        job = await trio.lowlevel.wait_task_rescheduled(_abort_park)
-                due, seq = job
-                try:
-                    await self.exchange(vu, due, seq)
-                finally:
-                    self.busy -= 1
-                job = None
+                self.timed_out(vu)
         finally:
             vu.drop_connection()
+
+    def _queue_timeout(self, due: float) -> None:
+        """A request that waited its whole timeout for a connection: a timeout, unsent."""
+        if due >= self.measure_from:
+            names = self.names
+            self.ctx.tally.incr_each((names.requests, names.failed,
+                                      names.error("queue_timeout")))
+        self.busy -= 1
 
     # -- closed model ---------------------------------------------------------------------
     async def run_closed(self, rank: int, count: int) -> None:
@@ -322,9 +374,19 @@ class _ScenarioRun:
         numbers = range(rank, most, count)
         self.ctx.tally.incr(self.names.vus, len(numbers))
         await trio.sleep_until(self.start)
+        every = [_Vu(number) for number in numbers]
         async with trio.open_nursery() as nursery:
-            for number in numbers:
-                nursery.start_soon(self._closed_vu, _Vu(number), max(1, most))
+            watchdog = trio.CancelScope()
+
+            async def watch() -> None:
+                with watchdog:
+                    await self.watchdog(every)
+
+            nursery.start_soon(watch)
+            async with trio.open_nursery() as vus:
+                for vu in every:
+                    vus.start_soon(self._closed_vu, vu, max(1, most))
+            watchdog.cancel()
 
     async def _closed_vu(self, vu: _Vu, stride: int) -> None:
         """VU ``n`` of ``stride`` numbers its requests n, n + stride, ...: unique across
@@ -334,16 +396,21 @@ class _ScenarioRun:
         current_time = trio.current_time
         seq = vu.number
         try:
-            while True:
-                now = current_time()
-                if now >= self.end:
-                    return
-                if ramping and vus_at(executor, now - self.start) <= vu.number:
-                    await trio.sleep(min(RAMP_POLL_S, self.end - now))
-                    continue
-                if not await self.exchange(vu, now, seq):
-                    await trio.sleep(CLOSED_ERROR_PAUSE_S)
-                seq += stride
+            while current_time() < self.end:
+                with trio.CancelScope() as scope:  # the watchdog's handle on this VU
+                    vu.scope = scope
+                    while True:
+                        now = current_time()
+                        if now >= self.end:
+                            return
+                        if ramping and vus_at(executor, now - self.start) <= vu.number:
+                            await trio.sleep(min(RAMP_POLL_S, self.end - now))
+                            continue
+                        sent_seq = seq
+                        seq += stride
+                        if not await self.exchange(vu, now, sent_seq):
+                            await trio.sleep(CLOSED_ERROR_PAUSE_S)
+                self.timed_out(vu)
         finally:
             vu.drop_connection()
 
