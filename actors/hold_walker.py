@@ -25,14 +25,12 @@ descriptors would also break the actor's own sockets to the coordinator.
 
 from __future__ import annotations
 
-import contextlib
-import resource
 import socket
 from typing import Any
 
-import psutil
 import trio
 
+from actors import fd_limit
 from actors.walker import WalkerContext
 from protocols.hold_stats import (
     CLOSED_BY_PEER,
@@ -57,8 +55,6 @@ from protocols.hold_stats import (
 )
 from protocols.http1 import ResponseParser, ResponseProtocolError, ResponseTooLarge, build_request
 
-#: Descriptors kept back for the actor itself (ZeroMQ, logs, trio's wakeup pipe, ...).
-FD_RESERVE = 64
 #: Receive buffer per held connection (the kernel doubles it); also the read size.
 RCVBUF = 4096
 #: --send-http: the largest response read whole; a bigger one is discarded unparsed.
@@ -71,11 +67,7 @@ def prepare(settings: dict[str, Any]) -> dict[str, Any]:
     """Parse the plan once per actor; raise the open-file limit to its hard limit and
     work out how many connections this actor can then hold."""
     settings["hold_plan"] = HoldPlan.from_wire(settings["hold"])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft, hard = fd_limit.raise_to_hard()
     settings["hold_fd_limit"] = (soft, hard)
     settings["hold_fd_capacity"] = fd_capacity(soft)
     return settings
@@ -83,13 +75,7 @@ def prepare(settings: dict[str, Any]) -> dict[str, Any]:
 
 def fd_capacity(soft: int) -> int:
     """Connections this process can still open under a soft limit of ``soft``."""
-    if soft == resource.RLIM_INFINITY:
-        return 1 << 30
-    try:
-        open_now = psutil.Process().num_fds()
-    except (psutil.Error, OSError, AttributeError):
-        open_now = 32
-    return max(0, soft - open_now - FD_RESERVE)
+    return fd_limit.capacity(soft)
 
 
 class _Holder:

@@ -33,9 +33,7 @@ grace period.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import resource
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +41,7 @@ from typing import Any
 import outcome
 import trio
 
-from actors import net
+from actors import fd_limit, net
 from actors.keepalive import Connection, begin, complete, open_connection
 from actors.walker import WalkerContext
 from protocols.http1 import ResponseProtocolError, ResponseTooLarge
@@ -70,10 +68,7 @@ def prepare(settings: dict[str, Any]) -> dict[str, Any]:
     limit to its hard limit: every VU holds a socket, and a closed model of thousands of
     VUs must not fail on the default soft limit of 1024."""
     settings["load_plan_parsed"] = LoadPlan.from_wire(settings["load_plan"])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    fd_limit.raise_to_hard()
     return settings
 
 

@@ -27,13 +27,12 @@ parked task with its socket is a few kilobytes, so one actor core holds thousand
 from __future__ import annotations
 
 import contextlib
-import resource
 import socket
 from typing import Any
 
-import psutil
 import trio
 
+from actors import fd_limit
 from actors.walker import WalkerContext
 from protocols.http1 import (
     Response,
@@ -84,19 +83,8 @@ def prepare(settings: dict[str, Any]) -> dict[str, Any]:
     """Parse the plan once per actor; raise the open-file limit to its hard limit and
     work out how many connections this actor can then hold."""
     settings["loris_plan"] = LorisPlan.from_wire(settings["loris"])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        settings["loris_fd_capacity"] = 1 << 30
-    else:
-        try:
-            open_now = psutil.Process().num_fds()
-        except (psutil.Error, OSError, AttributeError):
-            open_now = 32
-        settings["loris_fd_capacity"] = max(0, soft - open_now - FD_RESERVE)
+    soft, _ = fd_limit.raise_to_hard()
+    settings["loris_fd_capacity"] = fd_limit.capacity(soft, FD_RESERVE)
     return settings
 
 

@@ -10,6 +10,7 @@ by ``of``. The coordinator calls it at fixed points and knows nothing else about
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -19,6 +20,9 @@ from coordinator.planning import WalkerPlan
 
 if TYPE_CHECKING:
     from coordinator.run import Coordinator
+
+
+SUMMARY_FILE = "summary.json"
 
 
 class RunExtension(Protocol):
@@ -38,6 +42,24 @@ class RunExtension(Protocol):
     def write_summary(self, coord: Coordinator, document: dict[str, Any]) -> None: ...
 
     def render(self, document: dict[str, Any]) -> str: ...
+
+
+def write_summary(coord: Coordinator, key: str, document: dict[str, Any],
+                  also: Path | None) -> None:
+    """``summary.json`` in the run directory (and ``also``, a ``--summary-json`` file):
+    the command's block of the results with the run's status, exit code, target and path."""
+    from coordinator.results import write_json_atomic
+
+    summary = {**document.get(key, {}), "status": document.get("status"),
+               "exit_code": document.get("exit_code"),
+               "target": document.get("target", {}).get("url"),
+               "results_path": document.get("results_path")}
+    for path in [coord.run_dir / SUMMARY_FILE, *([also] if also is not None else [])]:
+        try:
+            write_json_atomic(path, summary)
+        except OSError as exc:
+            coord.log.error(f"could not write the {key} summary", path=str(path),
+                            error=str(exc))
 
 
 def of(settings: dict[str, Any]) -> RunExtension | None:

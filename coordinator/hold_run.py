@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import trio
 
-from coordinator.results import write_json_atomic
+from coordinator import extensions
 from protocols import hold_stats
 from protocols.hold_stats import HoldCounts, HoldPlan
 from protocols.tally import latency_summary
@@ -27,7 +27,6 @@ from protocols.tally import latency_summary
 if TYPE_CHECKING:
     from coordinator.run import Coordinator
 
-SUMMARY_FILE = "summary.json"
 INTERVALS_FILE = "hold-intervals.csv"
 #: How often the watch looks for the end between two interval lines.
 WATCH_EVERY_S = 0.1
@@ -114,19 +113,7 @@ class HoldRun:
         return not document.get("hold", {}).get("ok", False) and not self.interrupted
 
     def write_summary(self, coord: Coordinator, document: dict[str, Any]) -> None:
-        summary = {**document.get("hold", {}), "status": document.get("status"),
-                   "exit_code": document.get("exit_code"),
-                   "target": document.get("target", {}).get("url"),
-                   "results_path": document.get("results_path")}
-        paths = [coord.run_dir / SUMMARY_FILE]
-        if self.summary_json is not None:
-            paths.append(self.summary_json)
-        for path in paths:
-            try:
-                write_json_atomic(path, summary)
-            except OSError as exc:
-                coord.log.error("could not write the hold summary", path=str(path),
-                                error=str(exc))
+        extensions.write_summary(coord, "hold", document, self.summary_json)
 
     def render(self, document: dict[str, Any]) -> str:
         hold = document.get("hold", {})

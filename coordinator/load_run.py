@@ -17,14 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from coordinator import load_report
-from coordinator.results import write_json_atomic
+from coordinator import extensions, load_report
 from protocols.load_model import LoadPlan
 
 if TYPE_CHECKING:
     from coordinator.run import Coordinator
 
-SUMMARY_FILE = "summary.json"
 WATCH_EVERY_S = 0.25
 ABORT_EVERY_S = 1.0
 
@@ -114,19 +112,7 @@ class LoadRun:
         return bool(document.get("load", {}).get("thresholds_failed"))
 
     def write_summary(self, coord: Coordinator, document: dict[str, Any]) -> None:
-        summary = {**document.get("load", {}), "status": document.get("status"),
-                   "exit_code": document.get("exit_code"),
-                   "target": document.get("target", {}).get("url"),
-                   "results_path": document.get("results_path")}
-        paths = [coord.run_dir / SUMMARY_FILE]
-        if self.summary_json is not None:
-            paths.append(self.summary_json)
-        for path in paths:
-            try:
-                write_json_atomic(path, summary)
-            except OSError as exc:
-                coord.log.error("could not write the load summary", path=str(path),
-                                error=str(exc))
+        extensions.write_summary(coord, "load", document, self.summary_json)
 
     def render(self, document: dict[str, Any]) -> str:
         load = document.get("load", {})

@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import trio
 from hdrh.histogram import HdrHistogram
 
-from coordinator import load_report
+from coordinator import extensions, load_report
 from coordinator.load_run import LoadRun
-from coordinator.results import write_json_atomic
 from protocols import loris_report
 from protocols.load_model import LoadPlan
 from protocols.loris import LorisCounts, LorisPlan, status_codes
@@ -39,7 +38,6 @@ from protocols.loris_report import CONTROL, ControlTotals, IntervalSampler
 if TYPE_CHECKING:
     from coordinator.run import Coordinator
 
-SUMMARY_FILE = "summary.json"
 INTERVALS_FILE = "loris-intervals.csv"
 HGRM_FILE = "control-latency.hgrm"
 #: How often the watch looks for the end between two rows.
@@ -147,19 +145,7 @@ class LorisRun:
         return not document.get(self.KEY, {}).get("ok", False) and not self.interrupted
 
     def write_summary(self, coord: Coordinator, document: dict[str, Any]) -> None:
-        summary = {**document.get(self.KEY, {}), "status": document.get("status"),
-                   "exit_code": document.get("exit_code"),
-                   "target": document.get("target", {}).get("url"),
-                   "results_path": document.get("results_path")}
-        paths = [coord.run_dir / SUMMARY_FILE]
-        if self.summary_json is not None:
-            paths.append(self.summary_json)
-        for path in paths:
-            try:
-                write_json_atomic(path, summary)
-            except OSError as exc:
-                coord.log.error("could not write the loris summary", path=str(path),
-                                error=str(exc))
+        extensions.write_summary(coord, self.KEY, document, self.summary_json)
         hist = coord.merger.histograms().get(f"load.{CONTROL}.latency")
         try:
             (coord.run_dir / HGRM_FILE).write_text(hgrm_ms(hist) if hist is not None else "")
