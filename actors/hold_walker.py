@@ -30,7 +30,7 @@ from typing import Any
 
 import trio
 
-from actors import fd_limit
+from actors import fd_limit, net
 from actors.walker import WalkerContext
 from protocols.hold_stats import (
     CLOSED_BY_PEER,
@@ -201,11 +201,6 @@ class _Holder:
         return not response.keep_alive or parser.eof
 
 
-async def _resolve(ctx: WalkerContext) -> list[tuple[Any, Any]]:
-    infos = await trio.socket.getaddrinfo(ctx.target.host, ctx.target.port,
-                                          type=socket.SOCK_STREAM)
-    return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
-
 
 async def run(ctx: WalkerContext) -> None:
     plan: HoldPlan = ctx.settings["hold_plan"]
@@ -224,7 +219,7 @@ async def run(ctx: WalkerContext) -> None:
     t0 = trio.current_time()
     end = t0 + plan.end_s
     try:
-        addresses = await _resolve(ctx)
+        addresses = await net.resolve(ctx.target)
     except OSError as exc:  # the coordinator's pre-flight resolved it: rare, but counted
         tally.incr(DIALED, len(dial))
         tally.incr(CONNECT_FAILED, len(dial))

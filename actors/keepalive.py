@@ -17,7 +17,12 @@ from trio.lowlevel import wait_readable, wait_writable
 
 from actors import net
 from actors.walker import Target
-from protocols.http1 import Response, ResponseParser
+from protocols.http1 import (
+    Response,
+    ResponseParser,
+    ResponseProtocolError,
+    ResponseTooLarge,
+)
 
 READ_SIZE = 65536
 
@@ -128,3 +133,15 @@ async def complete(conn: Connection) -> Response:
             if response is None:
                 raise net.TransportError("eof", "closed before a complete response")
             return response
+
+
+def failure_cause(exc: BaseException) -> str:
+    """The counter name of an exchange that failed with ``exc`` (``begin``/``complete``
+    or the connect): the transport's cause, or what the response parser refused."""
+    if isinstance(exc, net.TransportError):
+        return exc.cause
+    if isinstance(exc, ResponseTooLarge):
+        return "too_large"
+    if isinstance(exc, ResponseProtocolError):
+        return "protocol_error"
+    return net.cause_of(exc)

@@ -42,7 +42,13 @@ import outcome
 import trio
 
 from actors import fd_limit, net
-from actors.keepalive import Connection, begin, complete, open_connection
+from actors.keepalive import (
+    Connection,
+    begin,
+    complete,
+    failure_cause,
+    open_connection,
+)
 from actors.walker import WalkerContext
 from protocols.http1 import ResponseProtocolError, ResponseTooLarge
 from protocols.load_checks import evaluate_all, expected_statuses, is_failed_status
@@ -186,7 +192,7 @@ class _ScenarioRun:
                 break
             except (net.TransportError, OSError, ResponseProtocolError,
                     ResponseTooLarge) as exc:
-                cause = _cause(exc)
+                cause = failure_cause(exc)
                 # A kept-alive connection the server closed while idle fails at once
                 # with nothing read: send again on a new one, as every HTTP client does
                 # (RFC 9112 §9.3.1), instead of counting the server's idle timeout as a
@@ -413,15 +419,6 @@ class _ScenarioRun:
 def _abort_park(_: Any) -> Any:
     return trio.lowlevel.Abort.SUCCEEDED
 
-
-def _cause(exc: BaseException) -> str:
-    if isinstance(exc, net.TransportError):
-        return exc.cause
-    if isinstance(exc, ResponseTooLarge):
-        return "too_large"
-    if isinstance(exc, ResponseProtocolError):
-        return "protocol_error"
-    return net.cause_of(exc)
 
 
 async def run(ctx: WalkerContext) -> None:

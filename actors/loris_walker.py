@@ -32,7 +32,7 @@ from typing import Any
 
 import trio
 
-from actors import fd_limit
+from actors import fd_limit, net
 from actors.walker import WalkerContext
 from protocols.http1 import (
     Response,
@@ -267,11 +267,6 @@ class _Answers:
             self.tally.incr(f"{STATUS}{response.status}")
 
 
-async def _resolve(ctx: WalkerContext) -> list[tuple[Any, Any]]:
-    infos = await trio.socket.getaddrinfo(ctx.target.host, ctx.target.port,
-                                          type=socket.SOCK_STREAM)
-    return [(family, sockaddr) for family, _, _, _, sockaddr in infos]
-
 
 async def run(ctx: WalkerContext) -> None:
     plan: LorisPlan = ctx.settings["loris_plan"]
@@ -289,7 +284,7 @@ async def run(ctx: WalkerContext) -> None:
                                         "capacity": capacity})
         mine = mine[:capacity]
     try:
-        addresses = await _resolve(ctx)
+        addresses = await net.resolve(ctx.target)
     except OSError as exc:  # the coordinator's pre-flight resolved it: rare, but counted
         tally.incr(OPENED, len(mine))
         tally.incr(CONNECT_FAILED, len(mine))

@@ -21,7 +21,13 @@ from typing import Any
 import trio
 
 from actors import net, response_check, response_probes
-from actors.keepalive import Connection, begin, complete, open_connection
+from actors.keepalive import (
+    Connection,
+    begin,
+    complete,
+    failure_cause,
+    open_connection,
+)
 from actors.walker import RING_BYTES, WalkerContext
 from protocols.http1 import Response, ResponseProtocolError, ResponseTooLarge
 from protocols.markov import LOGIN_STATE, MarkovSession, PlannedRequest
@@ -116,7 +122,7 @@ async def run(ctx: WalkerContext) -> None:
                         response = await complete(conn)
                     except (net.TransportError, OSError,
                             ResponseProtocolError, ResponseTooLarge) as exc:
-                        cause = _cause(exc)
+                        cause = failure_cause(exc)
                         break
                     micros = (perf_counter() - started) * 1e6
                     session.on_response(planned, response, tally, micros)
@@ -216,12 +222,3 @@ def _closing(response: Response) -> Response:
     """``response`` marked not keep-alive, so the walker drops an out-of-step connection."""
     return dataclasses.replace(response, keep_alive=False)
 
-
-def _cause(exc: BaseException) -> str:
-    if isinstance(exc, net.TransportError):
-        return exc.cause
-    if isinstance(exc, ResponseTooLarge):
-        return "too_large"
-    if isinstance(exc, ResponseProtocolError):
-        return "protocol_error"
-    return net.cause_of(exc)

@@ -176,3 +176,10 @@ def cause_of(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno == errno.ECONNREFUSED:
         return "connect_refused"
     return "reset" if isinstance(exc, trio.BrokenResourceError) else "io_error"
+
+
+async def resolve(target: Target) -> list[tuple[int, tuple]]:
+    """The target's stream addresses as (family, sockaddr), in the resolver's order: the
+    walkers that dial thousands of sockets resolve once, not once per socket."""
+    infos = await trio.socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    return [(family, sockaddr) for family, _, _, _, sockaddr in infos]

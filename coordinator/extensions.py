@@ -62,6 +62,13 @@ def write_summary(coord: Coordinator, key: str, document: dict[str, Any],
                             error=str(exc))
 
 
+def headline(command: str, document: dict[str, Any]) -> str:
+    """``assay load LABEL: PASSED (exit 0) in 12.3 s``: the first line of a command's text."""
+    return (f"assay {command} {document.get('label')}: "
+            f"{str(document.get('status')).upper()} (exit {document.get('exit_code')}) in "
+            f"{document.get('elapsed_s', 0):.1f} s")
+
+
 def of(settings: dict[str, Any]) -> RunExtension | None:
     """The extension the run settings ask for, or None for a plain ``assay run``."""
     if settings.get("loris") is not None:

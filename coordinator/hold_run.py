@@ -117,8 +117,7 @@ class HoldRun:
 
     def render(self, document: dict[str, Any]) -> str:
         hold = document.get("hold", {})
-        lines = [f"assay hold {document.get('label')}: {str(document.get('status')).upper()} "
-                 f"(exit {document.get('exit_code')}) in {document.get('elapsed_s', 0):.1f} s",
+        lines = [extensions.headline("hold", document),
                  f"  target         {document.get('target', {}).get('url')}"]
         if hold:
             lines += hold_stats.render(hold)

@@ -116,8 +116,7 @@ class LoadRun:
 
     def render(self, document: dict[str, Any]) -> str:
         load = document.get("load", {})
-        lines = [f"assay load {document.get('label')}: {str(document.get('status')).upper()} "
-                 f"(exit {document.get('exit_code')}) in {document.get('elapsed_s', 0):.1f} s",
+        lines = [extensions.headline("load", document),
                  f"  target   {document.get('target', {}).get('url')}"]
         if load:
             lines += load_report.render(load)

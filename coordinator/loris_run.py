@@ -154,9 +154,7 @@ class LorisRun:
 
     def render(self, document: dict[str, Any]) -> str:
         block = document.get(self.KEY, {})
-        lines = [f"assay loris {document.get('label')}: "
-                 f"{str(document.get('status')).upper()} (exit {document.get('exit_code')}) "
-                 f"in {document.get('elapsed_s', 0):.1f} s",
+        lines = [extensions.headline("loris", document),
                  f"  target         {document.get('target', {}).get('url')}"]
         if block:
             lines += loris_report.render(block)
