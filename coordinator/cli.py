@@ -9,6 +9,7 @@ invariant had already failed (then 1).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from dataclasses import replace
@@ -150,6 +151,19 @@ def config_from_args(args: argparse.Namespace, mode: str = "run",
     return replace(config, extra={**config.extra, "incidents": incidents})
 
 
+#: Commands that live in their own module: name -> (module, its add-parser function, its
+#: run function). A new command adds one line here and nothing else to this file.
+FLEET_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "agent": ("coordinator.agent", "add_agent_parser", "run_agent"),
+    "cases": ("coordinator.cases_cli", "add_cases_parser", "run_cases"),
+    "load": ("coordinator.load_cli", "add_load_parser", "run_load"),
+    "slo": ("coordinator.slo_cli", "add_slo_parser", "run_slo"),
+    "hold": ("coordinator.hold_cli", "add_hold_parser", "run_hold"),
+    "loris": ("coordinator.loris_cli", "add_loris_parser", "run_loris"),
+    "stress": ("coordinator.stress_cli", "add_stress_parser", "run_stress"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="assay", description="Production-readiness validator for "
                            "HTTP servers: protocol abuse under load, judged by invariants.")
@@ -162,29 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     soak.add_argument("--resume", type=Path, metavar="DIR",
                       help="continue the soak in DIR whose coordinator was killed")
     _add_replay_and_corpus(sub)
-    from coordinator.agent import add_agent_parser
     from replay.replay_cli import add_bisect_parser
 
     add_bisect_parser(sub)
-    add_agent_parser(sub)
-    from coordinator.cases_cli import add_cases_parser
-
-    add_cases_parser(sub)
-    from coordinator.load_cli import add_load_parser
-
-    add_load_parser(sub)
-    from coordinator.slo_cli import add_slo_parser
-
-    add_slo_parser(sub)
-    from coordinator.hold_cli import add_hold_parser
-
-    add_hold_parser(sub)
-    from coordinator.loris_cli import add_loris_parser
-
-    add_loris_parser(sub)
-    from coordinator.stress_cli import add_stress_parser
-
-    add_stress_parser(sub)
+    for module, add_parser, _run in FLEET_COMMANDS.values():
+        getattr(importlib.import_module(module), add_parser)(sub)
     keygen = sub.add_parser("keygen", help="make a CURVE keypair (coordinator, actor or "
                             "agent) for traffic off loopback")
     keygen.add_argument("directory", type=Path, help="where NAME.key and NAME.key_secret go")
@@ -293,34 +289,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_bisect(args)
         if args.command == "keygen":
             return _keygen(args)
-        if args.command == "load":
-            from coordinator.load_cli import run_load
-
-            return run_load(args)
-        if args.command == "slo":
-            from coordinator.slo_cli import run_slo
-
-            return run_slo(args)
-        if args.command == "hold":
-            from coordinator.hold_cli import run_hold
-
-            return run_hold(args)
-        if args.command == "loris":
-            from coordinator.loris_cli import run_loris
-
-            return run_loris(args)
-        if args.command == "stress":
-            from coordinator.stress_cli import run_stress
-
-            return run_stress(args)
-        if args.command == "cases":
-            from coordinator.cases_cli import run_cases
-
-            return run_cases(args)
-        if args.command == "agent":
-            from coordinator.agent import run_agent
-
-            return run_agent(args)
+        if args.command in FLEET_COMMANDS:
+            module, _add, run = FLEET_COMMANDS[args.command]
+            return int(getattr(importlib.import_module(module), run)(args))
         if args.command == "corpus":
             from corpus.cli import main as corpus_main
 
