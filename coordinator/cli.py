@@ -161,6 +161,7 @@ FLEET_COMMANDS: dict[str, tuple[str, str, str]] = {
     "hold": ("coordinator.hold_cli", "add_hold_parser", "run_hold"),
     "loris": ("coordinator.loris_cli", "add_loris_parser", "run_loris"),
     "stress": ("coordinator.stress_cli", "add_stress_parser", "run_stress"),
+    "backend": ("coordinator.backend_cli", "add_backend_parser", "run_backend"),
 }
 
 
