@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from refapp.api_defects import ApiDefects
 from refapp.config import ServerConfig
 from refapp.items import InvalidItem, ItemBody, item_json, new_item_id, validate_item
 from refapp.sessions import Session, SessionStore, session_token
@@ -163,6 +164,7 @@ class App:
         self.router = Router(ROUTES)
         self._sse_subscribers = sse_subscribers
         self._lost_write = config.has("lost-write")
+        self._api_defects = ApiDefects(frozenset(config.defects))
         self._puts = 0
         self._posts = 0
         self._handlers: dict[str, Handler] = {
@@ -235,6 +237,9 @@ class App:
         assert s is not None
         body = _item_body(request.body)
         if isinstance(body, Response):
+            kept = self._api_defects.half_validated(_decode(request.body))
+            if kept is not None and body.status == 422:
+                s.items.put(new_item_id(), kept)
             return body
         item_id = new_item_id()
         stored = body
@@ -271,6 +276,9 @@ class App:
 
     def _delete_item(self, request: Request, params: dict[str, str], s: Session | None) -> Response:
         assert s is not None
+        crooked = self._api_defects.delete(s.items, params["id"])
+        if crooked is not None:
+            return Response(204) if crooked else error(500, "internal error")
         if not s.items.delete(params["id"]):
             return _NOT_FOUND_ITEM
         return Response(204)

@@ -134,6 +134,22 @@ DEFECTS: tuple[Defect, ...] = (
         "loris.control_success",
     ),
     Defect(
+        "api-delete-leaves-readable",
+        "DELETE /items/{id} answers 204 but keeps the item: GET and PUT still answer 200",
+        "I-API-USE-AFTER-DELETE",
+    ),
+    Defect(
+        "api-double-delete-500",
+        "a second DELETE /items/{id} of a deleted item is answered 500 instead of 404",
+        "I-API-DOUBLE-DELETE",
+    ),
+    Defect(
+        "api-invalid-body-creates",
+        "POST /items with a body that breaks the item schema is answered 422, but an item "
+        "is stored anyway (a half-validated write)",
+        "I-API-INVALID-SIDE-EFFECT",
+    ),
+    Defect(
         "hang-after",
         "after --defect-after seconds (default 5) connections are accepted but never answered",
         "I-HANG",
