@@ -1,0 +1,228 @@
+"""Divergences: what one cell (or run) failed that another, given the same work, passed.
+
+How this works: every results document is first reduced to a ``cell view`` -- the shape of
+one entry of a matrix's ``cells[]``: ``invariants`` (passed/failed/not_judged, verbatim),
+``slices`` (``{slice: {counter: int}}`` of the slices that ran, plus ``coord``) and
+``failing_cases``. ``cell_view`` builds it from a run's ``validate-results.json``; a matrix
+document already holds one per cell. ``diverge(left, right)`` then compares two views and
+only what both sides judged ("the same workload"):
+
+* an invariant ``failed`` on one side and ``passed`` on the other, with the severity the
+  documents give it (``coordinator.invariants`` wrote it there). ``not_judged`` on either
+  side is no divergence: that side never did the work.
+* a catalogue case (``<slice>.case.<name>.<verdict>`` counters) judged on both sides with
+  verdicts that differ: a violation against a pass or a leniency takes the case's severity
+  from its catalogue (``protocols.adversarial_cases``, ``protocols.websocket_cases``; MED
+  when no catalogue knows it: a MUST was missed); a leniency against a pass is LOW (a
+  SHOULD, reported, never failing). A case sent on one side only is not compared.
+* a counter present on one side only (LOW): a slice that ran on one side only is one
+  divergence keyed ``<slice>.*``; inside a slice both ran, a counter non-zero on one side
+  and absent or zero on the other. Per-case counters and invariant counters are left out
+  (the two kinds above judge them).
+
+Sorted by severity (HIGH, MED, LOW), then key, then the cells. Pure: documents in, values
+out; the I/O (which files, where the diff goes) is ``coordinator.diff_cli``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from protocols import adversarial_cases, websocket_cases
+
+SEVERITY_ORDER = {"HIGH": 0, "MED": 1, "LOW": 2}
+#: Case catalogues by slice: the slice's per-case counters name their cases.
+CATALOGUES: dict[str, Mapping[str, Any]] = {
+    "adv": adversarial_cases.BY_NAME,
+    "ws": websocket_cases.BY_NAME,
+}
+#: A case verdict that fails (a MUST missed), one that deviates (SHOULD/MAY), one that passes.
+VIOLATION, LENIENT, PASS = "violation", "lenient", "pass"
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """One difference between two cells that did the same work."""
+
+    #: ``invariant``, ``case`` or ``counter``.
+    kind: str
+    severity: str
+    #: The invariant id, ``<slice>.<case>``, or the counter (``<slice>.*`` for a slice).
+    key: str
+    left: str
+    right: str
+    left_value: str
+    right_value: str
+    meaning: str
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+    def sort_key(self) -> tuple[int, str, str, str]:
+        return SEVERITY_ORDER.get(self.severity, 3), self.key, self.left, self.right
+
+
+def cell_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's ``validate-results.json`` reduced to what a matrix cell records of it."""
+    tier1 = document.get("tier_1") or {}
+    slices: dict[str, dict[str, int]] = {}
+    for name, block in (tier1.get("slices") or {}).items():
+        if isinstance(block, dict) and not block.get("not_run"):
+            slices[name] = dict(block.get("counters") or {})
+    if tier1.get("coordinator"):
+        slices["coord"] = dict(tier1["coordinator"])
+    failing = {name: [{k: v for k, v in entry.items() if k != "example"} for entry in entries]
+               for name, entries in (tier1.get("failing_cases") or {}).items()}
+    invariants = document.get("invariants") or {}
+    return {
+        "invariants": {status: list(invariants.get(status) or [])
+                       for status in ("passed", "failed", "not_judged")},
+        "slices": slices,
+        "failing_cases": failing,
+    }
+
+
+def diverge(left_name: str, left: Mapping[str, Any], right_name: str,
+            right: Mapping[str, Any]) -> list[Divergence]:
+    """Every divergence between two cell views, sorted (see the module docstring)."""
+    found = [*_invariants(left_name, left, right_name, right),
+             *_cases(left_name, left, right_name, right),
+             *_counters(left_name, left, right_name, right)]
+    return sorted(found, key=Divergence.sort_key)
+
+
+def diverge_cells(cells: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Divergence]:
+    """Every pair of cells, each earlier cell on the left: a matrix against itself."""
+    named = list(cells)
+    found: list[Divergence] = []
+    for i, (left_name, left) in enumerate(named):
+        for right_name, right in named[i + 1:]:
+            found += diverge(left_name, left, right_name, right)
+    return sorted(found, key=Divergence.sort_key)
+
+
+def worst(divergences: Iterable[Divergence]) -> str | None:
+    """The highest severity among ``divergences`` (None when there are none)."""
+    levels = sorted((d.severity for d in divergences), key=lambda s: SEVERITY_ORDER.get(s, 3))
+    return levels[0] if levels else None
+
+
+def failing(divergences: Iterable[Divergence], strict: bool = False) -> bool:
+    """True when a HIGH divergence exists (``strict``: a MED one too)."""
+    counted = {"HIGH", "MED"} if strict else {"HIGH"}
+    return any(d.severity in counted for d in divergences)
+
+
+def _verdicts(view: Mapping[str, Any]) -> dict[str, tuple[str, dict]]:
+    """Invariant id -> (passed|failed|not_judged, its entry)."""
+    out: dict[str, tuple[str, dict]] = {}
+    for status, entries in (view.get("invariants") or {}).items():
+        for entry in entries or []:
+            if isinstance(entry, dict) and "id" in entry:
+                out[entry["id"]] = (status, entry)
+    return out
+
+
+def _shown(status: str, entry: Mapping[str, Any]) -> str:
+    return f"{status} ({entry['value']})" if "value" in entry else status
+
+
+def _invariants(left_name: str, left: Mapping[str, Any], right_name: str,
+                right: Mapping[str, Any]) -> list[Divergence]:
+    lhs, rhs = _verdicts(left), _verdicts(right)
+    found = []
+    for inv_id in sorted(lhs.keys() & rhs.keys()):
+        (l_status, l_entry), (r_status, r_entry) = lhs[inv_id], rhs[inv_id]
+        if {l_status, r_status} != {"passed", "failed"}:
+            continue
+        entry = l_entry if l_status == "failed" else r_entry
+        found.append(Divergence(
+            "invariant", str(entry.get("severity", "MED")), inv_id, left_name, right_name,
+            _shown(l_status, l_entry), _shown(r_status, r_entry),
+            str(entry.get("meaning", ""))))
+    return found
+
+
+def _case_verdicts(view: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, int]]:
+    """(slice, case) -> (its worst judged verdict, how many times), from case counters."""
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for slice_name, counters in (view.get("slices") or {}).items():
+        for counter, count in counters.items():
+            parts = counter.split(".")
+            if len(parts) >= 4 and parts[1] == "case" and isinstance(count, int) and count > 0:
+                key = (slice_name, ".".join(parts[2:-1]))
+                counts.setdefault(key, {})[parts[-1]] = count
+    out = {}
+    for key, by_verdict in counts.items():
+        for verdict in (VIOLATION, LENIENT, PASS):
+            if by_verdict.get(verdict):
+                out[key] = (verdict, by_verdict[verdict])
+                break
+    return out
+
+
+def case_severity(slice_name: str, case: str) -> str:
+    """The catalogue severity of a case; MED (a MUST missed) when no catalogue has it."""
+    entry = CATALOGUES.get(slice_name, {}).get(case)
+    severity = getattr(entry, "severity", None)
+    return str(getattr(severity, "value", severity) or "MED")
+
+
+def _cases(left_name: str, left: Mapping[str, Any], right_name: str,
+           right: Mapping[str, Any]) -> list[Divergence]:
+    lhs, rhs = _case_verdicts(left), _case_verdicts(right)
+    found = []
+    for slice_name, case in sorted(lhs.keys() & rhs.keys()):
+        (l_verdict, l_count), (r_verdict, r_count) = lhs[slice_name, case], rhs[slice_name, case]
+        if l_verdict == r_verdict:
+            continue
+        if VIOLATION in (l_verdict, r_verdict):
+            severity = case_severity(slice_name, case)
+            meaning = "a MUST of the case's RFC section was missed on one side only"
+        else:
+            severity = "LOW"
+            meaning = "a SHOULD/MAY was not followed on one side only (reported, not failed)"
+        entry = CATALOGUES.get(slice_name, {}).get(case)
+        rfc = getattr(entry, "rfc", None)
+        found.append(Divergence(
+            "case", severity, f"{slice_name}.{case}", left_name, right_name,
+            f"{l_verdict} x{l_count}", f"{r_verdict} x{r_count}",
+            f"{meaning} ({rfc})" if rfc else meaning))
+    return found
+
+
+def _invariant_counters(*views: Mapping[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for view in views:
+        for _status, entry in _verdicts(view).values():
+            for key in ("counter", "denominator"):
+                if entry.get(key):
+                    names.add(str(entry[key]))
+    return names
+
+
+def _counters(left_name: str, left: Mapping[str, Any], right_name: str,
+              right: Mapping[str, Any]) -> list[Divergence]:
+    lhs, rhs = left.get("slices") or {}, right.get("slices") or {}
+    judged_elsewhere = _invariant_counters(left, right)
+    found = []
+    for slice_name in sorted(lhs.keys() ^ rhs.keys()):
+        on_left = slice_name in lhs
+        found.append(Divergence(
+            "counter", "LOW", f"{slice_name}.*", left_name, right_name,
+            "ran" if on_left else "absent", "absent" if on_left else "ran",
+            f"the {slice_name} slice ran on one side only: nothing of it is compared"))
+    for slice_name in sorted(lhs.keys() & rhs.keys()):
+        l_counters, r_counters = lhs[slice_name], rhs[slice_name]
+        for counter in sorted(l_counters.keys() | r_counters.keys()):
+            if ".case." in counter or counter in judged_elsewhere:
+                continue
+            l_value, r_value = l_counters.get(counter, 0), r_counters.get(counter, 0)
+            if bool(l_value) == bool(r_value):
+                continue
+            found.append(Divergence(
+                "counter", "LOW", counter, left_name, right_name, str(l_value),
+                str(r_value), "counted on one side only"))
+    return found
