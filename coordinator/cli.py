@@ -161,6 +161,8 @@ FLEET_COMMANDS: dict[str, tuple[str, str, str]] = {
     "hold": ("coordinator.hold_cli", "add_hold_parser", "run_hold"),
     "loris": ("coordinator.loris_cli", "add_loris_parser", "run_loris"),
     "stress": ("coordinator.stress_cli", "add_stress_parser", "run_stress"),
+    "matrix": ("coordinator.matrix_cli", "add_matrix_parser", "run_matrix"),
+    "diff": ("coordinator.diff_cli", "add_diff_parser", "run_diff"),
     "backend": ("coordinator.backend_cli", "add_backend_parser", "run_backend"),
 }
 
