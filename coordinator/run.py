@@ -48,11 +48,13 @@ from coordinator.leak_probe_runs import LeakProbes
 from coordinator.logrotate import watch_actor_logs
 from coordinator.logs import get_logger
 from coordinator.progress import Progress
+from coordinator.reports import write_reports
 from coordinator.resources import TargetWatch
 from coordinator.restarts import RestartPolicy
 from coordinator.sse_leak_check import leak_verdict, subscriber_baseline
 from coordinator.supervisor import Fleet, describe_exit
 from coordinator.target import HealthMonitor
+from coordinator.timeline import Timeline, follow
 from protocols import attribution as attribution_rules
 from protocols import wire
 from protocols.outcome import Verdict
@@ -138,6 +140,7 @@ class Coordinator:
         self.watch = TargetWatch(self.health, inputs.target_pid, self.target.port,
                                  config.resource_warmup_s, config.resource_bucket_s)
         self.restart_policy = RestartPolicy(config.max_restarts_per_hour)
+        self.timeline = Timeline()  # the document's rate/errors/latency over time
         self.elapsed_before = 0.0  # set by a soak resume: run time before this coordinator
         self.resumes: list[dict[str, Any]] = []
         self._plan_message: wire.Plan | None = None
@@ -319,6 +322,7 @@ class Coordinator:
                 else:
                     nursery.start_soon(self._progress_loop, progress)
                 nursery.start_soon(self._checkpoint_loop)
+                nursery.start_soon(follow, self.timeline, self)
                 nursery.start_soon(self.watch.run, lambda counter, detail: self._trip(
                     counter, {"evidence": detail, "received_at": time.time(),
                               "via": "resources"}))
@@ -632,6 +636,7 @@ class Coordinator:
                                                       self.config.no_clock),
             "invariants": verdicts,
             "trips": self.trips,
+            "timeline": self.timeline.points(),
             "post_run_checks": self.post_run,
             "leak_probes": self.leak_probes.section(),
             "incidents": self.incidents.summary(),
@@ -675,6 +680,7 @@ class Coordinator:
             document["notes"].append(f"stopped early by --fail-fast on {self.fail_fast_tripped}")
         document.update(status=status, exit_code=code, error=error)
         self._write(dict(document))
+        write_reports(self.run_dir)  # report.html + junit.xml; never raises
         if self.extension is not None:
             self.extension.write_summary(self, document)
             if not self.extension.quiet:
