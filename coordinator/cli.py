@@ -161,9 +161,11 @@ FLEET_COMMANDS: dict[str, tuple[str, str, str]] = {
     "hold": ("coordinator.hold_cli", "add_hold_parser", "run_hold"),
     "loris": ("coordinator.loris_cli", "add_loris_parser", "run_loris"),
     "stress": ("coordinator.stress_cli", "add_stress_parser", "run_stress"),
+    "tier2": ("coordinator.tier2_cli", "add_tier2_parser", "run_tier2"),
     "matrix": ("coordinator.matrix_cli", "add_matrix_parser", "run_matrix"),
     "diff": ("coordinator.diff_cli", "add_diff_parser", "run_diff"),
     "backend": ("coordinator.backend_cli", "add_backend_parser", "run_backend"),
+    "watch": ("coordinator.watch_cli", "add_watch_parser", "run_watch"),
 }
 
 
@@ -239,6 +241,10 @@ def _replay(args: argparse.Namespace) -> int:
     if args.target is None:
         sys.stderr.write("assay replay: error: FILE needs --target URL or --launch CMD\n")
         return EXIT_USAGE
+    from replay import tier2_repro
+
+    if tier2_repro.is_tier2(args.file):  # Tier 2 sequences replay with their own runner
+        return tier2_repro.replay_file(args.file, args.target, max(1, args.attempts))
     try:
         loaded = repro.load_repro(args.file)
         pid = int(args.target_pid) if args.target_pid else None
