@@ -28,6 +28,8 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     # And ``assay loris``: one loris walker (the attack) and one load walker (the control
     # traffic) per actor.
     "loris": ("actors.loris_walker", 0, "loris.opened", "loris.connect_failed"),
+    # And ``assay watch``: one watch walker per actor, each running its share of clients.
+    "watch": ("actors.watch_walker", 0, "watch.requests", "watch.failed"),
 }
 
 _loaded: dict[str, ModuleType] = {}

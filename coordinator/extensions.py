@@ -79,6 +79,10 @@ def of(settings: dict[str, Any]) -> RunExtension | None:
         from coordinator.hold_run import HoldRun
 
         return HoldRun.of(settings)
+    if settings.get("watch") is not None:
+        from coordinator.watch_run import WatchRun
+
+        return WatchRun.of(settings)
     if settings.get("load_plan") is not None:
         from coordinator.load_run import LoadRun
 

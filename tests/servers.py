@@ -109,3 +109,72 @@ def nginx(tmp: Path, stock: bool = False, extra: str = ""):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+NGINX_PROXY_CONF = """
+{user}
+daemon off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    upstream backends {{
+{servers}
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backends;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+@contextmanager
+def nginx_proxy(tmp: Path, upstream_ports: list[int]):
+    """nginx as a reverse proxy to ``upstream_ports`` on 127.0.0.1 (keep-alive upstream
+    connections). Yields (url, reconfigure): ``reconfigure(ports)`` rewrites the upstream
+    set and runs ``nginx -s reload``."""
+    binary = nginx_binary()
+    prefix = tmp / "nginx-proxy"
+    prefix.mkdir(parents=True)
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    user = "user root;" if os.geteuid() == 0 else ""
+
+    def write(ports: list[int]) -> None:
+        servers = "\n".join(f"        server 127.0.0.1:{p};" for p in ports)
+        conf.write_text(NGINX_PROXY_CONF.format(prefix=prefix, port=port, user=user,
+                                                servers=servers))
+
+    def reconfigure(ports: list[int]) -> None:
+        write(ports)
+        subprocess.run([binary, "-p", str(prefix), "-c", str(conf), "-e",
+                        str(prefix / "error.log"), "-s", "reload"], check=True,
+                       capture_output=True, timeout=10)
+
+    write(upstream_ports)
+    proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-e",
+                             str(prefix / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}/", reconfigure
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

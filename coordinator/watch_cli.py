@@ -1,0 +1,117 @@
+"""``assay watch``: the reconfiguration bench for a reverse proxy.
+
+Clients call the proxy over and over while the user adds and removes backends (``assay
+backend``s) behind it; every request is logged (``protocols.watch_records``) and the run
+judges whether any failed while a backend was up (``protocols.watch_report``). The flags
+become a ``WatchPlan``; bad input is a ``ConfigError`` (one line, exit 2). The run is an
+ordinary fleet run with one watch walker per actor (``load_cli.config_for``); what the
+coordinator does differently is ``coordinator.watch_run``. The run directory is created
+here, before the fleet starts, because the walkers write their record shards into it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from coordinator import logs
+from coordinator.config import ConfigError, parse_duration, validate_target_url
+from coordinator.load_cli import config_for
+from coordinator.results import ResultsError, create_run_dir
+from protocols.load_errors import LoadInputError
+from protocols.load_values import parse_rate
+from protocols.watch_records import WatchPlan
+
+EXIT_USAGE = 2
+MAX_CLIENTS = 10_000
+SHARD_DIR = "watch-shards"
+
+
+def add_watch_parser(sub: Any) -> None:
+    watch = sub.add_parser("watch", help="reverse-proxy reconfiguration bench: clients call "
+                           "the proxy while backends change; every request logged, failures "
+                           "judged (I-RECONF-FAIL)")
+    add = watch.add_argument
+    add("--target", help="http:// URL of the proxy (the path is requested)")
+    add("--clients", default="4", help="clients, each with its own keep-alive connection "
+        "(default 4)")
+    add("--rate", default="50/s", help="requests per second, all clients together "
+        "(default 50/s)")
+    add("--duration", default="30s", help="how long (default 30s)")
+    add("--backend-ports", help="P1,P2,...: ports of the assay backends behind the proxy; "
+        "their /healthz is probed every 100 ms and a failure while none is up is not "
+        "counted against the proxy")
+    add("--csv", type=Path, metavar="FILE", help="also write every request, in time order, "
+        "to FILE (first line: the column names)")
+    add("--request-timeout", default="5s", help="a request not answered by then failed "
+        "(default 5s)")
+    add("--procs", help="actor processes: N or auto = one per core (default auto)")
+    add("--results", help="parent directory for run results (default ./results)")
+    add("--log-format", help="console (default) or json")
+    add("--config", type=Path, help="TOML file with run settings (table [run])")
+    add("--label", help="label in the results directory name")
+    add("--summary-json", type=Path, metavar="FILE", help="also write the summary here")
+
+
+def parse_ports(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    ports = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or not 1 <= int(part) <= 65535:
+            raise ConfigError(f"--backend-ports: {part!r} is not a port in 1..65535")
+        ports.append(int(part))
+    return tuple(ports)
+
+
+def build_plan(args: argparse.Namespace, shard_dir: str) -> WatchPlan:
+    """The plan from the flags. Bad input: ConfigError."""
+    try:
+        clients = int(str(args.clients).strip())
+    except ValueError:
+        raise ConfigError(f"--clients {args.clients!r} is not an integer") from None
+    if not 1 <= clients <= MAX_CLIENTS:
+        raise ConfigError(f"--clients must be 1..{MAX_CLIENTS} (got {clients})")
+    try:
+        rate = parse_rate(str(args.rate).strip())
+    except LoadInputError as exc:
+        raise ConfigError(f"--rate: {exc}") from None
+    return WatchPlan(clients=clients, rate_per_s=rate,
+                     duration_s=parse_duration(args.duration, "--duration"),
+                     path=urlsplit(args.target).path or "/",
+                     timeout_s=parse_duration(args.request_timeout, "--request-timeout"),
+                     shard_dir=shard_dir, backend_ports=parse_ports(args.backend_ports))
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    from coordinator.execute import execute_run
+
+    target = args.target or os.environ.get("ASSAY_TARGET")
+    if not target:
+        raise ConfigError("--target URL (the proxy) is required")
+    args.target = validate_target_url(target)
+    plan = build_plan(args, "")  # every flag checked before anything is created
+    if args.csv is not None and not args.csv.parent.is_dir():
+        raise ConfigError(f"--csv {args.csv}: its directory does not exist")
+    if args.summary_json is not None and not args.summary_json.parent.is_dir():
+        raise ConfigError(f"--summary-json {args.summary_json}: its directory does not exist")
+    config = config_for(args, "watch", plan.duration_s, slices=("watch",))
+    logs.configure(config.log_format)
+    try:
+        run_dir = create_run_dir(config.results_dir, "watch", config.label or "proxy")
+    except ResultsError as exc:
+        sys.stderr.write(f"assay: error: {exc}\n")
+        return EXIT_USAGE
+    (run_dir / SHARD_DIR).mkdir()
+    plan = replace(plan, shard_dir=str(run_dir / SHARD_DIR))
+    settings: dict[str, Any] = {"watch": plan.to_wire(),
+                                "watch_csv": str(args.csv) if args.csv else None,
+                                "watch_summary_json": (str(args.summary_json)
+                                                       if args.summary_json else None)}
+    return execute_run(config, run_dir=run_dir, fleet=settings)
