@@ -21,6 +21,7 @@ from actors.slices import SLICES
 from coordinator import invariants, results
 from coordinator.config import RunConfig
 from coordinator.preflight import Preflight
+from coordinator.reports import write_reports
 
 #: Behaviour value -> the counter its invariant reads (see coordinator.invariants).
 COUNTERS = {"garbage": "preflight.garbage", "silent": "preflight.silent",
@@ -128,6 +129,7 @@ def write_broken_results(config: RunConfig, *, url: str, label: str, health_path
     }
     results.write_json_atomic(run_dir / results.RESULTS_FILE, document)
     results.write_json_atomic(run_dir / results.HISTOGRAMS_FILE, {})
+    write_reports(run_dir)  # report.html + junit.xml; never raises
     print(results.render_summary(document), flush=True)
     return run_dir
 
