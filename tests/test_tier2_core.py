@@ -219,7 +219,7 @@ def test_sequence_run_binds_ids_keeps_cookies_and_stops_on_missing_producer() ->
     ex = run.receive(*_json(200, {}))
     assert ex.addressed == (("items", "i/1"),) and run.done and not run.stopped
     broken = SequenceRun(steps, api.by_id(), graph)
-    broken.receive if broken.next_request() else None
+    assert broken.next_request() is not None
     broken.receive(*_json(200, {}))
     broken.next_request()
     broken.receive(*_json(422, {"error": "no"}))
