@@ -22,11 +22,12 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import trio
 
 from coordinator import logs
+from coordinator.cli import _add_run_options
 from coordinator.config import (
     _CONVERTERS,
     DEFAULT_DURATION_S,
@@ -36,11 +37,17 @@ from coordinator.config import (
 )
 from coordinator.diff_cli import write_diff
 from coordinator.matrix_run import CellResult, run_cell
+from coordinator.reports import write_reports
 from coordinator.results import ResultsError, create_run_dir, iso, write_json_atomic
 from protocols.divergence import diverge_cells
-from protocols.matrix_file import CellSpec, MatrixFileError, parse_matrix
+from protocols.matrix_file import CELL_KEYS, CellSpec, MatrixFileError, parse_matrix
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+#: ``assay run`` flags a cell may not pass in ``run_args``: cell keys or the matrix's own.
+MATRIX_OWNED = frozenset({"--results", "--label", "--log-format", "--target", "--launch",
+                          "--refapp-defect", "--duration", "--slices", "--procs",
+                          "--concurrency", "--seed", "--health-path", "--ws-path",
+                          "--sse-path", "--launch-path", "--body-path"})
 #: Matrix settings checked by the same converters ``assay run`` applies to its flags.
 _RUN_CHECKED = ("target", "launch", "duration", "concurrency", "procs", "seed",
                 "health_path", "ws_path", "sse_path", "launch_path", "body_path")
@@ -86,15 +93,38 @@ def _known_defect(name: str) -> None:
 
 
 def load_cells(path: Path) -> tuple[CellSpec, ...]:
+    """The matrix file's cells, each one's flags accepted by ``assay run``'s parser."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"matrix file {path}: {getattr(exc, 'strerror', None) or exc}"
                           ) from None
     try:
-        return parse_matrix(text, str(path), validators())
+        cells = parse_matrix(text, str(path), validators())
     except MatrixFileError as exc:
         raise ConfigError(str(exc)) from None
+    parser = _RunFlags(prog="assay run", add_help=False)
+    _add_run_options(parser)
+    for index, cell in enumerate(cells):
+        passed = cell.setting("run_args") or ()
+        owned = [flag for flag in passed if flag.split("=", 1)[0] in MATRIX_OWNED]
+        if owned:
+            key = owned[0].lstrip("-").split("=", 1)[0].replace("-", "_")
+            hint = "a cell key" if key in CELL_KEYS else "the matrix's own"
+            raise ConfigError(f"{path}:{cell.line}: cell[{index}].run_args: {owned[0]} is "
+                              f"{hint}, not a run_args flag")
+        try:
+            parser.parse_args(cell.run_args())
+        except ConfigError as exc:
+            raise ConfigError(f"{path}:{cell.line}: cell[{index}].run_args: {exc}") from None
+    return cells
+
+
+class _RunFlags(argparse.ArgumentParser):
+    """``assay run``'s options; a flag it refuses is a ``ConfigError``, not an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
 
 
 def run_matrix(args: argparse.Namespace) -> int:
@@ -204,18 +234,7 @@ class _Matrix:
         found = diverge_cells(judged)
         text = write_diff(self.dir, found, {"matrix": str(self.dir)})
         sys.stdout.write(text)
-        _reports(self.dir)
+        write_reports(self.dir)  # never raises: the results are already on disk
         print(f"matrix   {status} ({sum(e['status'] == 'passed' for e in entries)}/"
               f"{len(self.cells)} cells passed)\nresults  {self.dir}")
         return code
-
-
-def _reports(matrix_dir: Path) -> None:
-    """The HTML/Markdown reports, once ``coordinator.reports`` exists in this checkout."""
-    try:
-        from coordinator.reports import write_reports  # type: ignore[import-not-found]
-    except ImportError:
-        logs.get_logger("assay.matrix").info("reports skipped: coordinator.reports is not "
-                                             "in this checkout yet")
-        return
-    write_reports(matrix_dir)

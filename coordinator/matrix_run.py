@@ -27,6 +27,7 @@ from coordinator import logs
 from protocols.divergence import cell_view
 from protocols.matrix_file import CellSpec
 
+ROOT = Path(__file__).resolve().parent.parent
 #: How long a stopped cell has to write its results after SIGINT before SIGKILL.
 STOP_GRACE_S = 30.0
 #: ``assay run``'s exit codes (coordinator.cli) -> the cell's status.
@@ -102,7 +103,7 @@ async def run_cell(spec: CellSpec, cell_dir: Path, *, cwd: Path, deadline_s: flo
         try:
             process = await trio.lowlevel.open_process(
                 command, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=output,
-                stderr=output, start_new_session=True)
+                stderr=output, start_new_session=True, env=_child_env())
         except OSError as exc:
             result.reason = f"could not start assay run: {exc.strerror or exc}"
         else:
@@ -119,6 +120,15 @@ async def run_cell(spec: CellSpec, cell_dir: Path, *, cwd: Path, deadline_s: flo
     result.elapsed_s = round(time.monotonic() - started, 3)
     _read_back(result, cell_dir)
     return result
+
+
+def _child_env() -> dict[str, str]:
+    """Our environment, with this checkout first on the path: the child runs in the matrix
+    file's directory, where ``-m coordinator`` would not find a checkout that is not
+    installed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
 
 
 async def _watch(process: trio.Process, deadline_s: float, stop: trio.Event,

@@ -8,6 +8,8 @@ A cell names its target one of three ways: ``target`` (a URL already serving), `
 optionally with ``refapp_defect = [...]``). Everything else is an ``assay run`` setting
 under its flag's name (``duration``, ``slices``, ``body_path``...), so a cell is exactly
 the run a user could have typed; ``CellSpec.run_args`` gives those flags back.
+``run_args = ["--no-shrink", ...]`` passes any other ``assay run`` flag through verbatim
+(the coordinator parses them with ``assay run``'s own parser before anything runs).
 
 This module checks the shape (unknown keys, types, unique names, which keys go together)
 and asks the caller's ``validators`` about each value: the coordinator hands in the same
@@ -34,7 +36,7 @@ Validator = Callable[[Any], object]
 SETTINGS: dict[str, str] = {
     "duration": "one", "concurrency": "one", "procs": "one", "seed": "one",
     "health_path": "one", "ws_path": "one", "sse_path": "one", "launch_path": "one",
-    "slices": "list", "body_path": "list", "refapp_defect": "list",
+    "slices": "list", "body_path": "list", "refapp_defect": "list", "run_args": "list",
 }
 #: Keys that say what the cell runs against; they never come from ``[defaults]``.
 TARGET_KEYS = ("target", "launch")
@@ -77,6 +79,8 @@ class CellSpec:
             flag = "--" + name.replace("_", "-")
             if name == "slices":
                 args += [flag, ",".join(value)]
+            elif name == "run_args":
+                args += list(value)
             elif isinstance(value, tuple):
                 for item in value:
                     args += [flag, item]
@@ -182,7 +186,8 @@ class _Reader(FieldReader):
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise self.fail(path, f"expected a list of strings, got {type_name(value)}")
-        cleaned = tuple(item.strip() for item in items if item.strip())
+        cleaned = tuple(item.strip() for item in items if item.strip()) \
+            if key != "run_args" else tuple(items)
         if not cleaned:
             raise self.fail(path, "expected at least one value")
         for index, item in enumerate(cleaned):
