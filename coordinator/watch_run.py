@@ -128,7 +128,8 @@ class WatchRun:
                   for path in sorted(shard_dir.glob("*.jsonl"))]
         records = watch_records.merge(shards)
         start_us = int((coord.run_started or time.time()) * 1e6)
-        health = BackendHealth(self.plan.backend_ports, self.samples)
+        health = BackendHealth(self.plan.backend_ports, self.samples,
+                               int((PROBE_EVERY_S + PROBE_TIMEOUT_S) * 1e6))
         block = watch_report.report(records, health, start_us)
         paths = [coord.run_dir / CSV_FILE, *([self.csv] if self.csv is not None else [])]
         for path in paths:

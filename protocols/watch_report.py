@@ -4,8 +4,8 @@ How this works: a failed request is one whose result is not status 200 (a connec
 error, a timeout, a 502 from the proxy...). Consecutive failures in time order, fleet-wide,
 form a failure window that the next success closes. A failure counts against the proxy
 (I-RECONF-FAIL) only if at least one backend was up when it was sent: the coordinator
-probes each backend's ``/healthz`` directly (``BackendHealth``); without backend ports
-every failure counts. "Front changed" is a client's request leaving from another local
+probes each backend's ``/healthz`` directly (``BackendHealth``, which allows for the
+probes' blind spot); without backend ports every failure counts. "Front changed" is a client's request leaving from another local
 port than its previous one (a new connection to the proxy), "back changed" the same for
 the proxy's source port toward the backend. Whether keep-alive front connections survive
 a reload is informational: a proxy may close idle connections when it reloads (RFC 9112
@@ -50,10 +50,19 @@ class HealthSample:
 
 
 class BackendHealth:
-    """The up/down timeline of each backend port, from direct ``/healthz`` probes."""
+    """The up/down timeline of each backend port, from direct ``/healthz`` probes (the
+    coordinator keeps only the changes).
 
-    def __init__(self, ports: Iterable[int], samples: Iterable[HealthSample]) -> None:
+    A probe sees a backend every ``slack_us`` at best, so a backend that died just after
+    a probe still reads as up for a while. A backend counts as up for a request only if
+    the last probe before the request said up and no probe within ``slack_us`` after it
+    said down: a failure in that blind spot is not charged to the proxy.
+    """
+
+    def __init__(self, ports: Iterable[int], samples: Iterable[HealthSample],
+                 slack_us: int = 0) -> None:
         self.ports = tuple(ports)
+        self.slack_us = slack_us
         self._times: dict[int, list[int]] = {p: [] for p in self.ports}
         self._states: dict[int, list[bool]] = {p: [] for p in self.ports}
         for sample in sorted(samples, key=lambda s: s.at_us):
@@ -62,12 +71,16 @@ class BackendHealth:
                 self._states[sample.port].append(sample.up)
 
     def up_at(self, port: int, at_us: int) -> bool:
-        """The last probe's answer at or before ``at_us`` (before the first: the first's;
-        never probed: up, so that a failure is never excused by a missing probe)."""
-        times = self._times[port]
+        """Up at the last probe at or before ``at_us`` (before the first: the first's;
+        never probed: up, so that a failure is never excused by a missing probe) and not
+        seen down within the slack after it."""
+        times, states = self._times[port], self._states[port]
         if not times:
             return True
-        return self._states[port][max(0, bisect_right(times, at_us) - 1)]
+        after = bisect_right(times, at_us)
+        if not states[max(0, after - 1)]:
+            return False
+        return all(states[after:bisect_right(times, at_us + self.slack_us)])
 
     def any_up(self, at_us: int) -> bool:
         return not self.ports or any(self.up_at(port, at_us) for port in self.ports)

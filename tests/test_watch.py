@@ -65,6 +65,9 @@ def test_health_without_ports_or_probes_never_excuses() -> None:
     assert BackendHealth((7,), []).any_up(5)
     before_first = BackendHealth((7,), [HealthSample(10, 7, False)])
     assert not before_first.any_up(5)
+    # Down seen 50 µs after the request, within the probe's 100 µs blind spot: not up.
+    died = BackendHealth((7,), [HealthSample(0, 7, True), HealthSample(150, 7, False)], 100)
+    assert died.any_up(10) and not died.any_up(60) and not died.any_up(200)
 
 
 def test_changes_and_backends_over_time() -> None:
