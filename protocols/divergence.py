@@ -13,14 +13,19 @@ only what both sides judged ("the same workload"):
 * a catalogue case (``<slice>.case.<name>.<verdict>`` counters) judged on both sides with
   verdicts that differ: a violation against a pass or a leniency takes the case's severity
   from its catalogue (``protocols.adversarial_cases``, ``protocols.websocket_cases``; MED
-  when no catalogue knows it: a MUST was missed); a leniency against a pass is LOW (a
-  SHOULD, reported, never failing). A case sent on one side only is not compared.
+  when no catalogue knows it: a MUST was missed) -- but HIGH only when the violating side
+  also failed a HIGH invariant of that slice: the oracles count a HIGH case's miss as MED
+  when it is not the hazard itself (a 400 that kept the connection open is
+  ``adv.must_violation``, not ``adv.wrong_accepted``), and the diff must not call HIGH what
+  the run judged MED. A leniency against a pass is LOW (a SHOULD, reported, never
+  failing). A case sent on one side only is not compared.
 * a counter present on one side only (LOW): a slice that ran on one side only is one
   divergence keyed ``<slice>.*``; inside a slice both ran, a counter non-zero on one side
   and absent or zero on the other. Per-case counters and invariant counters are left out
   (the two kinds above judge them).
 
-Sorted by severity (HIGH, MED, LOW), then key, then the cells. Pure: documents in, values
+Sorted by severity (HIGH, MED, LOW), then kind (invariant, case, cell, counter), then key,
+then the cells. Pure: documents in, values
 out; the I/O (which files, where the diff goes) is ``coordinator.diff_cli``.
 """
 
@@ -33,6 +38,8 @@ from typing import Any
 from protocols import adversarial_cases, websocket_cases
 
 SEVERITY_ORDER = {"HIGH": 0, "MED": 1, "LOW": 2}
+#: Within a severity: invariants (the verdicts) first, then the cases and counters behind them.
+KIND_ORDER = {"invariant": 0, "case": 1, "cell": 2, "counter": 3}
 #: Case catalogues by slice: the slice's per-case counters name their cases.
 CATALOGUES: dict[str, Mapping[str, Any]] = {
     "adv": adversarial_cases.BY_NAME,
@@ -60,8 +67,9 @@ class Divergence:
     def to_json(self) -> dict[str, str]:
         return asdict(self)
 
-    def sort_key(self) -> tuple[int, str, str, str]:
-        return SEVERITY_ORDER.get(self.severity, 3), self.key, self.left, self.right
+    def sort_key(self) -> tuple[int, int, str, str, str]:
+        return (SEVERITY_ORDER.get(self.severity, 3), KIND_ORDER.get(self.kind, 9), self.key,
+                self.left, self.right)
 
 
 def cell_view(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,6 +178,13 @@ def case_severity(slice_name: str, case: str) -> str:
     return str(getattr(severity, "value", severity) or "MED")
 
 
+def _failed_high(view: Mapping[str, Any], slice_name: str) -> bool:
+    """Did ``view`` fail a HIGH invariant read from ``slice_name``'s counters?"""
+    return any(status == "failed" and entry.get("severity") == "HIGH"
+               and str(entry.get("counter", "")).startswith(f"{slice_name}.")
+               for status, entry in _verdicts(view).values())
+
+
 def _cases(left_name: str, left: Mapping[str, Any], right_name: str,
            right: Mapping[str, Any]) -> list[Divergence]:
     lhs, rhs = _case_verdicts(left), _case_verdicts(right)
@@ -179,7 +194,10 @@ def _cases(left_name: str, left: Mapping[str, Any], right_name: str,
         if l_verdict == r_verdict:
             continue
         if VIOLATION in (l_verdict, r_verdict):
+            violating = left if l_verdict == VIOLATION else right
             severity = case_severity(slice_name, case)
+            if severity == "HIGH" and not _failed_high(violating, slice_name):
+                severity = "MED"
             meaning = "a MUST of the case's RFC section was missed on one side only"
         else:
             severity = "LOW"

@@ -40,12 +40,13 @@ def test_not_judged_on_either_side_is_not_a_divergence():
 
 
 def test_cases_compared_only_when_both_sides_judged_them_with_catalogue_severity():
+    high = _inv("I-ADV-ACCEPTED", "HIGH", 1, counter="adv.wrong_accepted")
     left = _view(slices={"adv": {"adv.case.cl-conflicting.pass": 1,
                                  "adv.case.cl-duplicate-same.pass": 1,
                                  "adv.case.obs-fold.lenient": 1,
                                  "adv.case.cl-hex.unjudged": 1,
                                  "adv.case.only-left.pass": 1}})
-    right = _view(slices={"adv": {"adv.case.cl-conflicting.violation": 2,
+    right = _view(failed=[high], slices={"adv": {"adv.case.cl-conflicting.violation": 2,
                                   "adv.case.cl-conflicting.pass": 1,
                                   "adv.case.cl-duplicate-same.violation": 1,
                                   "adv.case.obs-fold.pass": 1,
@@ -58,6 +59,15 @@ def test_cases_compared_only_when_both_sides_judged_them_with_catalogue_severity
     ]
     assert found[0].right_value == "violation x2"
     assert "RFC 9112 §6.3" in found[0].meaning
+
+
+def test_a_high_case_is_med_when_its_side_failed_no_high_invariant_of_the_slice():
+    left = _view(slices={"adv": {"adv.case.cl-conflicting.pass": 1}})
+    right = _view(failed=[_inv("I-ADV-MUST", "MED", 1, counter="adv.must_violation"),
+                          _inv("I-DRV-1", "HIGH", 1, counter="markov.x")],
+                  slices={"adv": {"adv.case.cl-conflicting.violation": 1}})
+    assert [(d.severity, d.key) for d in diverge("a", left, "b", right)] == [
+        ("MED", "adv.cl-conflicting")]
 
 
 def test_a_case_no_catalogue_knows_is_med_when_violated():
