@@ -36,6 +36,10 @@ from replay.tier2_shrink import minimize
 log = get_logger("tier2")
 #: Consecutive sequences without any response after which the target counts as gone.
 MAX_FAILED_IN_A_ROW = 5
+#: Wall-clock cap on shrinking all buckets (each bucket also stops at 60 runs or 10 s).
+SHRINK_TOTAL_S = 120.0
+#: Seconds between coverage timeline points.
+TIMELINE_S = 10.0
 
 
 def load_graph(spec_text: str, spec_source: str, overrides: tuple[str, str] | None
@@ -83,6 +87,8 @@ class Campaign:
     elapsed_s: float = 0.0
     requests: int = 0
     planner_stats: dict[str, Any] = field(default_factory=dict)
+    #: (elapsed s, sequences, operation/status pairs, buckets) every TIMELINE_S.
+    timeline: list[list[float]] = field(default_factory=list)
 
     async def run(self, out_dir: Path | None = None) -> None:
         ops = self.api.by_id()
@@ -93,9 +99,12 @@ class Campaign:
         failed_in_a_row = 0
         try:
             while (proposal := planner.next_sequence()) is not None:
-                if time.monotonic() - started >= self.budget_s:
+                now = time.monotonic() - started
+                if now >= self.budget_s:
                     self.stopped = "budget"
                     break
+                if now >= TIMELINE_S * (len(self.timeline) + 1):
+                    self._mark(now)
                 steps, is_variant = proposal
                 try:
                     run = await runner.run(steps)
@@ -119,17 +128,26 @@ class Campaign:
                         held.count += 1
                 planner.record(steps, run.exchanges, is_variant)
             self.elapsed_s = time.monotonic() - started
+            self._mark(self.elapsed_s)
             self.requests = runner.requests
             self.planner_stats = {"proposed": planner.stats.proposed,
                                   "valid": planner.stats.valid,
                                   "variants": planner.stats.variants,
                                   "by_length": planner.stats.by_length}
             if self.shrink and not self.stopped.startswith("target"):
+                shrink_started = time.monotonic()
                 for key, bucket in self.buckets.items():
+                    if time.monotonic() - shrink_started > SHRINK_TOTAL_S:
+                        bucket.shrink = {"skipped": f"shrinking past {SHRINK_TOTAL_S:.0f} s"}
+                        continue
                     await self._shrink(runner, key, bucket, len(planner.setup_steps),
                                        out_dir)
         finally:
             runner.close()
+
+    def _mark(self, elapsed: float) -> None:
+        pairs = sum(len(v) for v in self.coverage.values())
+        self.timeline.append([round(elapsed, 1), self.sequences, pairs, len(self.buckets)])
 
     async def _shrink(self, runner: SequenceRunner, key: str, bucket: Bucket, setup_len: int,
                       out_dir: Path | None) -> None:
@@ -167,6 +185,8 @@ class Campaign:
                 "never_2xx": sorted(set(fuzzable) - set(succeeded)),
                 "statuses": self.coverage,
             },
+            "timeline": {"columns": ["elapsed_s", "sequences", "status_pairs", "buckets"],
+                         "points": self.timeline},
             "findings": [
                 {**finding_json(b.first), "bucket": key, "count": b.count,
                  "sequence": [s.to_json() for s in b.steps],
