@@ -117,6 +117,8 @@ def check(exchanges: list[Exchange], ops: dict[str, Operation], graph: Graph) ->
             findings.append(found)
         if ex.role == DELETE and ex.status in _DELETED and ex.addressed:
             deleted.setdefault(ex.addressed[-1], ex.index)
+        elif ex.role == UPDATE and ex.ok and ex.addressed and found is None:
+            deleted.pop(ex.addressed[-1], None)  # re-created by PUT (201) or PATCH
     return findings
 
 
@@ -133,14 +135,20 @@ def _double_delete(ex: Exchange, op: Operation, deleted: dict) -> Finding | None
         return None
     if ex.ok or ex.status in (404, 410):
         return None
-    if 400 <= ex.status < 500 and op.documents(ex.status) and ex.status != 400:
+    if 400 <= ex.status < 500 and op.documents(ex.status):
         return None
     return _finding(I_DOUBLE_DELETE, ex,
                     f"already deleted at step {deleted[ex.addressed[-1]]}")
 
 
 def _use_after_delete(ex: Exchange, deleted: dict) -> Finding | None:
-    if ex.role in (READ, UPDATE) and ex.ok and ex.addressed and ex.addressed[-1] in deleted:
+    """A GET 2xx, or a PUT answered 200/204, on a deleted resource. A PUT may re-create
+    it, but then "the origin server MUST inform the user agent by sending a 201 (Created)
+    response" (RFC 9110 §9.3.4); a PATCH may create one with any 2xx (RFC 5789 §2), so a
+    PATCH is never judged here."""
+    if not ex.ok or not ex.addressed or ex.addressed[-1] not in deleted:
+        return None
+    if ex.role == READ or (ex.role == UPDATE and ex.method == "PUT" and ex.status != 201):
         return _finding(I_USE_AFTER_DELETE, ex,
                         f"deleted at step {deleted[ex.addressed[-1]]}, still {ex.role}able")
     return None

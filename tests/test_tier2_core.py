@@ -323,6 +323,13 @@ ITEM = {"id": "i1", "name": "n", "quantity": 1, "tags": []}
      ["I-API-DOUBLE-DELETE:deleteItem:5xx"]),
     ((("deleteItem", (204, [], b"")), ("deleteItem", (410, [], b""))), []),
     ((("deleteItem", (204, [], b"")), ("deleteItem", (204, [], b""))), []),  # idempotent
+    ((("deleteItem", (204, [], b"")), ("updateItem", _json(200, ITEM))),
+     ["I-API-USE-AFTER-DELETE:updateItem:2xx"]),
+    # a PUT that re-creates answers 201 (RFC 9110 §9.3.4): the item lives again
+    ((("deleteItem", (204, [], b"")), ("updateItem", _json(201, ITEM)),
+      ("readItem", _json(200, ITEM))), []),
+    ((("deleteItem", (204, [], b"")), ("deleteItem", _json(409, {"error": "x"}))),
+     ["I-API-DOUBLE-DELETE:deleteItem:4xx"]),  # 409 not documented for deleteItem
     ((("readItem", _json(500, {"error": "x"})),), ["I-API-5XX:readItem:5xx"]),
     ((("readItem", _json(200, {"id": "i1"})),), ["I-API-SCHEMA:readItem:2xx"]),
     ((("readItem", _json(200, ITEM)),), []),
