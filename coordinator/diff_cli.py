@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.results import ResultsError, write_json_atomic
-from protocols.divergence import Divergence, cell_view, diverge, diverge_cells, failing, worst
+from protocols.divergence import (
+    Divergence,
+    cell_view,
+    diverge,
+    diverge_cells,
+    failing,
+    judged_cells,
+    worst,
+)
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 RESULTS_FILE = "validate-results.json"
@@ -91,18 +99,17 @@ def load_results(path: Path) -> dict[str, Any]:
     return document
 
 
-def matrix_cells(document: Mapping[str, Any], path: Path) -> list[tuple[str, dict]]:
-    """The cells of a matrix document that have results (a cell in error may have none)."""
+def matrix_cells(document: Mapping[str, Any], path: Path) -> list[tuple[str, Any]]:
+    """The cells of a matrix document that have results (a cell in error has none)."""
     if document.get("mode") != "matrix":
         raise DiffInputError(f"{path}: a single run; give two results to compare, or a "
                              "matrix to compare its cells")
-    return [(str(cell.get("name")), cell) for cell in _cells(document)]
+    return judged_cells(document)
 
 
 def _cells(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     if document.get("mode") == "matrix":
-        return [cell for cell in document.get("cells") or [] if isinstance(cell, dict)
-                and (cell.get("invariants") or {}).get("passed") is not None]
+        return [dict(cell) for _name, cell in judged_cells(document)]
     return [{"name": document.get("label") or document.get("run_id") or "run",
              **cell_view(document)}]
 
@@ -126,7 +133,8 @@ def diverge_pairs(left_doc: Mapping[str, Any], right_doc: Mapping[str, Any]
                                     "-" if on_left else f"B:{name}",
                                     "ran" if on_left else "absent",
                                     "absent" if on_left else "ran",
-                                    "a cell in one matrix only: nothing of it is compared"))
+                                    "a cell with results in one matrix only: nothing of "
+                                    "it is compared"))
     for a, b in pairs:
         found += diverge(f"A:{a['name']}", a, f"B:{b['name']}", b)
     return sorted(found, key=Divergence.sort_key)

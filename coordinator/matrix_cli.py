@@ -39,7 +39,7 @@ from coordinator.diff_cli import write_diff
 from coordinator.matrix_run import CellResult, run_cell
 from coordinator.reports import write_reports
 from coordinator.results import ResultsError, create_run_dir, iso, write_json_atomic
-from protocols.divergence import diverge_cells
+from protocols.divergence import diverge_cells, judged_cells
 from protocols.matrix_file import CELL_KEYS, CellSpec, MatrixFileError, parse_matrix
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -229,9 +229,7 @@ class _Matrix:
         else:
             status, code = "passed", EXIT_PASS
         self.write(status, code)
-        judged = [(e["name"], e) for e in entries if e["run_dir"] is not None
-                  and e["status"] in ("passed", "failed", "interrupted")]
-        found = diverge_cells(judged)
+        found = diverge_cells(judged_cells({"cells": entries}))
         text = write_diff(self.dir, found, {"matrix": str(self.dir)})
         sys.stdout.write(text)
         write_reports(self.dir)  # never raises: the results are already on disk

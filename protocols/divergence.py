@@ -92,6 +92,15 @@ def cell_view(document: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def judged_cells(matrix: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(name, cell) of a matrix document's cells that have results: a cell in ``error``
+    (its target never answered, it was stopped at its deadline) judged nothing, and
+    comparing with it would only list every slice as present on one side."""
+    return [(str(cell.get("name")), cell) for cell in matrix.get("cells") or []
+            if isinstance(cell, dict) and cell.get("run_dir") is not None
+            and cell.get("status") in ("passed", "failed", "interrupted")]
+
+
 def diverge(left_name: str, left: Mapping[str, Any], right_name: str,
             right: Mapping[str, Any]) -> list[Divergence]:
     """Every divergence between two cell views, sorted (see the module docstring)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from protocols.divergence import cell_view, diverge, diverge_cells, failing, worst
+from protocols.divergence import cell_view, diverge, diverge_cells, failing, judged_cells, worst
 
 
 def _inv(inv_id: str, severity: str, value: int | None = None, **extra) -> dict:
@@ -127,3 +127,13 @@ def test_cell_view_keeps_slices_that_ran_coord_counters_and_drops_examples():
     assert view["invariants"]["passed"][0]["id"] == "I-HANG"
     assert cell_view({}) == {"invariants": {"passed": [], "failed": [], "not_judged": []},
                              "slices": {}, "failing_cases": {}}
+
+
+def test_judged_cells_leave_out_cells_without_results():
+    matrix = {"cells": [
+        {"name": "ok", "run_dir": "cells/ok/r", "status": "passed"},
+        {"name": "gone", "run_dir": None, "status": "error"},
+        {"name": "stuck", "run_dir": "cells/stuck/r", "status": "error"},
+        {"name": "stopped", "run_dir": "cells/stopped/r", "status": "interrupted"},
+    ]}
+    assert [name for name, _cell in judged_cells(matrix)] == ["ok", "stopped"]
