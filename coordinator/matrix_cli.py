@@ -11,7 +11,8 @@ as each cell ends so a crash or Ctrl-C never loses a finished cell, plus ``diff.
 Launch commands run in the matrix file's directory, so ``python3 server.py`` finds a
 server kept beside the file. Exit 0 when every cell passed, 1 when any failed or could not
 run (a target unreachable is a cell in error, not a matrix crash), 2 for a bad matrix file
-or flag, 130 after Ctrl-C (the running cells get SIGINT and their results are kept).
+or flag, 130 after Ctrl-C (143 after SIGTERM): the running cells get SIGINT and keep
+what they measured, and no new cell starts.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from coordinator.results import ResultsError, create_run_dir, iso, write_json_at
 from protocols.divergence import diverge_cells, judged_cells
 from protocols.matrix_file import CELL_KEYS, CellSpec, MatrixFileError, parse_matrix
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 #: ``assay run`` flags a cell may not pass in ``run_args``: cell keys or the matrix's own.
 MATRIX_OWNED = frozenset({"--results", "--label", "--log-format", "--target", "--launch",
                           "--refapp-defect", "--duration", "--slices", "--procs",
@@ -166,6 +167,7 @@ class _Matrix:
         self.grace_s, self.log_format = grace_s, log_format
         self.results: dict[str, CellResult] = {}
         self.stop = trio.Event()
+        self.signal: int | None = None
         self.started = time.time()
         self.log = logs.get_logger("assay.matrix")
         self.write("running")
@@ -188,6 +190,7 @@ class _Matrix:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 self.log.warning("stopping the matrix", signal=signal.Signals(signum).name)
+                self.signal = signum
                 self.stop.set()
                 return
 
@@ -223,7 +226,7 @@ class _Matrix:
     def finish(self) -> int:
         entries = self.entries()
         if self.stop.is_set():
-            status, code = "interrupted", EXIT_INTERRUPTED
+            status, code = "interrupted", 128 + (self.signal or signal.SIGINT)
         elif any(e["status"] != "passed" for e in entries):
             status, code = "failed", EXIT_FAIL
         else:

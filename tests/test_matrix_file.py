@@ -88,3 +88,11 @@ def test_bad_files_are_one_line_with_file_line_and_field(text, expected):
 def test_without_validators_only_the_shape_is_checked():
     cells = parse_matrix("[[cell]]\nname = 'a'\nduration = 'soon'\n", "m.toml")
     assert cells[0].setting("duration") == "soon"
+
+
+def test_run_args_pass_through_verbatim_after_the_cell_flags():
+    cells = parse_matrix("[defaults]\nrun_args = ['--no-shrink']\n[[cell]]\nname = 'a'\n"
+                         "[[cell]]\nname = 'b'\nrun_args = ['--request-timeout', ' 2s']\n",
+                         "m.toml", validators())
+    assert cells[0].run_args() == ["--no-shrink"]
+    assert cells[1].run_args() == ["--request-timeout", " 2s"]  # a cell's own list wins
