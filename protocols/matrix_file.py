@@ -42,7 +42,7 @@ SETTINGS: dict[str, str] = {
 TARGET_KEYS = ("target", "launch")
 CELL_KEYS = frozenset({"name", *TARGET_KEYS, *SETTINGS})
 #: A cell name is also its run's label and directory name.
-NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class MatrixFileError(ValueError):
@@ -146,7 +146,8 @@ class _Reader(FieldReader):
         name = self.string(table, "name").strip()
         if not NAME.fullmatch(name):
             raise self.fail(table.at("name"), f"{name!r} must be 1-64 of letters, digits, "
-                            "'.', '_' or '-' (it names the cell's run directory)")
+                            "'.', '_' or '-', starting with a letter or digit (it names the "
+                            "cell's directory)")
         given = [key for key in TARGET_KEYS if key in table.values]
         if len(given) > 1:
             raise self.fail(table.at("launch"), "give target or launch, not both (launch "

@@ -63,6 +63,7 @@ def test_cells_in_file_order_with_defaults_and_their_run_flags():
      "m.toml:3: cell[0].duration: duration 'soon' is not a duration"),
     ("[[cell]]\nname = 'a'\ncolour = 'red'\n", "m.toml:3: cell[0].colour: unknown key"),
     ("[[cell]]\nname = ''\n", "m.toml:2: cell[0].name: '' must be 1-64"),
+    ("[[cell]]\nname = '..'\n", "m.toml:2: cell[0].name: '..' must be 1-64"),
     ("[[cell]]\nduration = '1s'\n", "m.toml:1: cell[0]: name: missing"),
     ("title = 'x'\n", "m.toml:1: title: unknown key"),
     ("[defaults]\nduration = '1s'\n", "m.toml:1: no [[cell]] tables"),
