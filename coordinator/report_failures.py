@@ -22,6 +22,8 @@ from protocols.svg_charts import esc
 
 #: Cases shown per slice before the rest are only counted (a broken parser can fail 200).
 MAX_CASES_PER_SLICE = 25
+#: Example keys the case heading or quote already shows.
+SHOWN_ELSEWHERE = frozenset({"quote"})
 #: Example keys shown as rows of the small fact table, in this order.
 FACTS = ("case", "verdict", "reaction", "reason", "statuses", "baseline_status", "ending",
          "rfc", "walker", "state", "request", "status", "expected", "detail")
@@ -104,7 +106,7 @@ def _case_block(slice_name: str, example: Mapping[str, Any], heading: str | None
     name = case.get("case") or example.get("case")
     rfc = case.get("rfc") or example.get("rfc")
     requirement = case.get("requirement")
-    quote = data.case_quote(slice_name, str(name)) if name else None
+    quote = (data.case_quote(slice_name, str(name)) if name else None) or example.get("quote")
     title = heading or f"{slice_name}.{name}"
     head = (f"<div class=\"case\"><strong>{esc(title)}</strong>"
             + (f" &mdash; {esc(case.get('verdict'))} &times;{esc(case.get('count'))}"
@@ -116,10 +118,14 @@ def _case_block(slice_name: str, example: Mapping[str, Any], heading: str | None
     for key, value in example.items():
         text = data.wire_text(value) if isinstance(value, dict) else None
         if text is not None:
-            wires.append(f"<div>{esc(key)} ({len(text)} bytes):</div>"
-                         f"<pre class=\"bytes\">{esc(text[:8192])}"
-                         + ("\n[... cut at 8192 bytes]" if len(text) > 8192 else "")
-                         + "</pre>")
+            if text:  # a line break after each escaped CRLF, so a head reads as lines
+                shown = text[:8192].replace("\\r\\n", "\\r\\n\n")
+                wires.append(f"<div>{esc(key)} ({len(text)} characters, escaped):</div>"
+                             f"<pre class=\"bytes\">{esc(shown)}"
+                             + ("\n[... cut at 8192]" if len(text) > 8192 else "")
+                             + "</pre>")
+        elif value is None or key in SHOWN_ELSEWHERE:
+            continue
         elif key in FACTS:
             facts.append(f"<tr><th>{esc(key)}</th><td>{esc(value)}</td></tr>")
         else:
