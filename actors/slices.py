@@ -30,6 +30,8 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     "loris": ("actors.loris_walker", 0, "loris.opened", "loris.connect_failed"),
     # And ``assay watch``: one watch walker per actor, each running its share of clients.
     "watch": ("actors.watch_walker", 0, "watch.requests", "watch.failed"),
+    # And ``assay proxy``: one proxy walker per actor, each sending its share of cases.
+    "proxy": ("actors.proxy_walker", 0, "proxy.sent", "proxy.errors"),
 }
 
 _loaded: dict[str, ModuleType] = {}

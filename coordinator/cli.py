@@ -166,6 +166,7 @@ FLEET_COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("coordinator.diff_cli", "add_diff_parser", "run_diff"),
     "backend": ("coordinator.backend_cli", "add_backend_parser", "run_backend"),
     "watch": ("coordinator.watch_cli", "add_watch_parser", "run_watch"),
+    "proxy": ("coordinator.proxy_cli", "add_proxy_parser", "run_proxy"),
     "report": ("coordinator.report_cli", "add_report_parser", "run_report"),
 }
 

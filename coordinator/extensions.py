@@ -83,6 +83,10 @@ def of(settings: dict[str, Any]) -> RunExtension | None:
         from coordinator.watch_run import WatchRun
 
         return WatchRun.of(settings)
+    if settings.get("proxy") is not None:
+        from coordinator.proxy_run import ProxyRun
+
+        return ProxyRun.of(settings)
     if settings.get("load_plan") is not None:
         from coordinator.load_run import LoadRun
 

@@ -1,0 +1,66 @@
+"""The proxy slice: this actor's share of ``assay proxy``'s cases, sent through the proxy.
+
+How this works: actor ``rank`` of ``count`` runs cases ``rank, rank + count, ...`` of
+``protocols.proxy_cases.CASES``, one after another, each on a new connection: it sends the
+case's bytes, then reads what comes back until the proxy closes, nothing arrives for
+``IDLE_S``, or ``CASE_S`` has passed. Each case's bytes, both ways, are one JSON line in
+this walker's shard file in the run directory; the coordinator judges them against what
+the backends recorded (``protocols.proxy_oracle``). Local actors only, as for watch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from actors import net
+from actors.walker import WalkerContext
+from protocols.proxy_cases import CASES
+
+DONE = "proxy.done"
+SENT = "proxy.sent"
+ERRORS = "proxy.errors"
+IDLE_S = 0.5
+CASE_S = 5.0
+READ_SIZE = 65536
+MAX_RECEIVED = 256 * 1024
+
+
+async def exchange(host: str, port: int, data: bytes) -> tuple[bytes, str]:
+    """Send ``data`` on a new connection; what came back, and the error if any."""
+    received = b""
+    with trio.move_on_after(CASE_S):
+        try:
+            stream = await trio.open_tcp_stream(host, port)
+            async with stream:
+                await stream.send_all(data)
+                while len(received) < MAX_RECEIVED:
+                    with trio.move_on_after(IDLE_S) as idle:
+                        chunk = await stream.receive_some(READ_SIZE)
+                    if idle.cancelled_caught or not chunk:
+                        break
+                    received += chunk
+        except (OSError, trio.BrokenResourceError) as exc:
+            return received, net.cause_of(exc)
+    return received, ""
+
+
+async def run(ctx: WalkerContext) -> None:
+    settings: dict[str, Any] = dict(ctx.settings["proxy"])
+    rank, count, _ = ctx.settings.get("slice_share", (0, 1, 0))
+    path = Path(settings["shard_dir"]) / f"actor-{ctx.actor_id}-walker-{ctx.walker_id}.jsonl"
+    with open(path, "a", encoding="utf-8") as shard:
+        for case in CASES[rank::count]:
+            data = case.bytes_for(settings["run"])
+            received, error = await exchange(ctx.target.host, ctx.target.port, data)
+            ctx.tally.incr(SENT)
+            if error:
+                ctx.tally.incr(ERRORS)
+            shard.write(json.dumps({"case": case.name, "sent": data.decode("latin-1"),
+                                    "received": received.decode("latin-1"),
+                                    "error": error}) + "\n")
+            shard.flush()
+    ctx.tally.incr(DONE)
