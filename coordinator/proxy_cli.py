@@ -13,6 +13,7 @@ to change, so the check is its own fleet command.)
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import sys
 from pathlib import Path
@@ -23,11 +24,13 @@ from coordinator.config import ConfigError, validate_target_url
 from coordinator.load_cli import config_for
 from coordinator.results import ResultsError, create_run_dir
 from coordinator.watch_cli import parse_ports
+from protocols.backend_echo import HEALTH_PATH
 
-EXIT_USAGE = 2
+EXIT_USAGE, EXIT_INFRA = 2, 3
 SHARD_DIR = "proxy-shards"
 #: Long enough for every case (``actors.proxy_walker.CASE_S`` each) on one actor.
 DURATION_S = 40.0
+BACKEND_CHECK_S = 2.0
 
 
 def add_proxy_parser(sub: Any) -> None:
@@ -44,6 +47,23 @@ def add_proxy_parser(sub: Any) -> None:
     add("--summary-json", type=Path, metavar="FILE", help="also write the summary here")
 
 
+def backend_problem(port: int) -> str:
+    """Empty when an assay backend answers ``/healthz`` on 127.0.0.1:port, else why not:
+    without the backends nothing can be judged, so the run does not start (exit 3)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=BACKEND_CHECK_S)
+    try:
+        connection.request("GET", HEALTH_PATH)
+        response = connection.getresponse()
+        if response.status != 200 or response.getheader("X-Assay-Backend") is None:
+            return f"/healthz answered {response.status} without X-Assay-Backend (not an " \
+                   "assay backend?)"
+        return ""
+    except (OSError, http.client.HTTPException) as exc:
+        return f"not answering ({exc})"
+    finally:
+        connection.close()
+
+
 def run_proxy(args: argparse.Namespace) -> int:
     from coordinator.execute import execute_run
 
@@ -57,6 +77,11 @@ def run_proxy(args: argparse.Namespace) -> int:
                           "is required")
     if args.summary_json is not None and not args.summary_json.parent.is_dir():
         raise ConfigError(f"--summary-json {args.summary_json}: its directory does not exist")
+    for port in ports:
+        problem = backend_problem(port)
+        if problem:
+            sys.stderr.write(f"assay: error: backend 127.0.0.1:{port}: {problem}\n")
+            return EXIT_INFRA
     config = config_for(args, "proxy", DURATION_S, slices=("proxy",))
     logs.configure(config.log_format)
     try:

@@ -168,3 +168,14 @@ def test_cl_only_proxy_desyncs_and_nginx_does_not(tmp_path: Path) -> None:
     verdicts = {v["id"]: v["status"] for v in only_results(tmp_path / "good")["proxy"]
                 ["verdicts"]}
     assert verdicts["I-PROXY-DESYNC"] == "passed" and verdicts["I-PROXY-REWRITE"] == "passed"
+
+
+def test_bad_input_and_absent_backend(tmp_path: Path) -> None:
+    from tests.servers import free_port
+
+    missing = assay("proxy", "--target", "http://127.0.0.1:1/", "--results", str(tmp_path))
+    assert missing.returncode == 2 and missing.stderr.strip().count("\n") == 0
+    absent = assay("proxy", "--target", "http://127.0.0.1:1/", "--backend-ports",
+                   str(free_port()), "--results", str(tmp_path))
+    assert absent.returncode == 3 and "backend 127.0.0.1:" in absent.stderr
+    assert absent.stderr.strip().count("\n") == 0
