@@ -24,7 +24,7 @@ from protocols.tally import new_histogram
 
 #: Percentiles the latency curve is drawn through (dense in the tail, where it matters).
 CURVE_PERCENTILES = (0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 97.5, 99.0, 99.5, 99.75, 99.9,
-                     99.95, 99.99, 99.995, 99.999, 100.0)
+                     99.95, 99.99, 99.995, 99.999)
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -65,10 +65,10 @@ def decode_histograms(encoded: Mapping[str, Any]) -> dict[str, HdrHistogram]:
 
 
 def overall_latency(histograms: Mapping[str, HdrHistogram]) -> HdrHistogram | None:
-    """Every slice's ``<slice>.latency`` merged (per-state markov histograms excluded: they
-    are already inside ``markov.latency``)."""
-    chosen = [h for name, h in histograms.items() if name.count(".") == 1
-              and name.endswith(".latency")] or list(histograms.values())
+    """Every ``<slice>.latency`` (and ``load.<scenario>.latency``) merged; the per-state
+    ``markov.latency.<state>`` ones are already inside ``markov.latency``, and a load run's
+    ``lag``/``service`` histograms measure something else."""
+    chosen = [h for name, h in histograms.items() if name.endswith(".latency")]
     if not chosen:
         return None
     merged = new_histogram()

@@ -67,8 +67,7 @@ class Timeline:
                histograms: Mapping[str, HdrHistogram],
                resources: Mapping[str, float] | None = None) -> dict[str, Any]:
         """Build and add the sample at ``t`` seconds into the run."""
-        exchanges = sum(counters.get(SLICES[s][2], 0) for s in SLICES)
-        errors = sum(counters.get(SLICES[s][3], 0) for s in SLICES)
+        exchanges, errors = exchange_totals(counters)
         latency = {name: h for name, h in histograms.items() if name.endswith(".latency")}
         p50, p99 = interval_percentiles(latency, self._previous_counts, (50.0, 99.0))
         point: dict[str, Any] = {"t": round(t, 3), "exchanges": exchanges, "errors": errors,
@@ -77,6 +76,22 @@ class Timeline:
             point[name] = round(value, 3)
         self.add(point)
         return point
+
+
+def exchange_totals(counters: Mapping[str, int]) -> tuple[int, int]:
+    """(exchanges, transport errors) over all slices: each slice's own pair of counters
+    (``actors.slices.SLICES``, as ``results.totals`` sums them), plus ``assay load``'s,
+    which counts per scenario (``load.<scenario>.requests`` / ``.failed``)."""
+    exchanges = sum(counters.get(SLICES[s][2], 0) for s in SLICES)
+    errors = sum(counters.get(SLICES[s][3], 0) for s in SLICES)
+    for name, value in counters.items():
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == "load":
+            if parts[2] == "requests":
+                exchanges += value
+            elif parts[2] == "failed":
+                errors += value
+    return exchanges, errors
 
 
 def interval_percentiles(histograms: Mapping[str, HdrHistogram],

@@ -181,7 +181,8 @@ def percentile_chart(title: str, curve: Sequence[tuple[float, float]],
         return head + (f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" '
                        f'class="muted">no data</text></svg>')
     top = max(p for p, _ in curve)
-    ticks = [t for t in PERCENTILE_TICKS if t <= max(top, 99.0)]
+    ticks = [t for t in PERCENTILE_TICKS if t < top] or [0.0]  # then the first tick past
+    ticks.append(next((t for t in PERCENTILE_TICKS if t >= top), PERCENTILE_TICKS[-1]))
     y_ticks = nice_ticks(0.0, max(ms for _, ms in curve))
     names = [f"{t:g}%" for t in ticks]
     return head + _plot(chart, ticks, y_ticks, percentile_position, names) + "</svg>"

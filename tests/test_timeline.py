@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from coordinator.timeline import Timeline, interval_percentiles
+from coordinator.timeline import Timeline, exchange_totals, interval_percentiles
 from protocols.tally import new_histogram
 
 
@@ -77,3 +77,9 @@ def test_a_sample_sums_the_slices_like_the_results_totals() -> None:
     assert point["p50_ms"] == pytest.approx(3.0, rel=0.01)  # per-state histograms excluded
     assert point["rss"] == 12.346 and point["fds"] == 40.0
     assert timeline.points() == [point]
+
+
+def test_assay_load_counts_per_scenario() -> None:
+    assert exchange_totals({"load.api.requests": 40, "load.api.failed": 2,
+                            "load.web.requests": 10, "load.api.error.eof": 2,
+                            "load.done": 1, "hold.dialed": 5}) == (55, 2)
