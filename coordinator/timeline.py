@@ -11,7 +11,7 @@ A 24 h soak must not grow the document without limit: once ``max_points`` sample
 held, every other one is dropped (the first and the newest are kept) and the interval
 doubles, so the series always spans the whole run at an even spacing and never holds more
 than ``max_points`` samples. A 24 h soak at the default 2000 points ends with a sample
-every 64 s (1350 points, ~150 KB of JSON).
+every 64 s (1350 points, ~250 KB of JSON).
 
 The pure parts (``Timeline``, ``interval_percentiles``) take values, never a clock or a
 socket; ``follow`` is the thin loop the coordinator starts beside the walkers.
