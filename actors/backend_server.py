@@ -29,6 +29,7 @@ IDLE_TIMEOUT_S = 30.0
 WRITE_TIMEOUT_S = 10.0
 MAX_HEAD_BYTES = 16 * 1024
 READ_SIZE = 65536
+MAX_RAW_BYTES = backend_echo.MAX_RAW_BYTES
 #: Most WebSocket messages echoed on one connection (a bound on the loop).
 MAX_WS_MESSAGES = 100_000
 
@@ -42,8 +43,9 @@ class Backend:
     record_file: IO[str] | None = None
     connections: int = 0
 
-    def record(self, connection_id: int, client_port: int, raw: bytes, error: str = "") -> None:
-        entry = self.ring.add(time.time(), connection_id, client_port, raw, error)
+    def record(self, connection_id: int, client_port: int, raw: bytes, error: str = "",
+               length: int | None = None) -> None:
+        entry = self.ring.add(time.time(), connection_id, client_port, raw, error, length)
         if self.record_file is not None:
             self.record_file.write(backend_echo.record_line(self.backend_id, entry))
             self.record_file.flush()
@@ -75,7 +77,10 @@ class _Exchange:
         host, port = stream.socket.getpeername()[:2]
         self.client_host, self.client_port = str(host), int(port)
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        #: The first MAX_RAW_BYTES of the request being read, and how many bytes of it
+        #: were fed in all (a large body is counted, not kept).
         self.pending = bytearray()
+        self.fed = 0
         self.served = 0
 
     async def _send(self, data: bytes) -> None:
@@ -97,11 +102,14 @@ class _Exchange:
                 return
             if event is h11.NEED_DATA:
                 data = await self._receive()
-                self.pending += data
+                self.fed += len(data)
+                room = MAX_RAW_BYTES - len(self.pending)
+                if room > 0:
+                    self.pending += data[:room]
                 self.h11.receive_data(data)
                 if not data and self.pending and request is None:
                     self.backend.record(self.connection_id, self.client_port,
-                                        bytes(self.pending), "closed mid-request")
+                                        bytes(self.pending), "closed mid-request", self.fed)
                     return
                 continue
             if isinstance(event, h11.Request):
@@ -119,13 +127,14 @@ class _Exchange:
             elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                 return
 
-    def _take_raw(self) -> bytes:
-        """The bytes of the request just ended: fed so far, less what h11 has not read."""
-        unread = len(self.h11.trailing_data[0])
-        cut = len(self.pending) - unread
-        raw = bytes(self.pending[:cut])
-        del self.pending[:cut]
-        return raw
+    def _take_raw(self) -> tuple[bytes, int]:
+        """The bytes of the request just ended (its first MAX_RAW_BYTES) and its length:
+        fed so far, less what h11 has not read, which starts the next request."""
+        unread = bytes(self.h11.trailing_data[0])
+        length = self.fed - len(unread)
+        raw = bytes(self.pending[:length])
+        self.pending, self.fed = bytearray(unread[:MAX_RAW_BYTES]), len(unread)
+        return raw, length
 
     def _received(self, request: h11.Request, body_length: int) -> ReceivedRequest:
         self.served += 1
@@ -141,9 +150,9 @@ class _Exchange:
         """Answer one request; False when the connection ends after it."""
         received = self._received(request, body_length)
         route = backend_echo.route_of(received.target, False)
-        raw = self._take_raw()
+        raw, length = self._take_raw()
         if backend_echo.recorded(route):
-            self.backend.record(self.connection_id, self.client_port, raw)
+            self.backend.record(self.connection_id, self.client_port, raw, length=length)
         backend_id = self.backend.backend_id
         if route is Route.HEALTH:
             body, ctype = b"ok\n", "text/plain"
@@ -171,7 +180,7 @@ class _Exchange:
     async def _refuse(self, exc: h11.RemoteProtocolError) -> None:
         """Bytes h11 refuses: recorded with the reason, answered with its status, closed."""
         self.backend.record(self.connection_id, self.client_port, bytes(self.pending),
-                            f"refused: {exc}")
+                            f"refused: {exc}", self.fed)
         if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             status = exc.error_status_hint
             data = self.h11.send(h11.Response(status_code=status, headers=[
@@ -186,11 +195,11 @@ class _Exchange:
                 ("Content-Length", "0"), ("Connection", "close")]))
             await self._send(data + self.h11.send(h11.EndOfMessage()))
             return
-        raw = bytes(self.pending)
-        self.backend.record(self.connection_id, self.client_port,
-                            raw[:len(raw) - len(self.h11.trailing_data[0])])
+        unread = bytes(self.h11.trailing_data[0])
+        head, length = self._take_raw()
+        self.backend.record(self.connection_id, self.client_port, head, length=length)
         conn = WSConnection(ConnectionType.SERVER)
-        conn.receive_data(raw)
+        conn.receive_data(head + unread)
         for _ in range(MAX_WS_MESSAGES):
             for event in conn.events():
                 if isinstance(event, ws.Request):

@@ -83,7 +83,7 @@ class _Client:
         data = build_request(self.plan.path, self.ctx.target.host_header, self.client, seq)
         result, front, retried = "timeout", NONE, False
         backend = back = NONE
-        with trio.move_on_after(self.plan.timeout_s):
+        with trio.move_on_after(self.plan.timeout_s) as scope:
             for attempt in (0, 1):
                 reused = self.conn is not None
                 try:
@@ -106,7 +106,8 @@ class _Client:
                 if not response.keep_alive:
                     self._drop()
                 break
-        if result == "timeout":
+        if scope.cancelled_caught:  # mid-exchange: the connection's state is unknown
+            result, backend, back = "timeout", NONE, NONE
             self._drop()
         return WatchRecord(at_us, self.client, seq, result, front, backend, back, retried)
 

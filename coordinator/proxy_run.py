@@ -74,6 +74,8 @@ class ProxyRun:
         self.arrived: list[Arrived] = []
         self.fetch_errors: dict[str, str] = {}
         self.final: dict[str, Any] | None = None
+        #: The backends' records were read after every case was sent (not cut off).
+        self.collected = False
 
     @classmethod
     def of(cls, settings: dict[str, Any]) -> ProxyRun | None:
@@ -100,6 +102,7 @@ class ProxyRun:
                     parsed = proxy_oracle.parse_record(backend, record)
                     if parsed is not None:
                         self.arrived.append(parsed)
+        self.collected = True
         running.cancel()
 
     def _sent(self) -> list[Sent]:
@@ -135,12 +138,15 @@ class ProxyRun:
             "verdicts": proxy_oracle.verdicts(findings),
             "findings": [f.to_json() for f in findings],
             "reproducers": repros,
-            "ok": not proxy_oracle.failed_high(findings) and not self.fetch_errors,
+            "collected": self.collected,
+            "ok": (not proxy_oracle.failed_high(findings) and not self.fetch_errors
+                   and self.collected),
         }
         return self.final
 
     def failed(self, document: dict[str, Any]) -> bool:
-        """A HIGH invariant failed, or a backend could not be asked (nothing judged)."""
+        """A HIGH invariant failed, or the backends could not be asked after every case
+        was sent (nothing judged: never a pass)."""
         return not document.get("proxy", {}).get("ok", False)
 
     def write_summary(self, coord: Coordinator, document: dict[str, Any]) -> None:
@@ -159,6 +165,8 @@ class ProxyRun:
             lines.append(f"    {finding['invariant']} {finding['case']}: {finding['detail']}")
         for path in block.get("reproducers", {}).values():
             lines.append(f"  reproducer     {path}")
+        if block and not block.get("collected", True):
+            lines.append("  not judged     the run ended before the backends' records were read")
         for port, error in block.get("fetch_errors", {}).items():
             lines.append(f"  backend {port} could not be asked: {error}")
         if document.get("error"):

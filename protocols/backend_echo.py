@@ -158,9 +158,10 @@ class ReceivedRing:
     dropped: int = 0
 
     def add(self, at: float, connection_id: int, client_port: int, raw: bytes,
-            error: str = "") -> Record:
+            error: str = "", length: int | None = None) -> Record:
+        """``length``: the request's full length when ``raw`` is only its start."""
         record = Record(self.next_seq, at, connection_id, client_port, raw[:MAX_RAW_BYTES],
-                        len(raw), error)
+                        max(len(raw), length or 0), error)
         self.next_seq += 1
         self.records.append(record)
         while len(self.records) > self.capacity:

@@ -101,6 +101,15 @@ async def _server_echoes_records_refuses_and_upgrades() -> None:
         assert records[1]["error"].startswith("refused")
         assert [r.seq for r in backend.ring.records] == [1, 2, 3]  # healthz not recorded
         await _websocket(port)
+        # A body larger than what is kept: counted in full, its start kept, and the
+        # request pipelined behind it recorded whole.
+        big = b"POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: 200000\r\n\r\n" + b"x" * 200000
+        after = b"GET /after HTTP/1.1\r\nHost: h\r\n\r\n"
+        await _exchange(port, big + after, b'"/after"')
+        *_, ws_record, big_record, after_record = backend.ring.records
+        assert big_record.raw_length == len(big) and big_record.raw == big[:len(big_record.raw)]
+        assert big_record.to_json()["truncated"] and after_record.raw == after
+        assert ws_record.raw.startswith(b"GET /ws HTTP/1.1")
         nursery.cancel_scope.cancel()
 
 
