@@ -9,6 +9,7 @@ flag value is exit 2. SIGINT or SIGTERM stops them all (exit 0).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import signal
 import sys
 from contextlib import ExitStack
@@ -61,6 +62,7 @@ def run_backend(args: argparse.Namespace) -> int:
             raise ValueError(f"--base-port {base_port} + --count {count} runs past 65535")
         id_base = _int(args.id_base, "--id-base", 0, 1 << 31)
         ring = _int(args.ring, "--ring", 1, 10_000_000)
+        ipaddress.ip_address(args.host)  # one listener per backend: an address, not a name
     except ValueError as exc:
         sys.stderr.write(f"assay: error: {exc}\n")
         return EXIT_USAGE

@@ -68,7 +68,7 @@ def test_reload_adds_a_backend_mid_watch(tmp_path: Path) -> None:
         "us_since_start,client,seq,result,front_port,backend,back_port,retried")
     # The third backend takes traffic, and only after the reload.
     started = document["run_started_at"]
-    assert started and block["requests"] == len(rows) >= 300
+    assert started and block["requests"] == len(rows) >= 200
     reload_us = (reloaded_at - _epoch(started)) * 1e6
     third = [row for row in rows if row["backend"] == "3"]
     assert len(third) >= 20, block["backends"]
