@@ -48,6 +48,8 @@ def add_watch_parser(sub: Any) -> None:
         "counted against the proxy")
     add("--csv", type=Path, metavar="FILE", help="also write every request, in time order, "
         "to FILE (first line: the column names)")
+    add("--no-request-lines", action="store_true", help="do not print a line per request "
+        "on stdout (the CSV still has them)")
     add("--request-timeout", default="5s", help="a request not answered by then failed "
         "(default 5s)")
     add("--procs", help="actor processes: N or auto = one per core (default auto)")
@@ -112,6 +114,7 @@ def run_watch(args: argparse.Namespace) -> int:
     plan = replace(plan, shard_dir=str(run_dir / SHARD_DIR))
     settings: dict[str, Any] = {"watch": plan.to_wire(),
                                 "watch_csv": str(args.csv) if args.csv else None,
+                                "watch_print_requests": not args.no_request_lines,
                                 "watch_summary_json": (str(args.summary_json)
                                                        if args.summary_json else None)}
     return execute_run(config, run_dir=run_dir, fleet=settings)

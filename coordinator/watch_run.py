@@ -2,8 +2,9 @@
 
 The run is an ordinary fleet run whose only slice is ``watch`` (``actors.watch_walker``);
 this is what it does differently (a ``coordinator.extensions.RunExtension``). Beside the
-walkers it keeps one live terminal line from the merged tallies (rewritten in place on a
-terminal, one line a second otherwise) and, with ``--backend-ports``, probes every
+walkers it prints each request's line as the shards grow (``ShardTail``; off with
+``--no-request-lines``) and under them one live line from the merged tallies (rewritten in
+place on a terminal, one line a second otherwise) and, with ``--backend-ports``, probes every
 backend's ``/healthz`` directly every ``PROBE_EVERY_S``, keeping the up/down changes. The
 run ends as soon as every actor's walker is done (``watch.done``). At the end the actors'
 record shards are merged in time order into ``watch.csv`` in the run directory (and the
@@ -58,13 +59,39 @@ async def probe(port: int) -> bool:
     return False
 
 
+class ShardTail:
+    """The records the walkers appended to their shards since the last read (whole lines
+    only), for the request lines printed during the run. Shards are flushed every 0.5 s,
+    so these lines run up to a second behind and are in time order within one read; the
+    CSV written at the end is in time order throughout."""
+
+    def __init__(self, shard_dir: Path) -> None:
+        self.shard_dir = shard_dir
+        self.offsets: dict[Path, int] = {}
+
+    def read(self) -> list[watch_records.WatchRecord]:
+        lines: list[str] = []
+        for path in sorted(self.shard_dir.glob("*.jsonl")):
+            try:
+                with open(path, "rb") as shard:
+                    shard.seek(self.offsets.get(path, 0))
+                    data = shard.read()
+            except OSError:
+                continue
+            whole = data[:data.rfind(b"\n") + 1]
+            self.offsets[path] = self.offsets.get(path, 0) + len(whole)
+            lines += whole.decode("utf-8", "replace").splitlines()
+        return watch_records.merge([lines])
+
+
 class WatchRun:
     KEY = "watch"
     quiet = False
 
     def __init__(self, plan: WatchPlan, csv: Path | None, summary_json: Path | None,
-                 out: TextIO | None = None) -> None:
+                 out: TextIO | None = None, print_requests: bool = True) -> None:
         self.plan = plan
+        self.print_requests = print_requests
         self.csv = csv
         self.summary_json = summary_json
         self.out = out or sys.stdout
@@ -80,7 +107,8 @@ class WatchRun:
             return None
         csv, summary = settings.get("watch_csv"), settings.get("watch_summary_json")
         return cls(WatchPlan.from_wire(wire), Path(csv) if csv else None,
-                   Path(summary) if summary else None)
+                   Path(summary) if summary else None,
+                   print_requests=bool(settings.get("watch_print_requests", True)))
 
     async def watch(self, coord: Coordinator, running: trio.CancelScope) -> None:
         async with trio.open_nursery() as nursery:
@@ -104,20 +132,28 @@ class WatchRun:
             await trio.sleep(PROBE_EVERY_S)
 
     async def _live(self, coord: Coordinator) -> None:
-        """The live line until every actor's walker is done."""
+        """Request lines as the shards grow, under them the live line, until every
+        actor's walker is done."""
         tty = self.out.isatty()
         next_plain = time.monotonic() + PLAIN_EVERY_S
+        tail = ShardTail(Path(self.plan.shard_dir))
+        start_us = int((coord.run_started or time.time()) * 1e6)
         while True:
             await trio.sleep(LIVE_EVERY_S)
             counters = coord.counters()
             line = watch_report.live_line(counters)
             done = counters.get(watch_report.DONE, 0) >= len(coord.actors)
+            requests = ("".join(watch_records.csv_line(r, start_us) for r in tail.read())
+                        if self.print_requests else "")
             if tty:
-                self.out.write("\r\x1b[2K" + line + ("\n" if done else ""))
+                self.out.write("\r\x1b[2K" + requests + line + ("\n" if done else ""))
                 self.out.flush()
-            elif done or time.monotonic() >= next_plain:
-                print(line, file=self.out, flush=True)
-                next_plain = time.monotonic() + PLAIN_EVERY_S
+            else:
+                self.out.write(requests)
+                if done or time.monotonic() >= next_plain:
+                    self.out.write(line + "\n")
+                    next_plain = time.monotonic() + PLAIN_EVERY_S
+                self.out.flush()
             if done:
                 return
 

@@ -88,3 +88,16 @@ def test_live_line() -> None:
     line = watch_report.live_line({"watch.ok": 3, "watch.failed": 1, "watch.backend.0": 1,
                                    "watch.backend.1": 3, "watch.front_changed": 2})
     assert line == "ok 3  failed 1  front changed 2  back changed 0  | 0: 25%  1: 75%"
+
+
+def test_shard_tail_reads_whole_lines_once(tmp_path) -> None:
+    from coordinator.watch_run import ShardTail
+
+    shard = tmp_path / "actor-0-walker-0.jsonl"
+    first, second = (watch_records.shard_line(_rec(at, 0)) for at in (5, 6))
+    shard.write_text(first + second[:7])
+    tail = ShardTail(tmp_path)
+    assert [r.at_us for r in tail.read()] == [5]
+    with open(shard, "a") as more:
+        more.write(second[7:])
+    assert [r.at_us for r in tail.read()] == [6] and tail.read() == []

@@ -51,8 +51,12 @@ def test_reload_adds_a_backend_mid_watch(tmp_path: Path) -> None:
              str(tmp_path / "results")],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            first = watch.stdout.readline()  # type: ignore[union-attr]
-            assert first.startswith("ok "), first  # the first live line: traffic flows
+            printed = []
+            while not (line := watch.stdout.readline()).startswith("ok "):  # type: ignore[union-attr]
+                assert line, "no live line"
+                printed.append(line)
+            # Request lines stream before the first live line: traffic flows.
+            assert printed and printed[0].count(",") == 7, printed[:3]
             reloaded_at = time.time()
             reconfigure(ports)
             out, err = watch.communicate(timeout=60)
@@ -84,6 +88,10 @@ def test_reload_adds_a_backend_mid_watch(tmp_path: Path) -> None:
         seqs = [int(row["seq"]) for row in rows if row["client"] == client]
         assert sorted(seqs) == list(range(1, len(seqs) + 1))
     assert block["health_probes"] > 30 and "I-RECONF-FAIL" in out
+    streamed = [line for line in printed + out.splitlines(keepends=True)
+                if line.count(",") == 7 and line[0].isdigit()]
+    assert sorted(streamed) == sorted(  # every request printed once as the run went
+        ",".join(row[k] for k in rows[0]) + "\n" for row in rows)
     run_dir = Path(document["results_path"])
     assert (run_dir / "watch.csv").read_text() == data.read_text()
     assert json.loads((run_dir / "summary.json").read_text())["requests"] == len(rows)
