@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ from protocols.load_errors import LoadInputError
 from protocols.load_values import parse_rate
 from protocols.watch_records import WatchPlan
 
-EXIT_USAGE = 2
+EXIT_USAGE, EXIT_INFRA = 2, 3
 MAX_CLIENTS = 10_000
 SHARD_DIR = "watch-shards"
 
@@ -46,6 +50,10 @@ def add_watch_parser(sub: Any) -> None:
     add("--backend-ports", help="P1,P2,...: ports of the assay backends behind the proxy; "
         "their /healthz is probed every 100 ms and a failure while none is up is not "
         "counted against the proxy")
+    add("--launch-backends", metavar="N", help="start N assay backends for the run (ids "
+        "from 0, ports from --backends-base-port) and probe them as --backend-ports")
+    add("--backends-base-port", default="0", help="with --launch-backends: port of the "
+        "first (default 0: ephemeral ports, printed)")
     add("--csv", type=Path, metavar="FILE", help="also write every request, in time order, "
         "to FILE (first line: the column names)")
     add("--no-request-lines", action="store_true", help="do not print a line per request "
@@ -91,14 +99,53 @@ def build_plan(args: argparse.Namespace, shard_dir: str) -> WatchPlan:
                      shard_dir=shard_dir, backend_ports=parse_ports(args.backend_ports))
 
 
-def run_watch(args: argparse.Namespace) -> int:
-    from coordinator.execute import execute_run
+class LaunchError(Exception):
+    """The backends asked for did not start (a port in use, a bad count)."""
 
+
+@contextmanager
+def launched_backends(count: str, base_port: str) -> Iterator[list[int]]:
+    """``assay backend --count N`` as a child for the run; its ports. Stopped (SIGTERM,
+    then SIGKILL) when the run ends."""
+    proc = subprocess.Popen([sys.executable, "-m", "coordinator", "backend", "--count",
+                             str(count), "--base-port", str(base_port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ports = []
+        for line in proc.stdout:  # type: ignore[union-attr]
+            ports.append(int(line.rsplit(":", 1)[1]))
+            if len(ports) == int(count):
+                break
+        if proc.poll() is not None or not ports:
+            proc.wait(timeout=10)
+            error = (proc.stderr.read() if proc.stderr else "").strip()  # type: ignore[union-attr]
+            raise LaunchError(error.removeprefix("assay: error: ") or "exited at once")
+        sys.stderr.write("assay: backends launched on ports "
+                         f"{','.join(map(str, ports))}\n")
+        yield ports
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def run_watch(args: argparse.Namespace) -> int:
     target = args.target or os.environ.get("ASSAY_TARGET")
     if not target:
         raise ConfigError("--target URL (the proxy) is required")
     args.target = validate_target_url(target)
     plan = build_plan(args, "")  # every flag checked before anything is created
+    if args.launch_backends is not None:
+        count, base = str(args.launch_backends).strip(), str(args.backends_base_port).strip()
+        if not count.isdigit() or not 1 <= int(count) <= 256:
+            raise ConfigError(f"--launch-backends must be 1..256 (got {args.launch_backends!r})")
+        if not base.isdigit() or int(base) + int(count) - 1 > 65535:
+            raise ConfigError(f"--backends-base-port {args.backends_base_port!r} is not a "
+                              "port that leaves room for the backends")
     if args.csv is not None and not args.csv.parent.is_dir():
         raise ConfigError(f"--csv {args.csv}: its directory does not exist")
     if args.summary_json is not None and not args.summary_json.parent.is_dir():
@@ -111,6 +158,21 @@ def run_watch(args: argparse.Namespace) -> int:
         sys.stderr.write(f"assay: error: {exc}\n")
         return EXIT_USAGE
     (run_dir / SHARD_DIR).mkdir()
+    with ExitStack() as stack:
+        if args.launch_backends:
+            try:
+                ports = stack.enter_context(launched_backends(
+                    args.launch_backends, args.backends_base_port))
+            except LaunchError as exc:
+                sys.stderr.write(f"assay: error: --launch-backends: {exc}\n")
+                return EXIT_INFRA
+            plan = replace(plan, backend_ports=plan.backend_ports + tuple(ports))
+        return _execute(args, config, run_dir, plan)
+
+
+def _execute(args: argparse.Namespace, config: Any, run_dir: Path, plan: WatchPlan) -> int:
+    from coordinator.execute import execute_run
+
     plan = replace(plan, shard_dir=str(run_dir / SHARD_DIR))
     settings: dict[str, Any] = {"watch": plan.to_wire(),
                                 "watch_csv": str(args.csv) if args.csv else None,

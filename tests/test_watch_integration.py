@@ -107,6 +107,9 @@ def test_bad_input_and_closed_port(tmp_path: Path) -> None:
     bad = assay("watch", "--target", "http://127.0.0.1:1/", "--rate", "fast",
                 "--results", str(tmp_path))
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0, bad.stderr
+    for flags in (("--launch-backends", "0"), ("--backend-ports", "80,x")):
+        refused = assay("watch", "--target", "http://127.0.0.1:1/", *flags)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     closed = assay("watch", "--target", f"http://127.0.0.1:{free_port()}/", "--duration",
                    "1s", "--procs", "1", "--request-timeout", "1s", "--results",
                    str(tmp_path))
