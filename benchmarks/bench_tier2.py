@@ -7,7 +7,13 @@ timeline of ``validate-results.json`` at 1 and 5 minutes (or wherever the budget
 ``--defects`` runs against the defective refapp instead and reports how long after the
 start each finding bucket first appeared.
 
-Usage: ``python benchmarks/bench_tier2.py [--budget 300] [--max-length 8] [--defects]``.
+Usage: ``python benchmarks/bench_tier2.py [--budget 300] [--max-length 12] [--defects]``.
+
+Measured (2-core VM, load ~2-4 from other work, seed 1, one connection):
+correct refapp, ``--max-length 12``: 9,628 sequences at 1 min (160/s), 42,029 at 5 min
+(140/s, 469,351 requests), 7/7 operations answered 2xx and 13 operation/status pairs from
+the first minute on, no finding. ``--max-length 8`` is exhausted after 7,029 sequences in
+42 s. With the three ``api-*`` defects, 1 min: 11,233 sequences (187/s), all 4 buckets.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ def at(points: list[list[float]], second: float) -> list[float] | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=300.0)
-    parser.add_argument("--max-length", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=12)
     parser.add_argument("--seed", default="1")
     parser.add_argument("--defects", action="store_true")
     args = parser.parse_args(argv)
@@ -70,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         "operations_2xx": f"{cov['operations_2xx']}/{cov['operations']}",
         "status_pairs": cov["status_pairs"], "at": marks,
         "by_length": section["planner"].get("by_length"),
-        "findings": {f["bucket"]: f["count"] for f in section["findings"]},
+        "findings": {f["bucket"]: {"count": f["count"], "first_seen_s": f["first_seen_s"],
+                                   "first_sequence": f["first_sequence"]}
+                     for f in section["findings"]},
         "wall_s": round(wall, 1), "cpus": os.cpu_count(),
         "load": [round(v, 2) for v in os.getloadavg()],
     }

@@ -64,6 +64,9 @@ class Bucket:
     minimal: tuple[Step, ...] | None = None
     shrink: dict[str, Any] = field(default_factory=dict)
     repro: str | None = None
+    #: Seconds into the campaign and sequence number at which the bucket first showed.
+    first_seen_s: float = 0.0
+    first_sequence: int = 0
 
 
 @dataclass
@@ -122,7 +125,9 @@ class Campaign:
                 for finding in check(run.exchanges, ops, self.graph):
                     held = self.buckets.get(finding.bucket)
                     if held is None:
-                        self.buckets[finding.bucket] = Bucket(finding, steps)
+                        self.buckets[finding.bucket] = Bucket(
+                            finding, steps, first_seen_s=round(time.monotonic() - started, 3),
+                            first_sequence=self.sequences)
                         log.info("tier2.finding", bucket=finding.bucket, detail=finding.detail)
                     else:
                         held.count += 1
@@ -189,6 +194,7 @@ class Campaign:
                          "points": self.timeline},
             "findings": [
                 {**finding_json(b.first), "bucket": key, "count": b.count,
+                 "first_seen_s": b.first_seen_s, "first_sequence": b.first_sequence,
                  "sequence": [s.to_json() for s in b.steps],
                  "minimal_sequence": ([s.to_json() for s in b.minimal] if b.minimal
                                       else None),
