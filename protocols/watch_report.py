@@ -5,11 +5,12 @@ error, a timeout, a 502 from the proxy...). Consecutive failures in time order, 
 form a failure window that the next success closes. A failure counts against the proxy
 (I-RECONF-FAIL) only if at least one backend was up when it was sent: the coordinator
 probes each backend's ``/healthz`` directly (``BackendHealth``, which allows for the
-probes' blind spot); without backend ports every failure counts. "Front changed" is a client's request leaving from another local
-port than its previous one (a new connection to the proxy), "back changed" the same for
-the proxy's source port toward the backend. Whether keep-alive front connections survive
-a reload is informational: a proxy may close idle connections when it reloads (RFC 9112
-§9.6: "A client, server, or proxy MAY close the transport connection at any time").
+probes' blind spot); without backend ports every failure counts. "Front changed" is a
+client's request leaving from another local port than its previous one (a new connection
+to the proxy), "back changed" the same for the proxy's source port toward the backend.
+Whether keep-alive front connections survive a reload is informational: a proxy may
+close idle connections when it reloads (RFC 9112 §9.6: "A client, server, or proxy MAY
+close the transport connection at any time").
 """
 
 from __future__ import annotations
