@@ -115,6 +115,7 @@ def infer(api: ApiSpec) -> Graph:
                 producers.setdefault(resource, Producer(op.op_id, resource, id_field, location))
                 collection_of[_shape(segs)] = resource
                 break
+    _list_producers(api, producers, collection_of)
     consumers: dict[str, tuple[Consumer, ...]] = {}
     roles: dict[str, str] = {}
     resources: dict[str, str] = {}
@@ -142,6 +143,36 @@ def infer(api: ApiSpec) -> Graph:
             parents[resource] = path_uses[-1].resource
     setup, skipped = _setup_and_skipped(api)
     return Graph(producers, consumers, roles, resources, parents, setup, skipped)
+
+
+def _list_producers(api: ApiSpec, producers: dict[str, Producer],
+                    collection_of: dict[tuple[str, ...], str]) -> None:
+    """A collection nobody creates through the API (read-only, or seeded) is produced by
+    its list: a GET whose 200 body is an array of objects with an identifier member (at
+    the top or as the first array member of an object)."""
+    for op in api.operations:
+        segs = _segments(op.path)
+        if op.method != "GET" or not segs or _is_param(segs[-1]) or segs[-1] in producers:
+            continue
+        schema = op.responses.get("200")
+        items = _array_items(schema)
+        id_field = identifier_field(segs[-1], items)
+        if id_field:
+            producers[segs[-1]] = Producer(op.op_id, segs[-1], id_field, False)
+            collection_of[_shape(segs)] = segs[-1]
+
+
+def _array_items(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "array" or "items" in schema:
+        return schema.get("items")
+    props = schema.get("properties")
+    if isinstance(props, dict):
+        for sub in props.values():
+            if isinstance(sub, dict) and (sub.get("type") == "array" or "items" in sub):
+                return sub.get("items")
+    return None
 
 
 def _body_consumers(op: Operation, by_singular: dict[str, str]) -> list[Consumer]:
@@ -200,6 +231,8 @@ def plan_text(graph: Graph, api: ApiSpec) -> str:
     lines.append("producers:")
     for resource, p in sorted(graph.producers.items()):
         carrier = f"response member {p.field!r}" if p.field else "Location header"
+        if graph.roles.get(p.op_id) == LIST:
+            carrier = f"member {p.field!r} of the first listed object"
         parent = f", child of {graph.parents[resource]}" if resource in graph.parents else ""
         lines.append(f"  {resource}: {p.op_id} ({carrier}{parent})")
     lines.append("operations:")

@@ -94,7 +94,9 @@ class Planner:
         last = self.ops[steps[-1].op_id]
         if last.request_schema is not None and steps[-1].payload == "valid":
             self._variants(steps)
-        if last.method in _SAFE or len(steps) - len(self._setup) >= self.max_length:
+        produces = exchanges[-1].produced is not None
+        if (last.method in _SAFE and not produces) or \
+                len(steps) - len(self._setup) >= self.max_length:
             return
         for op_id in self.fuzzable:
             binds = self._bindings(op_id, steps, exchanges)
@@ -117,7 +119,7 @@ class Planner:
         binds = []
         for consumer in wanted:
             source = next((e.index for e in reversed(exchanges)
-                           if e.created and e.created[0] == consumer.resource), None)
+                           if e.produced and e.produced[0] == consumer.resource), None)
             if source is None:
                 return None
             binds.append(Binding(consumer.name, consumer.where, source))

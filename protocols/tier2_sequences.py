@@ -86,6 +86,9 @@ class Exchange:
     #: (resource, ids) a successful list showed.
     listed: tuple[str, frozenset[str]] | None
     role: str
+    #: (resource, id) this exchange hands to consumers: what it created, or the first id
+    #: of a list that is its resource's producer (a read-only collection).
+    produced: tuple[str, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -192,9 +195,15 @@ class SequenceRun:
                 created = (resource, made)
                 self.produced[index] = created
         elif role == LIST and 200 <= status < 300:
-            listed = (resource, frozenset(_listed_ids(doc, self._id_field(resource))))
+            ids = _listed_ids(doc, self._id_field(resource))
+            listed = (resource, frozenset(ids))
+            producer = self.graph.producers.get(resource)
+            if producer is not None and producer.op_id == step.op_id and ids \
+                    and len(ids[0]) <= MAX_ID:
+                self.produced[index] = (resource, ids[0])
         exchange = Exchange(index, step, self.ops[step.op_id].method, self.base_path + path,
-                            status, doc, is_json, addressed, created, listed, role)
+                            status, doc, is_json, addressed, created, listed, role,
+                            self.produced.get(index))
         self.exchanges.append(exchange)
         if index == 0 and self.graph.setup == step.op_id and not exchange.ok:
             self.stopped = f"setup {step.op_id} answered {status}"

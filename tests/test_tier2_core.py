@@ -122,6 +122,49 @@ def test_nested_resources_location_and_body_consumers() -> None:
     assert graph.roles["listOrders"] == "list" and graph.resources["listOrders"] == "orders"
 
 
+READ_ONLY = """
+openapi: 3.0.3
+info: {title: catalogue, version: "1"}
+paths:
+  /products:
+    get:
+      operationId: listProducts
+      responses:
+        "200":
+          description: all
+          content:
+            application/json:
+              schema:
+                type: array
+                items: {type: object, properties: {productId: {type: integer}}}
+  /products/{productId}:
+    get:
+      operationId: getProduct
+      responses: {"200": {description: one}}
+"""
+
+
+def test_a_list_produces_for_a_collection_nobody_creates() -> None:
+    api = load_operations(READ_ONLY, "catalogue.yaml")
+    graph = infer(api)
+    assert graph.producers["products"].op_id == "listProducts"
+    assert "member 'productId' of the first listed object" in plan_text(graph, api)
+    planner = Planner(api, graph, 1)
+    steps, _ = planner.next_sequence()
+    assert [s.op_id for s in steps] == ["listProducts"]
+    run = SequenceRun(steps, api.by_id(), graph)
+    run.next_request()
+    run.receive(*_json(200, [{"productId": 7}, {"productId": 8}]))
+    planner.record(steps, run.exchanges, False)
+    proposals = [planner.next_sequence()[0] for _ in range(2)]
+    grown = next(p for p in proposals if p[-1].op_id == "getProduct")
+    assert [s.op_id for s in grown] == ["listProducts", "getProduct"]
+    run = SequenceRun(grown, api.by_id(), graph)
+    run.next_request()
+    run.receive(*_json(200, [{"productId": 7}]))
+    assert run.next_request().target == "/products/7"
+
+
 def test_bad_spec_is_a_spec_error() -> None:
     with pytest.raises(SpecError):
         load_operations("openapi: 2.0\npaths: {}\n", "bad.yaml")
