@@ -4,7 +4,8 @@
 runs against ``--target`` (default: the built-in refapp, with ``--refapp-defect``s) for
 ``--budget``, and ``validate-results.json`` in ``--out`` holds the ``tier_2`` section,
 beside one reproducer file per finding bucket. Exit 0 no finding, 1 a finding, 2 a bad
-spec, override file or flag, 3 a target that cannot be reached (or stopped answering).
+spec, override file or flag (or a setup that never succeeded, so nothing was judged), 3 a
+target that cannot be reached (or stopped answering).
 """
 
 from __future__ import annotations
@@ -136,6 +137,10 @@ def _campaign(args: argparse.Namespace, api: Any, graph: Any, overrides: Any, ur
     _print_summary(section, out)
     if section["findings"]:
         return EXIT_FAIL
+    setup = section.get("setup")
+    if setup and not any(s.startswith("2") for s in
+                         section["coverage"]["statuses"].get(setup, {})):
+        return _error(f"nothing judged: setup {setup} never answered 2xx", EXIT_USAGE)
     if campaign.stopped.startswith("target"):
         return _error(campaign.stopped, EXIT_INFRA)
     return EXIT_PASS
@@ -147,6 +152,10 @@ def _print_summary(section: dict[str, Any], out: Path) -> None:
           f"{section['requests']} requests in {section['elapsed_s']} s; operations "
           f"{cov['operations_2xx']}/{cov['operations']} answered 2xx, "
           f"{cov['status_pairs']} operation/status pairs")
+    setup = section.get("setup")
+    if setup and not any(s.startswith("2") for s in cov["statuses"].get(setup, {})):
+        sys.stderr.write(f"assay: warning: setup {setup} never answered 2xx, so no sequence "
+                         "got past it (give setup_body in an --overrides file)\n")
     for f in section["findings"]:
         print(f"  {f['severity']:4} {f['bucket']} x{f['count']}: {f['detail']}")
         if f["minimal_sequence"]:

@@ -178,6 +178,7 @@ class Campaign:
                      if any(s.startswith("2") for s in self.coverage.get(op, {}))]
         pairs = sum(len(v) for v in self.coverage.values())
         return {
+            "spec": self.spec_text[0], "setup": self.graph.setup,
             "seed": self.seed, "budget_s": self.budget_s, "elapsed_s": round(self.elapsed_s, 3),
             "stopped_by": self.stopped, "sequences": self.sequences,
             "sequences_per_s": round(self.sequences / self.elapsed_s, 1) if self.elapsed_s

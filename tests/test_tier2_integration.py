@@ -84,6 +84,11 @@ def test_plan_bad_input_and_unreachable(tmp_path: Path) -> None:
     overrides.write_text('skip = ["nope"]\n')
     result = assay("tier2", "--overrides", str(overrides), "--plan")
     assert result.returncode == 2 and "o.toml:1: skip[0]: no operation 'nope'" in result.stderr
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('setup_body = { username = "u", password = "wrong" }\n')
+    result = assay("tier2", "--overrides", str(wrong), "--budget", "2s", "--out",
+                   str(tmp_path / "w"))
+    assert result.returncode == 2 and "setup login never answered 2xx" in result.stderr
     result = assay("tier2", "--budget", "soon", "--plan")
     assert result.returncode == 2 and "--budget" in result.stderr
     spec = Path(__file__).resolve().parent.parent / "refapp" / "openapi.yaml"
