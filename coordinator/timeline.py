@@ -13,13 +13,19 @@ doubles, so the series always spans the whole run at an even spacing and never h
 than ``max_points`` samples. A 24 h soak at the default 2000 points ends with a sample
 every 64 s (1350 points, ~250 KB of JSON).
 
+A resumed soak writes into the same run directory: before its first sample, ``follow``
+carries over the samples the previous coordinator's last results write held (those up to
+the resume point), so the series still covers the whole soak.
+
 The pure parts (``Timeline``, ``interval_percentiles``) take values, never a clock or a
 socket; ``follow`` is the thin loop the coordinator starts beside the walkers.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -28,6 +34,7 @@ from hdrh.histogram import HdrHistogram
 
 from actors.slices import SLICES
 from coordinator.resources import METRICS
+from coordinator.results import RESULTS_FILE
 
 if TYPE_CHECKING:
     from coordinator.run import Coordinator
@@ -59,6 +66,18 @@ class Timeline:
                 kept.append(newest)
             self._points = [first, *kept]
             self.interval_s *= 2
+
+    def carry_over(self, earlier: Sequence[Any], before_s: float) -> None:
+        """Start from a previous coordinator's samples (a resumed soak): those with a
+        numeric ``t`` up to ``before_s``, sampled no faster than they were."""
+        kept = sorted((p for p in earlier if isinstance(p, dict)
+                       and isinstance(p.get("t"), (int, float)) and 0 <= p["t"] <= before_s),
+                      key=lambda p: p["t"])
+        for point in kept:
+            self.add(dict(point))
+        if len(self._points) >= 2:
+            self.interval_s = max(self.interval_s,
+                                  self._points[-1]["t"] - self._points[-2]["t"])
 
     def points(self) -> list[dict[str, Any]]:
         return [dict(p) for p in self._points]
@@ -153,12 +172,24 @@ def read_resources(pid: int | None) -> dict[str, float]:
     return values
 
 
+def previous_timeline(run_dir: Path) -> list[Any]:
+    """The ``timeline`` of the results document already in ``run_dir`` (empty if none)."""
+    try:
+        document = json.loads((run_dir / RESULTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found = document.get("timeline") if isinstance(document, dict) else None
+    return found if isinstance(found, list) else []
+
+
 async def follow(timeline: Timeline, coord: Coordinator,
                  clock: Callable[[], float] | None = None) -> None:
     """Sample ``coord`` until cancelled (the coordinator's run nursery ends it)."""
     import time
 
     now = clock or time.time
+    if coord.elapsed_before > 0 and not timeline.points():
+        timeline.carry_over(previous_timeline(coord.run_dir), coord.elapsed_before)
     while True:
         await trio.sleep(timeline.interval_s)
         started = coord.run_started

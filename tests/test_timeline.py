@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
-from coordinator.timeline import Timeline, exchange_totals, interval_percentiles
+from coordinator.timeline import (
+    Timeline,
+    exchange_totals,
+    interval_percentiles,
+    previous_timeline,
+)
 from protocols.tally import new_histogram
 
 
@@ -83,3 +90,14 @@ def test_assay_load_counts_per_scenario() -> None:
     assert exchange_totals({"load.api.requests": 40, "load.api.failed": 2,
                             "load.web.requests": 10, "load.api.error.eof": 2,
                             "load.done": 1, "hold.dialed": 5}) == (55, 2)
+
+
+def test_a_resumed_soak_carries_over_the_samples_before_the_resume(tmp_path: Path) -> None:
+    earlier = [{"t": float(t), "exchanges": t} for t in range(0, 640, 64)]
+    (tmp_path / "validate-results.json").write_text(json.dumps(
+        {"timeline": [*earlier, {"t": "bad"}, 7, {"t": 9999.0}]}))
+    timeline = Timeline()
+    timeline.carry_over(previous_timeline(tmp_path), before_s=600.0)
+    assert [p["t"] for p in timeline.points()] == [float(t) for t in range(0, 640, 64)]
+    assert timeline.interval_s == 64.0  # goes on sampling as sparsely as it had got
+    assert previous_timeline(tmp_path / "missing") == []
