@@ -18,6 +18,9 @@ from protocols.openapi_operations import Operation
 from protocols.tier2_graph import Graph
 from protocols.tier2_sequences import ApiRequest, SequenceRun, Step
 
+#: Transport causes that mean "closed while idle" on a reused connection.
+_IDLE_CLOSE = ("eof", "reset")
+
 
 class ExchangeFailed(Exception):
     """No response: a timeout, a refused or reset connection, or an unparseable reply."""
@@ -53,18 +56,29 @@ class SequenceRunner:
         run = SequenceRun(steps, self.ops, self.graph, self.base_path)
         while (request := run.next_request()) is not None:
             data = request_bytes(request, self.target.host_header)
-            try:
-                with trio.fail_after(self.timeout):
-                    if self._conn is None:
-                        self._conn = await keepalive.open_connection(self.target)
-                    keepalive.begin(self._conn, data, request.method)
-                    response = await keepalive.complete(self._conn)
-            except trio.TooSlowError:
-                self.close()
-                raise ExchangeFailed("timeout", run) from None
-            except Exception as exc:  # transport or parser failure: a fact about the target
-                self.close()
-                raise ExchangeFailed(keepalive.failure_cause(exc), run) from None
+            for attempt in (1, 2):
+                reused = self._conn is not None
+                try:
+                    with trio.fail_after(self.timeout):
+                        if self._conn is None:
+                            self._conn = await keepalive.open_connection(self.target)
+                        keepalive.begin(self._conn, data, request.method)
+                        response = await keepalive.complete(self._conn)
+                    break
+                except trio.TooSlowError:
+                    self.close()
+                    raise ExchangeFailed("timeout", run) from None
+                except (net.TransportError, OSError) as exc:
+                    self.close()
+                    cause = exc.cause if isinstance(exc, net.TransportError) else \
+                        net.cause_of(exc)
+                    # A kept-alive connection the server closed while idle: reopen, resend
+                    # once (RFC 9112 §9.3.1 lets a client retry on a new connection).
+                    if not (reused and attempt == 1 and cause in _IDLE_CLOSE):
+                        raise ExchangeFailed(cause, run) from None
+                except Exception as exc:  # the response parser refused the reply
+                    self.close()
+                    raise ExchangeFailed(keepalive.failure_cause(exc), run) from None
             self.requests += 1
             run.receive(response.status, list(response.headers), response.body)
             if not response.keep_alive:

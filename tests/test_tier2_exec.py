@@ -1,0 +1,68 @@
+"""The Tier 2 runner's I/O: a kept-alive connection the server closed while idle is
+reopened and the request resent once; a server that stops answering is a timeout."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+import trio
+
+from actors.tier2_exec import ExchangeFailed, SequenceRunner
+from actors.walker import Target
+from protocols.openapi_operations import load_operations
+from protocols.tier2_graph import infer
+from protocols.tier2_sequences import Step
+
+SPEC = (Path(__file__).resolve().parent.parent / "refapp" / "openapi.yaml").read_text()
+OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n' \
+     b'{"status":"ok"}'
+
+
+async def _runner_against(handler, steps):
+    api = load_operations(SPEC, "openapi.yaml")
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, handler, 0,
+                                                host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        runner = SequenceRunner(Target.from_url(f"http://127.0.0.1:{port}/"), api.by_id(),
+                                infer(api), "", timeout=0.5)
+        try:
+            outcome = await runner.run(steps)
+        except ExchangeFailed as exc:  # raised outside the nursery, not in a group
+            outcome = exc
+        finally:
+            runner.close()
+            nursery.cancel_scope.cancel()
+    if isinstance(outcome, ExchangeFailed):
+        raise outcome
+    return outcome
+
+
+def test_server_closing_idle_connections_is_retried_once() -> None:
+    connections = []
+
+    async def one_and_close(stream: trio.SocketStream) -> None:
+        connections.append(1)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = await stream.receive_some(4096)
+            if not chunk:
+                return
+            data += chunk
+        await stream.send_all(OK)  # keep-alive by default, yet closed right after
+        await stream.aclose()
+
+    run = trio.run(_runner_against, one_and_close, (Step("healthz"),) * 3)
+    assert [e.status for e in run.exchanges] == [200, 200, 200]
+    assert len(connections) == 3
+
+
+def test_silent_server_is_a_timeout() -> None:
+    async def silent(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()
+
+    with pytest.raises(ExchangeFailed) as caught:
+        trio.run(_runner_against, silent, (Step("healthz"),))
+    assert caught.value.cause == "timeout" and caught.value.run.exchanges == []
