@@ -46,7 +46,7 @@ def _error(message: str, code: int) -> int:
 
 def run_tier2(args: argparse.Namespace) -> int:
     from coordinator.config import ConfigError, parse_duration, parse_seed
-    from coordinator.tier2_run import Campaign, load_graph, run_campaign
+    from coordinator.tier2_run import load_graph
     from protocols.errors import SourceError
     from protocols.load_errors import LoadInputError
     from protocols.tier2_graph import plan_text
@@ -93,7 +93,7 @@ def run_tier2(args: argparse.Namespace) -> int:
         elif args.refapp_defect:
             return _error("--refapp-defect needs the built-in refapp (no --target)", EXIT_USAGE)
         return _campaign(args, api, graph, overrides, url, budget, seed, spec_path,
-                         spec_text, extra, out, Campaign, run_campaign)
+                         spec_text, extra, out)
     finally:
         if refapp is not None:
             refapp.stop()
@@ -101,13 +101,13 @@ def run_tier2(args: argparse.Namespace) -> int:
 
 def _campaign(args: argparse.Namespace, api: Any, graph: Any, overrides: Any, url: str,
               budget: float, seed: int, spec_path: Path, spec_text: str,
-              extra: tuple[str, str] | None, out: Path, campaign_cls: Any,
-              run_campaign: Any) -> int:
+              extra: tuple[str, str] | None, out: Path) -> int:
     import trio
 
     from actors.tier2_exec import reachable
     from actors.walker import Target
     from coordinator.config import ConfigError, validate_target_url
+    from coordinator.tier2_run import Campaign, run_campaign
 
     try:
         validate_target_url(url)
@@ -121,7 +121,7 @@ def _campaign(args: argparse.Namespace, api: Any, graph: Any, overrides: Any, ur
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return _error(f"--out {out}: {exc.strerror or exc}", EXIT_USAGE)
-    campaign = campaign_cls(
+    campaign = Campaign(
         api=api, graph=graph, target=target, seed=seed, budget_s=budget,
         max_length=args.max_length, setup_body=overrides.setup_body,
         shrink=not args.no_shrink, spec_text=(str(spec_path), spec_text),

@@ -137,10 +137,8 @@ class Planner:
         for payload in payloads:
             mutated = Step(last.op_id, payload.kind, payload.body, last.binds)
             if lister is not None and payload.invalid:
-                before = Step(lister)
-                shifted = Step(mutated.op_id, mutated.payload, mutated.body,
-                               tuple(Binding(b.name, b.where, b.source) for b in mutated.binds))
-                variant = (*steps[:-1], before, shifted, Step(lister))
+                # the list goes in after every producer the step binds to: no renumbering
+                variant = (*steps[:-1], Step(lister), mutated, Step(lister))
             else:
                 variant = (*steps[:-1], mutated)
             if self._push(variant, extend=False):

@@ -86,6 +86,7 @@ def replay_file(path: Path, url: str, attempts: int = 1) -> int:
     from protocols.errors import SourceError
     from protocols.load_errors import LoadInputError
     from protocols.tier2_sequences import Step
+    from replay.shrink import CandidateError
     from replay.tier2_shrink import still_shows
 
     def fail(message: str, code: int) -> int:
@@ -119,10 +120,8 @@ def replay_file(path: Path, url: str, attempts: int = 1) -> int:
                 if await still_shows(runner, steps, data["bucket"]):
                     print(f"FAIL (still reproduces): {data['bucket']}")
                     return EXIT_FAIL
-        except Exception as exc:  # CandidateError from a transport failure
-            if isinstance(exc, ExchangeFailed) or type(exc).__name__ == "CandidateError":
-                return fail(f"target stopped answering: {exc}", EXIT_INFRA)
-            raise
+        except (CandidateError, ExchangeFailed) as exc:  # no response mid-sequence
+            return fail(f"target stopped answering: {exc}", EXIT_INFRA)
         finally:
             runner.close()
         print(f"PASS (gone): {data['bucket']}")
