@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     run = sub.add_parser("run", help="validate a target (default: the built-in refapp)")
     _add_run_options(run)
+    run.add_argument("--proxy", action="store_true", help="the target is a reverse proxy: "
+                     "run `assay proxy` (smuggling checks) with --backend-ports")
+    run.add_argument("--backend-ports", help="with --proxy: P1,P2,... of the assay backends")
     soak = sub.add_parser("soak", help="long run (default 24h): checkpoints, actor restarts, "
                           "--resume DIR after a crash")
     _add_run_options(soak)
@@ -279,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "run" and (args.proxy or args.backend_ports is not None):
+            from coordinator.proxy_cli import run_proxy_from_run
+
+            return run_proxy_from_run(args)
         if args.command == "run":
             config = config_from_args(args)
             logs.configure(config.log_format)

@@ -6,8 +6,8 @@ started beforehand and put into the proxy's configuration by the user) what arri
 run is an ordinary fleet run with one proxy walker per actor; what the coordinator does
 differently is ``coordinator.proxy_run``. Bad input is one line, exit 2.
 
-(The issue asked for ``assay run --proxy``; ``assay run``'s parser is not this module's
-to change, so the check is its own fleet command.)
+``assay run --target PROXY_URL --proxy --backend-ports P1,P2`` (the issue's spelling) is the
+same run: ``run_proxy_from_run`` hands ``assay run``'s proxy-relevant flags over to it.
 """
 
 from __future__ import annotations
@@ -96,3 +96,29 @@ def run_proxy(args: argparse.Namespace) -> int:
         "proxy_summary_json": str(args.summary_json) if args.summary_json else None,
     }
     return execute_run(config, run_dir=run_dir, fleet=settings)
+
+
+#: ``assay run`` flags an ``assay run --proxy`` run uses; the others would be ignored, so
+#: they are refused (exit 2) rather than silently dropped.
+_RUN_FLAGS_KEPT = ("target", "procs", "results", "log_format", "config", "label")
+_RUN_FLAGS_UNUSED = ("duration", "concurrency", "seed", "spec", "launch", "slices")
+
+
+def run_proxy_from_run(args: argparse.Namespace) -> int:
+    """``assay run --proxy --backend-ports P1,P2``: exactly ``assay proxy`` with the same
+    target, procs (default 1, not one per core: the cases are few), results, log format,
+    config file and label. One without the other is a usage error."""
+    if not args.proxy:
+        raise ConfigError("--backend-ports goes with --proxy (the target is a reverse proxy)")
+    if not args.backend_ports:
+        raise ConfigError("--proxy needs --backend-ports P1,P2,... (the assay backends "
+                          "behind the proxy)")
+    unused = [f"--{name.replace('_', '-')}" for name in _RUN_FLAGS_UNUSED
+              if getattr(args, name, None) is not None]
+    if unused:
+        raise ConfigError(f"{', '.join(unused)}: not used with --proxy (the cases decide "
+                          "the run's length)")
+    kept = {name: getattr(args, name, None) for name in _RUN_FLAGS_KEPT}
+    kept["procs"] = kept["procs"] or "1"
+    return run_proxy(argparse.Namespace(**kept, backend_ports=args.backend_ports,
+                                        summary_json=getattr(args, "summary_json", None)))

@@ -153,8 +153,9 @@ def test_cl_only_proxy_desyncs_and_nginx_does_not(tmp_path: Path) -> None:
             bad = assay("proxy", "--target", url, "--backend-ports", str(ports[0]),
                         "--results", str(tmp_path / "bad"))
         with nginx_proxy(tmp_path, ports) as (nginx_url, _):
-            good = assay("proxy", "--target", nginx_url, "--backend-ports", str(ports[0]),
-                         "--results", str(tmp_path / "good"))
+            # The spelling: assay run --proxy hands over to assay proxy.
+            good = assay("run", "--proxy", "--target", nginx_url, "--backend-ports",
+                         str(ports[0]), "--results", str(tmp_path / "good"))
     assert bad.returncode == 1, bad.stdout + bad.stderr
     block = only_results(tmp_path / "bad")["proxy"]
     desync = [f for f in block["findings"] if f["invariant"] == "I-PROXY-DESYNC"]
@@ -179,3 +180,14 @@ def test_bad_input_and_absent_backend(tmp_path: Path) -> None:
                    str(free_port()), "--results", str(tmp_path))
     assert absent.returncode == 3 and "backend 127.0.0.1:" in absent.stderr
     assert absent.stderr.strip().count("\n") == 0
+    via_run = assay("run", "--proxy", "--target", "http://127.0.0.1:1/", "--backend-ports",
+                    str(free_port()), "--results", str(tmp_path))
+    assert via_run.returncode == 3 and "backend 127.0.0.1:" in via_run.stderr
+    for flags, says in ((["--proxy"], "--proxy needs --backend-ports"),
+                        (["--backend-ports", "1"], "--backend-ports goes with --proxy"),
+                        (["--proxy", "--backend-ports", "1", "--duration", "5s"],
+                         "--duration: not used")):
+        wrong = assay("run", "--target", "http://127.0.0.1:1/", *flags, "--results",
+                      str(tmp_path))
+        assert wrong.returncode == 2 and says in wrong.stderr, wrong.stderr
+        assert wrong.stderr.strip().count("\n") == 0
