@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from coordinator import report_data as data
+from coordinator.report_command_verdicts import command_errors, command_verdicts
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 #: Text of a failure body, at most (a large received body must not bloat the CI file).
@@ -109,7 +110,9 @@ def _run_suites(root: ET.Element, run: Mapping[str, Any], prefix: str, whole: bo
 
 
 def _command_cases(suite: Any, run: Mapping[str, Any], mode: str) -> None:
-    """Load thresholds as testcases; the hold/loris verdict as one testcase."""
+    """Load thresholds as testcases; the hold/loris verdict as one testcase; each watch /
+    proxy verdict as a testcase, and an error testcase when the proxy's backends could not
+    be read (its verdicts then judged nothing)."""
     load = run.get("load")
     if isinstance(load, dict):
         for entry in data.as_list(load.get("thresholds")):
@@ -132,6 +135,22 @@ def _command_cases(suite: Any, run: Mapping[str, Any], mode: str) -> None:
                 failure = ET.SubElement(case, "failure", type=key,
                                         message=clean(block.get("reason") or f"{key} failed"))
                 failure.text = clean(json.dumps(block, default=str)[:MAX_BODY])
+    for verdict in command_verdicts(run):  # watch / proxy: verdicts in their own blocks
+        case = ET.SubElement(suite(verdict.block), "testcase",
+                             name=clean(f"{verdict.id}: {verdict.meaning}"),
+                             classname=f"assay.{mode}", time="0")
+        if verdict.failed:
+            failure = ET.SubElement(case, "failure", type=clean(verdict.id),
+                                    message=clean(f"{verdict.meaning} ({verdict.detail})"))
+            more = len(verdict.examples) - 1
+            failure.text = clean(_example_text(verdict.examples[0] if verdict.examples
+                                               else None)
+                                 + (f"\nand {more} more (see validate-results.json)"
+                                    if more > 0 else ""))
+    for block_name, message in command_errors(run):
+        case = ET.SubElement(suite(block_name), "testcase", name=f"{block_name} judged",
+                             classname=f"assay.{mode}", time="0")
+        ET.SubElement(case, "error", type="not_judged", message=clean(message))
 
 
 def _case(suite: ET.Element, classname: str, entry: Mapping[str, Any]) -> ET.Element:

@@ -18,12 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from coordinator import report_data as data
+from coordinator.report_command_verdicts import (
+    CommandVerdict,
+    command_errors,
+    command_verdicts,
+)
 from protocols.svg_charts import esc
 
 #: Cases shown per slice before the rest are only counted (a broken parser can fail 200).
 MAX_CASES_PER_SLICE = 25
 #: Example keys the case heading or quote already shows.
 SHOWN_ELSEWHERE = frozenset({"quote"})
+#: Keys of a proxy finding that hold bytes as latin-1 text (shown escaped, as bytes).
+WIRE_KEYS = frozenset({"sent", "client_received", "backend_received"})
 #: Example keys shown as rows of the small fact table, in this order.
 FACTS = ("case", "verdict", "reaction", "reason", "statuses", "baseline_status", "ending",
          "rfc", "walker", "state", "request", "status", "expected", "detail")
@@ -45,6 +52,18 @@ def invariants_section(run_dir: Path, document: dict[str, Any], context: dict[st
                         + f"</td><td><code>{esc(entry.get('counter', ''))}</code></td>"
                         f"<td>{esc(detail if detail is not None else '')}</td></tr>")
     counts = {s: len(data.as_list(verdicts.get(s))) for s in ("passed", "failed", "not_judged")}
+    for verdict in command_verdicts(document):  # watch / proxy keep theirs in their block
+        css = verdict.status if verdict.status in ("passed", "failed") else "info"
+        counts[verdict.status] = counts.get(verdict.status, 0) + (css != "info")
+        rows.insert(0 if verdict.failed else len(rows),
+                    f"<tr><td>{esc(verdict.id)}</td><td class=\"status-{css}\">"
+                    f"{esc(verdict.status)}</td><td>{esc(verdict.severity)}</td>"
+                    f"<td>{esc(verdict.meaning)}</td><td><code>{esc(verdict.block)}</code>"
+                    f"</td><td>{esc(verdict.detail)}</td></tr>")
+    for block_name, message in command_errors(document):
+        counts["not_judged"] += 1
+        rows.insert(0, f"<tr><td>{esc(block_name)}</td><td class=\"status-not_judged\">"
+                       f"not judged</td><td></td><td>{esc(message)}</td><td></td><td></td></tr>")
     return ('<section id="invariants"><h2>Invariants</h2>'
             f"<p>{counts['failed']} failed, {counts['passed']} passed, "
             f"{counts['not_judged']} not judged</p><table><tr><th>invariant</th><th>status</th>"
@@ -73,7 +92,10 @@ def failures_section(run_dir: Path, document: dict[str, Any], context: dict[str,
         if slice_name not in shown_slices:
             shown_slices.add(slice_name)
             parts.append(_slice_cases(slice_name, by_slice.get(slice_name), "violation"))
-    if not failed:
+    failed_commands = [v for v in command_verdicts(document) if v.failed]
+    for verdict in failed_commands:
+        parts.append(_command_failure(run_dir, verdict))
+    if not failed and not failed_commands:
         parts.append('<p class="status-passed">no invariant failed</p>')
     lenient = [(s, c) for s, cases in by_slice.items() for c in data.as_list(cases)
                if isinstance(c, dict) and c.get("verdict") == "lenient"]
@@ -83,6 +105,35 @@ def failures_section(run_dir: Path, document: dict[str, Any], context: dict[str,
                      + "".join(_case_block(s, c.get("example") or {}, None, c)
                                for s, c in lenient[:MAX_CASES_PER_SLICE]) + "</details>")
     return '<section id="failures"><h2>Failures</h2>' + "".join(parts) + "</section>"
+
+
+def _command_failure(run_dir: Path, verdict: CommandVerdict) -> str:
+    """A failed watch / proxy verdict: each proxy finding with its bytes and reproducer
+    link, or each watch failure window that counted against the proxy."""
+    blocks = []
+    for example in verdict.examples[:MAX_CASES_PER_SLICE]:
+        repro = data.relative_link(run_dir, example.get("reproducer"))
+        shown = {k: ({"text": _escaped(v)} if k in WIRE_KEYS and isinstance(v, str) else v)
+                 for k, v in example.items() if k != "reproducer"}
+        title = (f"{verdict.block}.{example['case']}" if example.get("case")
+                 else f"{verdict.block} failure window")
+        block = _case_block(verdict.block, shown, title, None)
+        if repro:
+            block = block.replace("</strong>", f'</strong> &middot; <a href="{esc(repro)}">'
+                                  "reproducer</a>", 1)
+        blocks.append(block)
+    more = len(verdict.examples) - MAX_CASES_PER_SLICE
+    return (f'<h3 class="status-failed">{esc(verdict.id)} [{esc(verdict.severity)}]: '
+            f"{esc(verdict.meaning)}</h3><p><code>{esc(verdict.block)}</code>: "
+            f"{esc(verdict.detail)}</p>" + "".join(blocks)
+            + (f'<p class="muted">and {more} more in validate-results.json</p>'
+               if more > 0 else ""))
+
+
+def _escaped(text: str) -> str:
+    """Latin-1 text escaped as the results document escapes bytes (``\\r\\n``, ``\\xNN``)."""
+    return text.encode("latin-1", "replace").decode("latin-1").encode("unicode_escape") \
+        .decode("ascii")
 
 
 def _slice_cases(slice_name: str, cases: Any, verdict: str) -> str:

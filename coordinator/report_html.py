@@ -9,9 +9,9 @@ shown escaped, never injected). A section whose input is malformed is replaced b
 note, so one bad part never costs the rest of the page.
 
 Sections (their ids are what the browser test looks for): ``verdict``, ``timeline``,
-``latency``, ``invariants``, ``failures`` (``report_failures``), ``command`` (a load, hold or
-loris block), ``resources`` (the target's RSS/fds/threads with their fitted slopes) and
-``counters``.
+``latency``, ``invariants``, ``failures`` (``report_failures``), ``command`` (a load, hold,
+loris, watch or proxy block), ``resources`` (the target's RSS/fds/threads with their fitted
+slopes) and ``counters``.
 """
 
 from __future__ import annotations
@@ -153,9 +153,9 @@ def latency_section(run_dir: Path, document: dict[str, Any], context: dict[str, 
 
 
 def command_section(run_dir: Path, document: dict[str, Any], context: dict[str, Any]) -> str:
-    """The block a fleet command adds (``load``, ``hold``, ``loris``): its thresholds and
-    latency summary as tables; absent for a plain run."""
-    for key in ("load", "hold", "loris"):
+    """The block a fleet command adds (``load``, ``hold``, ``loris``, ``watch``, ``proxy``):
+    its thresholds and figures as tables; absent for a plain run."""
+    for key in ("load", "hold", "loris", "watch", "proxy"):
         block = document.get(key)
         if isinstance(block, dict):
             return (f'<section id="command"><h2>{esc(key)}</h2>'

@@ -121,3 +121,58 @@ def test_the_schema_check_rejects_what_ci_would_reject() -> None:
                                "</testsuite></testsuites>")  # a testcase needs a name
     assert not SCHEMA.is_valid('<testsuites><testsuite name="s" tests="1"><testcase name="c">'
                                '<failure/><skipped/></testcase></testsuite></testsuites>')
+
+
+def command_documents() -> dict[str, Any]:
+    """A failed ``assay watch`` and a failed ``assay proxy`` document (trimmed from real
+    runs): their verdicts live in the ``watch`` / ``proxy`` block, not in ``invariants``."""
+    return json.loads((FIXTURES / "command_blocks.json").read_text())
+
+
+def test_a_failed_watch_is_a_failing_i_reconf_fail_testcase() -> None:
+    root = checked(command_documents()["watch"])
+    watch = next(s for s in root.iter("testsuite") if s.get("name") == "watch")
+    names = [c.get("name", "") for c in watch]
+    assert names[0].startswith("I-RECONF-FAIL: a request through the proxy failed")
+    assert names[1].startswith("keepalive_kept")
+    failure = watch[0].find("failure")
+    assert failure is not None and failure.get("type") == "I-RECONF-FAIL"
+    assert "failed_requests 10" in failure.get("message", "")
+    assert "counted: 10" in (failure.text or "")  # the failure window that counted
+    assert watch[1].find("failure") is None  # informational: never fails
+    assert root.get("failures") == "1"
+
+
+def test_failed_proxy_invariants_are_testcases_with_their_bytes() -> None:
+    root = checked(command_documents()["proxy"])
+    proxy = next(s for s in root.iter("testsuite") if s.get("name") == "proxy")
+    by_id = {c.get("name", "").split(":", 1)[0]: c for c in proxy}
+    assert set(by_id) == {"I-PROXY-DESYNC", "I-PROXY-REWRITE", "I-PROXY-HOP"}
+    desync = by_id["I-PROXY-DESYNC"].find("failure")
+    assert desync is not None and "findings 2" in desync.get("message", "")
+    assert "case: cl_te" in desync.text and "GET /assay-smuggled/" in desync.text
+    assert "and 1 more" in desync.text and "\\x00" in desync.text
+    assert by_id["I-PROXY-REWRITE"].find("failure") is None
+    assert by_id["I-PROXY-HOP"].find("failure") is not None
+    assert root.get("failures") == "2"
+
+
+def test_a_proxy_run_whose_backends_were_not_read_is_an_error_not_green() -> None:
+    document = command_documents()["proxy"]
+    block = document["proxy"]
+    block.update(findings=[], collected=False, fetch_errors={"33101": "TooSlowError()"})
+    for verdict in block["verdicts"]:
+        verdict.update(status="passed", findings=0)
+    root = checked(document)
+    errors = [c.find("error").get("message") for c in root.iter("testcase")
+              if c.find("error") is not None]
+    assert any("before the backends' records were read" in e for e in errors)
+    assert any("backend 33101 could not be asked" in e for e in errors)
+    assert root.get("errors") == "2" and root.get("failures") == "0"
+
+
+def test_a_watch_block_written_mid_run_adds_no_testcase() -> None:
+    root = checked({"mode": "watch", "status": "interrupted", "exit_code": 130,
+                    "watch": {"live": "ok 3 failed 0", "final": False},
+                    "proxy": {"final": False}})
+    assert not any(s.get("name") in ("watch", "proxy") for s in root.iter("testsuite"))

@@ -178,3 +178,43 @@ def test_percentiles_are_spaced_by_nines() -> None:
     assert percentile_position(90) == pytest.approx(1)
     assert percentile_position(99.9) == pytest.approx(3)
     assert percentile_position(100) == pytest.approx(6, abs=0.01)  # capped, not infinite
+
+
+def command_document(name: str) -> dict:
+    """A failed ``assay watch`` / ``assay proxy`` document (trimmed from real runs)."""
+    return json.loads((FIXTURES / "command_blocks.json").read_text())[name]
+
+
+def test_a_failed_watch_shows_i_reconf_fail_and_its_failure_window(tmp_path: Path) -> None:
+    (tmp_path / "validate-results.json").write_text(json.dumps(command_document("watch")))
+    page = page_of(tmp_path)
+    invariants = page.split('id="invariants"', 1)[1].split("</section>", 1)[0]
+    assert "1 failed" in invariants
+    assert re.search(r"I-RECONF-FAIL</td><td class=\"status-failed\">failed", invariants)
+    assert "keepalive_kept" in invariants and "status-info" in invariants
+    failures = page.split('id="failures"', 1)[1].split("</section>", 1)[0]
+    assert "no invariant failed" not in failures
+    assert "I-RECONF-FAIL [HIGH]" in failures and "failed_requests 10" in failures
+    assert "watch failure window" in failures and "3715635" in failures
+    assert 'id="command"' in page and "failed_counted" in page
+
+
+def test_a_failed_proxy_shows_each_finding_with_bytes_and_reproducer(tmp_path: Path) -> None:
+    document = command_document("proxy")
+    block = document["proxy"]
+    block["reproducers"] = {case: str(tmp_path / path.rsplit("/", 1)[1])
+                            for case, path in block["reproducers"].items()}
+    (tmp_path / "validate-results.json").write_text(json.dumps(document))
+    page = page_of(tmp_path)
+    invariants = page.split('id="invariants"', 1)[1].split("</section>", 1)[0]
+    assert "2 failed, 3 passed" in invariants  # two proxy invariants + two fleet passes
+    failures = page.split('id="failures"', 1)[1].split("</section>", 1)[0]
+    assert "I-PROXY-DESYNC [HIGH]" in failures and "I-PROXY-HOP [MEDIUM]" in failures
+    assert "I-PROXY-REWRITE" not in failures
+    assert "proxy.cl_te" in failures and "proxy.double_cl" in failures
+    assert 'href="proxy-repro-cl_te.bin"' in failures
+    # the bytes both ways, escaped as the document escapes bytes, never as markup
+    assert "GET /assay-smuggled/" in failures and "Transfer-Encoding: chunked\\r\\n" in failures
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\\x00" in failures
+    assert "<script" not in page.lower()
+    assert "backend_received" in failures
