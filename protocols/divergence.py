@@ -73,23 +73,49 @@ class Divergence:
 
 
 def cell_view(document: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's ``validate-results.json`` reduced to what a matrix cell records of it."""
-    tier1 = document.get("tier_1") or {}
+    """A run's ``validate-results.json`` reduced to what a matrix cell records of it.
+
+    A part of the wrong type (a hand-edited or truncated file) reads as absent."""
+    tier1 = _mapping(document.get("tier_1"))
     slices: dict[str, dict[str, int]] = {}
-    for name, block in (tier1.get("slices") or {}).items():
+    for name, block in _mapping(tier1.get("slices")).items():
         if isinstance(block, dict) and not block.get("not_run"):
-            slices[name] = dict(block.get("counters") or {})
-    if tier1.get("coordinator"):
-        slices["coord"] = dict(tier1["coordinator"])
-    failing = {name: [{k: v for k, v in entry.items() if k != "example"} for entry in entries]
-               for name, entries in (tier1.get("failing_cases") or {}).items()}
-    invariants = document.get("invariants") or {}
-    return {
-        "invariants": {status: list(invariants.get(status) or [])
-                       for status in ("passed", "failed", "not_judged")},
-        "slices": slices,
-        "failing_cases": failing,
-    }
+            slices[name] = _counts(block.get("counters"))
+    if _mapping(tier1.get("coordinator")):
+        slices["coord"] = _counts(tier1["coordinator"])
+    failing = {name: [{k: v for k, v in entry.items() if k != "example"}
+                      for entry in entries if isinstance(entry, dict)]
+               for name, entries in _mapping(tier1.get("failing_cases")).items()
+               if isinstance(entries, list)}
+    return {"invariants": _invariant_lists(document.get("invariants")), "slices": slices,
+            "failing_cases": failing}
+
+
+def checked_view(view: Mapping[str, Any]) -> dict[str, Any]:
+    """A cell view (a matrix entry, possibly hand-edited) with every part of the wrong
+    type read as absent, so the comparisons below only meet the shapes they expect."""
+    return {"invariants": _invariant_lists(view.get("invariants")),
+            "slices": {str(name): _counts(counters)
+                       for name, counters in _mapping(view.get("slices")).items()
+                       if isinstance(counters, dict)},
+            "failing_cases": _mapping(view.get("failing_cases"))}
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _counts(value: Any) -> dict[str, int]:
+    """Counter -> count; a non-integer count is left out."""
+    return {str(k): v for k, v in _mapping(value).items()
+            if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _invariant_lists(value: Any) -> dict[str, list[dict[str, Any]]]:
+    invariants = _mapping(value)
+    return {status: [e for e in invariants.get(status) or [] if isinstance(e, dict)]
+            if isinstance(invariants.get(status), list) else []
+            for status in ("passed", "failed", "not_judged")}
 
 
 def judged_cells(matrix: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -104,6 +130,7 @@ def judged_cells(matrix: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]
 def diverge(left_name: str, left: Mapping[str, Any], right_name: str,
             right: Mapping[str, Any]) -> list[Divergence]:
     """Every divergence between two cell views, sorted (see the module docstring)."""
+    left, right = checked_view(left), checked_view(right)
     found = [*_invariants(left_name, left, right_name, right),
              *_cases(left_name, left, right_name, right),
              *_counters(left_name, left, right_name, right)]

@@ -137,3 +137,23 @@ def test_judged_cells_leave_out_cells_without_results():
         {"name": "stopped", "run_dir": "cells/stopped/r", "status": "interrupted"},
     ]}
     assert [name for name, _cell in judged_cells(matrix)] == ["ok", "stopped"]
+
+
+def test_parts_of_the_wrong_type_read_as_absent_instead_of_raising():
+    """A hand-edited or truncated results file: ``assay diff`` must say something, not
+    raise (it exits 2 only for a file that is no results document at all)."""
+    hostile = {"invariants": {"failed": [1, "x", {"id": "I-DRV-1", "severity": "HIGH"}],
+                              "passed": "no"},
+               "tier_1": {"slices": {"adv": {"counters": [1, 2]}, "ws": 5,
+                                     "markov": {"counters": {"markov.x": "7", "markov.y": 2}}},
+                          "coordinator": [3], "failing_cases": {"adv": [1, {"case": "c"}],
+                                                                "ws": "?"}}}
+    view = cell_view(hostile)
+    assert view["invariants"]["failed"] == [{"id": "I-DRV-1", "severity": "HIGH"}]
+    assert view["slices"] == {"adv": {}, "markov": {"markov.y": 2}}
+    assert view["failing_cases"] == {"adv": [{"case": "c"}]}
+    cell = {"invariants": [], "slices": {"adv": [1], "ws": {"ws.z": 1}}, "failing_cases": 3}
+    found = diverge("a", view, "b", cell)
+    assert [(d.severity, d.key) for d in found] == [("LOW", "adv.*"), ("LOW", "markov.*"),
+                                                    ("LOW", "ws.*")]
+    assert diverge("a", {"invariants": 1, "slices": []}, "b", {}) == []
