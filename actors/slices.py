@@ -19,6 +19,9 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     "h2c": ("actors.h2c_churn", 10, "h2c.sent", "h2c.errors"),
     "ws": ("actors.ws_torture", 5, "ws.sessions", "ws.errors"),
     "sse": ("actors.sse_kill", 5, "sse.sent", "sse.errors"),
+    # Weight 0: never planned by share; ``--spec`` takes its walkers from markov's share
+    # (coordinator.tier2_slice), so a run without a spec plans as if it were absent.
+    "tier2": ("actors.tier2_walker", 0, "tier2.requests", "tier2.aborted"),
     # Weight 0: never planned by share; ``--tier3`` adds its walkers explicitly.
     "tier3": ("actors.tier3", 0, "tier3.attempted", "tier3.errored"),
     # Weight 0 too: ``assay load`` plans one load walker per actor itself.

@@ -136,6 +136,17 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             body_routes = decide(url, config.body_paths, markov, builtin)
             settings["adv_body_paths"] = list(body_routes.paths)
             log.info("adversarial body routes", note=body_routes.note)
+        if "tier2" in enabled and fleet is None:  # only an explicit --spec runs Tier 2
+            from coordinator import tier2_slice
+
+            explicit = config.spec is not None
+            walker_plan, tier2_settings, why = tier2_slice.plan(
+                walker_plan, markov.spec_text if explicit else None,
+                markov.spec_source if explicit else None)
+            if tier2_settings is not None:
+                settings["tier2"] = tier2_settings
+            if why is not None:
+                not_run["tier2"] = why
         if tier3 is not None:  # (tier, walkers): seeds run alongside Tier 1
             from coordinator import tier3 as tier3_plan
             from corpus.store import CorpusError

@@ -530,6 +530,13 @@ class IncidentManager:
         incident.stages["shrink"] = stage
         shrink_dir = incident.root / "shrink"
         shrink_dir.mkdir(exist_ok=True)
+        if incident.counter.startswith("tier2."):  # a sequence, not a byte program
+            reason = ("a Tier 2 finding is a request sequence, which replay.reduce cannot "
+                      "shrink: it is shrunk after the run instead (coordinator.tier2_post_run: "
+                      "tier_2.findings[].minimal_sequence and tier2-repro-*.json)")
+            stage.update(status="not_shrunk", reason=reason)
+            (shrink_dir / "NOT_SHRUNK.txt").write_text(f"{reason}\n")
+            return None
         ev = incident.detail.get("evidence")
         ctx = evidence_mod.TripContext(
             incident.counter, incident.invariant.id, ev if isinstance(ev, Mapping) else {},

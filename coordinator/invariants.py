@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.outcome import Severity
+from protocols.tier2_checkers import INVARIANTS as TIER2_INVARIANTS
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,14 @@ REGISTRY: tuple[Invariant, ...] = (
               "res.threads_growing", "res.threads_judged",
               "target pid unknown or the run too short for a slope"),
 )
+
+# Tier 2 (actors.tier2_walker, coordinator.tier2_slice): the checkers of
+# protocols.tier2_checkers with their severities and RFC basis, one counter each; any
+# finding fails the invariant. Not judged without --spec (the reason is the slice's).
+REGISTRY += tuple(
+    Invariant(inv.id, inv.severity, inv.meaning, f"tier2.finding.{inv.id}", "tier2.sequences",
+              "no Tier 2 sequence ran")
+    for inv in TIER2_INVARIANTS)
 
 BY_ID = {inv.id: inv for inv in REGISTRY}
 HIGH_COUNTERS = {inv.counter: inv for inv in REGISTRY if inv.severity is HIGH}

@@ -37,6 +37,7 @@ from coordinator import (
     remote_actors,
     response_report,
     results,
+    tier2_slice,
     tier3,
 )
 from coordinator.attribution import Attribution
@@ -173,6 +174,8 @@ class Coordinator:
         self.coord_counters: dict[str, int] = {}
         self.coord_examples: dict[str, dict[str, Any]] = {}
         self.post_run: dict[str, Any] = {}
+        #: Tier 2 bucket -> its shrunk sequence and reproducer (coordinator.tier2_post_run).
+        self.tier2_shrunk: dict[str, dict[str, Any]] = {}
         self.sse_baseline: int | None = None
         # assay load / hold / loris (coordinator.extensions): what such a run adds.
         self.extension = extensions.of(inputs.settings)
@@ -248,6 +251,7 @@ class Coordinator:
                         # Black-box leak probes: after the walkers, before the judgement.
                         await self.leak_probes.end_of_run(lambda: self.interrupted is not None,
                                                           self.health.down_reason)
+                        await self._tier2_shrink()
                     await self.incidents.drain(stop=lambda: self.interrupted is not None)
                     nursery.cancel_scope.cancel()
         finally:
@@ -364,6 +368,23 @@ class Coordinator:
         settings = self.inputs.settings
         return (self.inputs.target_url, settings.get("stats_url"), settings.get("stats_field"),
                 settings.get("stats_metric"))
+
+    async def _tier2_shrink(self) -> None:
+        """--spec: each Tier 2 bucket shrunk on the live target, a reproducer written."""
+        from coordinator.tier2_post_run import SHRINK_TOTAL_S, shrink_buckets
+
+        settings = self.inputs.settings.get("tier2")
+        if not settings or not self.incidents.settings.shrink or self.health.down_reason():
+            return
+        info = {"url": self.inputs.target_url, "builtin": self.inputs.builtin,
+                "defects": sorted(self.config.refapp_defects)}
+        with trio.move_on_after(SHRINK_TOTAL_S + 15):
+            try:
+                self.tier2_shrunk = await shrink_buckets(
+                    self.inputs.target_url, settings, self.merger.examples(), self.run_dir,
+                    self.inputs.seed, info, self.config.request_timeout_s)
+            except Exception as exc:  # a harness bug here must not lose the run's results
+                self.log.error("tier2 shrink failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _post_run_checks(self) -> None:
         """Checks that need the walkers gone: SSE subscriber slots back to baseline."""
@@ -603,6 +624,11 @@ class Coordinator:
         tier3_block = tier3.results_block(counters, examples, self.inputs.settings.get("tier3"))
         tier3.add_verdict(verdicts, tier3_block)
         examples = tier3.tier1_examples(examples)
+        tier2_block = tier2_slice.results_block(counters, examples,
+                                                self.inputs.settings.get("tier2"),
+                                                self.inputs.not_run.get("tier2"),
+                                                self.tier2_shrunk)
+        examples = tier2_slice.tier1_examples(examples)
         return {
             "schema_version": results.SCHEMA_VERSION,
             "tool": {"name": "assay", "version": _version()},
@@ -631,6 +657,7 @@ class Coordinator:
                 "unconfirmed_cases": unconfirmed_cases(counters, examples),
                 "examples": examples,
             },
+            "tier_2": tier2_block,
             "tier_3": tier3_block,
             "response_rules": response_report.section(counters, examples,
                                                       self.config.no_clock),
