@@ -141,7 +141,9 @@ def _command_cases(suite: Any, run: Mapping[str, Any], mode: str) -> None:
                              classname=f"assay.{mode}", time="0")
         if verdict.failed:
             failure = ET.SubElement(case, "failure", type=clean(verdict.id),
-                                    message=clean(f"{verdict.meaning} ({verdict.detail})"))
+                                    message=clean(f"{verdict.meaning} ({verdict.detail})"
+                                                  + (f"; {verdict.note}" if verdict.note
+                                                     else "")))
             more = len(verdict.examples) - 1
             failure.text = clean(_example_text(verdict.examples[0] if verdict.examples
                                                else None)

@@ -43,6 +43,17 @@ class CommandVerdict:
     def failed(self) -> bool:
         return self.status == "failed"
 
+    @property
+    def fails_run(self) -> bool:
+        """Only a HIGH verdict fails a watch or proxy run (``watch_run``/``proxy_run``:
+        I-PROXY-HOP, MEDIUM, is reported and the run still exits 0)."""
+        return self.failed and self.severity == "HIGH"
+
+    @property
+    def note(self) -> str:
+        return "" if not self.failed or self.fails_run else \
+            "reported: a MEDIUM verdict does not fail the run"
+
 
 def command_verdicts(document: Mapping[str, Any]) -> list[CommandVerdict]:
     """Every verdict of the ``watch`` and ``proxy`` blocks (empty for other documents, and

@@ -58,7 +58,9 @@ def invariants_section(run_dir: Path, document: dict[str, Any], context: dict[st
         rows.insert(0 if verdict.failed else len(rows),
                     f"<tr><td>{esc(verdict.id)}</td><td class=\"status-{css}\">"
                     f"{esc(verdict.status)}</td><td>{esc(verdict.severity)}</td>"
-                    f"<td>{esc(verdict.meaning)}</td><td><code>{esc(verdict.block)}</code>"
+                    f"<td>{esc(verdict.meaning)}"
+                    + (f" <em>({esc(verdict.note)})</em>" if verdict.note else "")
+                    + f"</td><td><code>{esc(verdict.block)}</code>"
                     f"</td><td>{esc(verdict.detail)}</td></tr>")
     for block_name, message in command_errors(document):
         counts["not_judged"] += 1
@@ -125,7 +127,9 @@ def _command_failure(run_dir: Path, verdict: CommandVerdict) -> str:
     more = len(verdict.examples) - MAX_CASES_PER_SLICE
     return (f'<h3 class="status-failed">{esc(verdict.id)} [{esc(verdict.severity)}]: '
             f"{esc(verdict.meaning)}</h3><p><code>{esc(verdict.block)}</code>: "
-            f"{esc(verdict.detail)}</p>" + "".join(blocks)
+            f"{esc(verdict.detail)}"
+            + (f" <em>({esc(verdict.note)})</em>" if verdict.note else "") + "</p>"
+            + "".join(blocks)
             + (f'<p class="muted">and {more} more in validate-results.json</p>'
                if more > 0 else ""))
 
