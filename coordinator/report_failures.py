@@ -52,10 +52,12 @@ def invariants_section(run_dir: Path, document: dict[str, Any], context: dict[st
                         + f"</td><td><code>{esc(entry.get('counter', ''))}</code></td>"
                         f"<td>{esc(detail if detail is not None else '')}</td></tr>")
     counts = {s: len(data.as_list(verdicts.get(s))) for s in ("passed", "failed", "not_judged")}
+    first = 0  # where the next failed command verdict goes: after those before it
     for verdict in command_verdicts(document):  # watch / proxy keep theirs in their block
         css = verdict.status if verdict.status in ("passed", "failed") else "info"
         counts[verdict.status] = counts.get(verdict.status, 0) + (css != "info")
-        rows.insert(0 if verdict.failed else len(rows),
+        first += verdict.failed
+        rows.insert(first - 1 if verdict.failed else len(rows),
                     f"<tr><td>{esc(verdict.id)}</td><td class=\"status-{css}\">"
                     f"{esc(verdict.status)}</td><td>{esc(verdict.severity)}</td>"
                     f"<td>{esc(verdict.meaning)}"
@@ -64,7 +66,7 @@ def invariants_section(run_dir: Path, document: dict[str, Any], context: dict[st
                     f"</td><td>{esc(verdict.detail)}</td></tr>")
     for block_name, message in command_errors(document):
         counts["not_judged"] += 1
-        rows.insert(0, f"<tr><td>{esc(block_name)}</td><td class=\"status-not_judged\">"
+        rows.insert(first, f"<tr><td>{esc(block_name)}</td><td class=\"status-not_judged\">"
                        f"not judged</td><td></td><td>{esc(message)}</td><td></td><td></td></tr>")
     return ('<section id="invariants"><h2>Invariants</h2>'
             f"<p>{counts['failed']} failed, {counts['passed']} passed, "

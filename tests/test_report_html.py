@@ -208,6 +208,7 @@ def test_a_failed_proxy_shows_each_finding_with_bytes_and_reproducer(tmp_path: P
     page = page_of(tmp_path)
     invariants = page.split('id="invariants"', 1)[1].split("</section>", 1)[0]
     assert "2 failed, 3 passed" in invariants  # two proxy invariants + two fleet passes
+    assert invariants.index("I-PROXY-DESYNC") < invariants.index("I-PROXY-HOP")  # block order
     failures = page.split('id="failures"', 1)[1].split("</section>", 1)[0]
     assert "I-PROXY-DESYNC [HIGH]" in failures and "I-PROXY-HOP [MEDIUM]" in failures
     assert "I-PROXY-REWRITE" not in failures
