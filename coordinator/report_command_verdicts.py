@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coordinator import report_data as data
+from protocols.proxy_cases import CASES as PROXY_CASES
 
 #: The result blocks read here, in the order they are shown.
 BLOCKS = ("watch", "proxy")
+#: Proxy case name -> the RFC section and sentence it rests on (shown with its finding).
+PROXY_RFC = {case.name: (case.rfc, case.quote) for case in PROXY_CASES}
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,17 @@ def _detail(entry: Mapping[str, Any]) -> str:
 
 def _proxy_examples(block: Mapping[str, Any], verdict_id: str) -> list[dict[str, Any]]:
     """The findings of one proxy invariant, each with its bytes (sent, the client's
-    answer, what the backend received) and the reproducer file of its case."""
+    answer, what the backend received), the RFC section and sentence its case rests on
+    (``protocols.proxy_cases``) and the reproducer file of its case."""
     reproducers = data.as_dict(block.get("reproducers"))
     examples = []
     for finding in data.as_list(block.get("findings")):
         if isinstance(finding, dict) and finding.get("invariant") == verdict_id:
             example = {k: v for k, v in finding.items() if k not in ("invariant", "severity")}
+            rfc, quote = PROXY_RFC.get(str(finding.get("case")), (None, None))
+            if rfc is not None:
+                example.setdefault("rfc", rfc)
+                example.setdefault("quote", quote)
             repro = reproducers.get(str(finding.get("case")))
             if isinstance(repro, str):
                 example["reproducer"] = repro

@@ -151,6 +151,7 @@ def test_failed_proxy_invariants_are_testcases_with_their_bytes() -> None:
     desync = by_id["I-PROXY-DESYNC"].find("failure")
     assert desync is not None and "findings 2" in desync.get("message", "")
     assert "case: cl_te" in desync.text and "GET /assay-smuggled/" in desync.text
+    assert "rfc: RFC 9112 §6.1" in desync.text
     assert "and 1 more" in desync.text and "\\x00" in desync.text
     assert by_id["I-PROXY-REWRITE"].find("failure") is None
     hop = by_id["I-PROXY-HOP"].find("failure")

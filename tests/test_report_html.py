@@ -220,3 +220,6 @@ def test_a_failed_proxy_shows_each_finding_with_bytes_and_reproducer(tmp_path: P
     assert "&lt;script&gt;alert(1)&lt;/script&gt;\\x00" in failures
     assert "<script" not in page.lower()
     assert "backend_received" in failures
+    # the RFC section and sentence each case rests on (protocols.proxy_cases)
+    assert "RFC 9112 §6.1" in failures
+    assert "<blockquote>A server MAY reject a request that contains both" in failures
