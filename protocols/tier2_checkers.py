@@ -157,6 +157,8 @@ def _use_after_delete(ex: Exchange, deleted: dict) -> Finding | None:
 def _dependent_leak(ex: Exchange, deleted: dict) -> Finding | None:
     if ex.role not in (READ, UPDATE, LIST) or not ex.ok:
         return None
+    if ex.role == LIST and not (ex.listed and ex.listed[1]):
+        return None  # an empty list under a deleted parent shows no child to reach
     for ancestor in ex.addressed[:-1] if ex.role != LIST else ex.addressed:
         if ancestor in deleted:
             return _finding(I_DEPENDENT_LEAK, ex, f"parent {ancestor[0]} {ancestor[1]} "
@@ -184,6 +186,10 @@ def _invalid(ex: Exchange, exchanges: list[Exchange]) -> Finding | None:
     if before is None or after is None or before.listed is None or after.listed is None:
         return None
     if before.listed[0] != after.listed[0] or (resource and resource != before.listed[0]):
+        return None
+    if not before.listed[1] <= after.listed[1]:
+        # An id listed before is missing after: the list is a window (a page in no
+        # documented order), so a "new" id may be an old one the window now shows.
         return None
     made = {e.created[1] for e in exchanges[before.index:after.index] if e.created}
     appeared = after.listed[1] - before.listed[1] - made

@@ -197,7 +197,10 @@ def _role(op: Operation, segs: list[str], collection_of: dict[tuple[str, ...], s
         if resource and op.method == "GET":
             return LIST, resource
         return OTHER, resource
-    resource = found[-1].resource if found and found[-1].where == "path" else ""
+    # The role is about the last path parameter's resource: /widgets/{id}/labels/{label}
+    # with an unbound {label} deletes a label, not the widget bound before it.
+    last = segs[-1][1:-1]
+    resource = next((c.resource for c in found if c.where == "path" and c.name == last), "")
     role = {"GET": READ, "PUT": UPDATE, "PATCH": UPDATE, "DELETE": DELETE}.get(op.method, OTHER)
     return (role if resource else OTHER), resource
 

@@ -37,7 +37,8 @@ class Binding:
 @dataclass(frozen=True)
 class Step:
     op_id: str
-    #: "none", "valid", "boundary" or "invalid:<kind>".
+    #: "none", "valid", "best-effort" (a draw that breaks a pattern), "boundary" or
+    #: "invalid:<kind>".
     payload: str = "none"
     body: Any = None
     binds: tuple[Binding, ...] = ()

@@ -1,0 +1,91 @@
+"""Reactions a correct API may have that Tier 2 must not report: a DELETE of a sub-item
+whose last parameter nothing produces, a pattern the body generator ignores, a list page
+in no documented order, an empty child list under a deleted parent."""
+
+from __future__ import annotations
+
+import random
+
+from protocols.openapi_operations import load_operations
+from protocols.tier2_graph import infer
+from protocols.tier2_payloads import valid_body
+from protocols.tier2_schema import violations
+from protocols.tier2_sequences import Binding, Step
+from tests.test_tier2_core import ITEM, REFAPP, _json, _judge, nested
+
+LABELS = """
+openapi: 3.0.3
+info: {title: labels, version: "1"}
+paths:
+  /widgets:
+    post:
+      operationId: createWidget
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name]
+              properties: {name: {type: string, pattern: "^[a-z]+$", maxLength: 12}}
+      responses:
+        "201":
+          description: made
+          content: {application/json: {schema: {type: object, properties: {id: {type: string}}}}}
+    get:
+      operationId: listWidgets
+      responses: {"200": {description: a page}}
+  /widgets/{widgetId}:
+    get:
+      operationId: readWidget
+      responses: {"200": {description: ok}, "404": {description: no}}
+  /widgets/{widgetId}/labels/{label}:
+    delete:
+      operationId: removeLabel
+      responses: {"204": {description: removed or absent}}
+"""
+
+
+def test_an_unbound_last_parameter_is_not_its_parents_delete() -> None:
+    """DELETE /widgets/{id}/labels/{label} removes a label; its 204 must not mark the
+    widget deleted (which made a later GET of the widget a false use-after-delete)."""
+    api = load_operations(LABELS, "labels.yaml")
+    graph = infer(api)
+    assert graph.roles["removeLabel"] == "other"
+    made = (Step("createWidget", "valid", {"name": "a"}), _json(201, {"id": "w1"}))
+    bound = (Binding("widgetId", "path", 0),)
+    script = [made, (Step("removeLabel", binds=bound), (204, [], b"")),
+              (Step("readWidget", binds=bound), _json(200, {"id": "w1"}))]
+    assert _judge(api, graph, script) == []
+
+
+def test_valid_bodies_honour_patterns_the_generator_ignores() -> None:
+    schema = load_operations(LABELS, "l").by_id()["createWidget"].request_schema
+    rng = random.Random(3)
+    for _ in range(20):
+        payload = valid_body(schema, rng)
+        assert payload.kind == "valid" and violations(payload.body, schema, "request") == []
+    impossible = {"type": "object", "required": ["a"],
+                  "properties": {"a": {"type": "string", "pattern": "^$", "minLength": 1}}}
+    assert valid_body(impossible, rng).kind == "best-effort"
+
+
+def test_a_page_in_no_order_and_an_empty_child_list_are_no_findings() -> None:
+    api = load_operations(REFAPP, "r")
+    graph = infer(api)
+    login = (Step("login", "valid", {}), _json(200, {}))
+    bad = Step("createItem", "invalid:too-long", {"name": "L" * 65, "quantity": 1})
+    listing = Step("listItems")
+    page = [{**ITEM, "id": f"i{n}"} for n in range(6)]
+    shuffled = [login, (listing, _json(200, {"items": page[:3]})),
+                (bad, _json(422, {"error": "x"})), (listing, _json(200, {"items": page[3:]}))]
+    assert _judge(api, graph, shuffled) == []
+    grew = [*shuffled[:3], (listing, _json(200, {"items": page[:4]}))]
+    assert _judge(api, graph, grew) == ["I-API-INVALID-SIDE-EFFECT:createItem:4xx"]
+    nested_api, nested_graph = nested()
+    user = (Step("createUser", "valid", {"name": "a"}), _json(201, {"id": "u1"}))
+    by_user = (Binding("userId", "path", 0),)
+    gone = (Step("deleteUser", binds=by_user), (204, [], b""))
+    orders = Step("listOrders", binds=by_user)
+    assert _judge(nested_api, nested_graph, [user, gone, (orders, _json(200, []))]) == []
+    assert _judge(nested_api, nested_graph, [user, gone, (orders, _json(
+        200, [{"id": "o1"}]))]) == ["I-API-DEPENDENT-LEAK:listOrders:2xx"]
