@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from actors.proxy_walker import CASE_S, PARALLEL
 from coordinator import logs
 from coordinator.config import ConfigError, validate_target_url
 from coordinator.load_cli import config_for
 from coordinator.results import ResultsError, create_run_dir
 from coordinator.watch_cli import parse_ports
 from protocols.backend_echo import HEALTH_PATH
+from protocols.proxy_catalogue import ALL_CASES
 
 EXIT_USAGE, EXIT_INFRA = 2, 3
 SHARD_DIR = "proxy-shards"
-#: Long enough for every case (``actors.proxy_walker.CASE_S`` each) on one actor.
-DURATION_S = 40.0
+#: Long enough for every case on one actor: ``CASE_S`` at most each, ``PARALLEL`` at once.
+DURATION_S = CASE_S * math.ceil(len(ALL_CASES) / PARALLEL) + 10.0
 BACKEND_CHECK_S = 2.0
 
 

@@ -27,7 +27,6 @@ from typing import Any
 
 from protocols.backend_echo import Record
 from protocols.proxy_cases import (
-    CASES,
     E2E_FIELDS,
     HOP_FIELD,
     REWRITE_BODY,
@@ -35,6 +34,7 @@ from protocols.proxy_cases import (
     ProxyCase,
     own_target,
 )
+from protocols.proxy_catalogue import ALL_CASES
 
 DESYNC = "I-PROXY-DESYNC"
 REWRITE = "I-PROXY-REWRITE"
@@ -137,7 +137,7 @@ def _evidence(sent: Sent, arrived: Arrived | None = None) -> dict[str, Any]:
 
 def judge(run: str, sent: list[Sent], arrived: list[Arrived]) -> list[Finding]:
     by_case = {s.case: s for s in sent}
-    cases = {c.name: c for c in CASES}
+    cases = {c.name: c for c in ALL_CASES}
     findings: list[Finding] = []
     for item in arrived:
         if item.target.startswith(f"{SMUGGLED_PREFIX}/{run}/"):
@@ -147,7 +147,9 @@ def judge(run: str, sent: list[Sent], arrived: list[Arrived]) -> list[Finding]:
                                         "a request hidden in the body", _evidence(
                                             by_case[case], item)))
     for item in sent:
-        case = cases[item.case]
+        case = cases.get(item.case)
+        if case is None:  # a shard line from another version of the cases: not judged
+            continue
         own = own_target(run, case.name)
         for target in answered_targets(item.received):
             if target.split("?")[0] != own and not target.startswith(SMUGGLED_PREFIX):

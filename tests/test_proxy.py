@@ -15,7 +15,8 @@ import pytest
 
 from protocols import proxy_oracle
 from protocols.backend_echo import Record
-from protocols.proxy_cases import CASES, own_target, smuggled_target
+from protocols.proxy_cases import own_target, smuggled_target
+from protocols.proxy_catalogue import ALL_CASES
 from protocols.proxy_oracle import Sent
 from tests.assay_cli import assay, only_results
 from tests.servers import nginx_proxy
@@ -31,7 +32,7 @@ def _arrived(raw: bytes, backend: int = 0) -> proxy_oracle.Arrived:
 
 
 def _sent(name: str, received: bytes = b"") -> Sent:
-    case = next(c for c in CASES if c.name == name)
+    case = next(c for c in ALL_CASES if c.name == name)
     return Sent(name, case.bytes_for(RUN), received)
 
 
@@ -73,6 +74,36 @@ def test_hop_by_hop_and_rewrite() -> None:
     assert "Accept-Language" in findings[0].detail and "target" in findings[0].detail
     assert proxy_oracle.dechunk(b"3\r\nabc\r\n0\r\n\r\n") == b"abc"
     assert proxy_oracle.dechunk(b"zz\r\n") is None
+
+
+def test_catalogue_cases_carry_a_marked_hidden_request_with_lengths_kept() -> None:
+    from protocols import cases_chunked, cases_length
+    from protocols.case_builders import smuggled_request
+    from protocols.proxy_catalogue import CATALOGUE, HIDDEN_HOST
+
+    expected = {c.name for c in cases_length.CASES + cases_chunked.CASES if c.smuggles}
+    assert {c.name for c in CATALOGUE} == expected and len(expected) >= 30
+    assert len({c.name for c in ALL_CASES}) == len(ALL_CASES)
+    adversarial = {c.name: c for c in cases_length.CASES + cases_chunked.CASES}
+    for case in CATALOGUE:
+        marked = case.bytes_for(RUN)
+        hidden = f"GET {smuggled_target(RUN, case.name)} HTTP/1.1\r\nHost: {HIDDEN_HOST}"
+        assert hidden.encode() in marked, case.name
+        assert f"{own_target(RUN, case.name)} HTTP/1." in marked.decode("latin-1")
+        padded = HIDDEN_HOST + "x" * (len(smuggled_target(RUN, case.name)) - 15)
+        plain = adversarial[case.name].build(padded, own_target(RUN, case.name))
+        # Only the hidden request changed, octet count and all: every length still holds.
+        assert len(plain) == len(marked)
+        assert plain.replace(smuggled_request(padded), b"") == marked.replace(
+            smuggled_request(HIDDEN_HOST).replace(
+                b"/assay-smuggled", smuggled_target(RUN, case.name).encode()), b"")
+    conflicting = next(c for c in CATALOGUE if c.name == "cl-conflicting").bytes_for(RUN)
+    head, _, body = conflicting.partition(b"\r\n\r\n")
+    assert b"Content-Length: %d" % len(body) in head
+    assert body[5:].startswith(f"GET {smuggled_target(RUN, 'cl-conflicting')} ".encode())
+    smuggled = _arrived(body[5:])
+    findings = proxy_oracle.judge(RUN, [_sent("cl-conflicting")], [smuggled])
+    assert [(f.invariant, f.case) for f in findings] == [("I-PROXY-DESYNC", "cl-conflicting")]
 
 
 def _read_head(sock: socket.socket, buf: bytes) -> tuple[bytes, bytes] | None:
@@ -159,7 +190,8 @@ def test_cl_only_proxy_desyncs_and_nginx_does_not(tmp_path: Path) -> None:
     assert bad.returncode == 1, bad.stdout + bad.stderr
     block = only_results(tmp_path / "bad")["proxy"]
     desync = [f for f in block["findings"] if f["invariant"] == "I-PROXY-DESYNC"]
-    assert {f["case"] for f in desync} >= {"cl_te"}
+    # Its own cases and the catalogue's framing cases both find it out.
+    assert {f["case"] for f in desync} >= {"cl_te", "cl-conflicting", "te-list-empty-cl"}
     cl_te = next(f for f in desync if f["case"] == "cl_te")
     assert cl_te["backend_received"].startswith("GET /assay-smuggled/")
     assert "Transfer-Encoding: chunked" in cl_te["sent"]
@@ -169,9 +201,13 @@ def test_cl_only_proxy_desyncs_and_nginx_does_not(tmp_path: Path) -> None:
     verdicts = {v["id"]: v["status"] for v in only_results(tmp_path / "good")["proxy"]
                 ["verdicts"]}
     assert verdicts["I-PROXY-DESYNC"] == "passed" and verdicts["I-PROXY-REWRITE"] == "passed"
+    sent = only_results(tmp_path / "good")["proxy"]["cases_sent"]
+    assert sorted(sent) == sorted(c.name for c in ALL_CASES)
 
 
-def test_bad_input_and_absent_backend(tmp_path: Path) -> None:
+def test_bad_input_and_absent_backend(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    from coordinator.cli import main
     from tests.servers import free_port
 
     missing = assay("proxy", "--target", "http://127.0.0.1:1/", "--results", str(tmp_path))
@@ -180,14 +216,12 @@ def test_bad_input_and_absent_backend(tmp_path: Path) -> None:
                    str(free_port()), "--results", str(tmp_path))
     assert absent.returncode == 3 and "backend 127.0.0.1:" in absent.stderr
     assert absent.stderr.strip().count("\n") == 0
-    via_run = assay("run", "--proxy", "--target", "http://127.0.0.1:1/", "--backend-ports",
-                    str(free_port()), "--results", str(tmp_path))
-    assert via_run.returncode == 3 and "backend 127.0.0.1:" in via_run.stderr
     for flags, says in ((["--proxy"], "--proxy needs --backend-ports"),
                         (["--backend-ports", "1"], "--backend-ports goes with --proxy"),
                         (["--proxy", "--backend-ports", "1", "--duration", "5s"],
                          "--duration: not used")):
-        wrong = assay("run", "--target", "http://127.0.0.1:1/", *flags, "--results",
-                      str(tmp_path))
-        assert wrong.returncode == 2 and says in wrong.stderr, wrong.stderr
-        assert wrong.stderr.strip().count("\n") == 0
+        code = main(["run", "--target", "http://127.0.0.1:1/", *flags, "--results",
+                     str(tmp_path)])
+        stderr = capsys.readouterr().err
+        assert code == 2 and says in stderr, stderr
+        assert stderr.strip().count("\n") == 0
