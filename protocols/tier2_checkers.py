@@ -167,10 +167,21 @@ def _dependent_leak(ex: Exchange, deleted: dict) -> Finding | None:
 
 
 def _stale_id(ex: Exchange, deleted: dict) -> Finding | None:
-    if ex.role == CREATE and ex.created and ex.created in deleted:
+    """A server-chosen id handed out again. An id the request body named (a natural key:
+    ``{"key": "theme"}`` created as ``theme``) names the same thing again by the client's
+    choice, as a PUT re-creating a deleted resource does (RFC 9110 §9.3.4)."""
+    if ex.role == CREATE and ex.created and ex.created in deleted \
+            and ex.created[1] not in _body_values(ex.step.body):
         return _finding(I_STALE_ID, ex, f"id {ex.created[1]} was deleted at step "
                         f"{deleted[ex.created]}")
     return None
+
+
+def _body_values(body: object) -> set[str]:
+    if not isinstance(body, dict):
+        return set()
+    return {str(v) for v in body.values() if isinstance(v, (str, int)) and
+            not isinstance(v, bool)}
 
 
 def _invalid(ex: Exchange, exchanges: list[Exchange]) -> Finding | None:

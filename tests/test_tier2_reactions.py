@@ -89,3 +89,16 @@ def test_a_page_in_no_order_and_an_empty_child_list_are_no_findings() -> None:
     assert _judge(nested_api, nested_graph, [user, gone, (orders, _json(200, []))]) == []
     assert _judge(nested_api, nested_graph, [user, gone, (orders, _json(
         200, [{"id": "o1"}]))]) == ["I-API-DEPENDENT-LEAK:listOrders:2xx"]
+
+
+def test_a_natural_key_created_again_is_no_stale_id() -> None:
+    """The client names the id (``name`` becomes the id): creating it again after its
+    DELETE is the client's choice, not a reissued id. A server-chosen one is still judged."""
+    api, graph = nested()
+    by_user = (Binding("userId", "path", 0),)
+    user = (Step("createUser", "valid", {"name": "alice"}), _json(201, {"id": "alice"}))
+    gone = (Step("deleteUser", binds=by_user), (204, [], b""))
+    again = (Step("createUser", "valid", {"name": "alice"}), _json(201, {"id": "alice"}))
+    assert _judge(api, graph, [user, gone, again]) == []
+    server_chosen = (Step("createUser", "valid", {"name": "bob"}), _json(201, {"id": "alice"}))
+    assert _judge(api, graph, [user, gone, server_chosen]) == ["I-API-STALE-ID:createUser:2xx"]
