@@ -218,8 +218,11 @@ def render_summary(document: Mapping[str, Any]) -> str:
                      f"({entry['counter']}={value})"
                      + (f" -- a consequence of {entry['consequence_of']}, not a cause"
                         if entry.get("consequence_of") else ""))
+    by_reason: dict[str, list[str]] = {}  # one line per reason (e.g. the nine I-API-*)
     for entry in inv.get("not_judged", []):
-        lines.append(f"    n/j  {entry['id']}: {entry.get('reason')}")
+        by_reason.setdefault(str(entry.get("reason")), []).append(entry["id"])
+    for reason, ids in by_reason.items():
+        lines.append(f"    n/j  {', '.join(ids)}: {reason}")
     for slice_name, cases in tier1.get("failing_cases", {}).items():
         for case in cases:
             lines.append(f"    case {slice_name}.{case['case']}: {case['verdict']} x{case['count']}"
