@@ -3,9 +3,11 @@
 How this works: every results document is first reduced to a ``cell view`` -- the shape of
 one entry of a matrix's ``cells[]``: ``invariants`` (passed/failed/not_judged, verbatim),
 ``slices`` (``{slice: {counter: int}}`` of the slices that ran, plus ``coord``) and
-``failing_cases``. ``cell_view`` builds it from a run's ``validate-results.json``; a matrix
-document already holds one per cell. ``diverge(left, right)`` then compares two views and
-only what both sides judged ("the same workload"):
+``failing_cases``; the verdicts ``assay watch``/``assay proxy`` keep in their own block
+(I-RECONF-FAIL, I-PROXY-*) join the invariants. ``cell_view`` builds it from a run's
+``validate-results.json``; a matrix document already holds one per cell.
+``diverge(left, right)`` then compares two views and only what both sides judged ("the
+same workload"):
 
 * an invariant ``failed`` on one side and ``passed`` on the other, with the severity the
   documents give it (``coordinator.invariants`` wrote it there). ``not_judged`` on either
@@ -45,6 +47,8 @@ CATALOGUES: dict[str, Mapping[str, Any]] = {
     "adv": adversarial_cases.BY_NAME,
     "ws": websocket_cases.BY_NAME,
 }
+#: Result blocks of fleet commands that judge outside the tallies (their own verdicts).
+COMMAND_BLOCKS = ("watch", "proxy")
 #: A case verdict that fails (a MUST missed), one that deviates (SHOULD/MAY), one that passes.
 VIOLATION, LENIENT, PASS = "violation", "lenient", "pass"
 
@@ -87,8 +91,37 @@ def cell_view(document: Mapping[str, Any]) -> dict[str, Any]:
                       for entry in entries if isinstance(entry, dict)]
                for name, entries in _mapping(tier1.get("failing_cases")).items()
                if isinstance(entries, list)}
-    return {"invariants": _invariant_lists(document.get("invariants")), "slices": slices,
-            "failing_cases": failing}
+    invariants = _invariant_lists(document.get("invariants"))
+    for status, entry in _command_verdicts(document):
+        invariants[status].append(entry)
+    return {"invariants": invariants, "slices": slices, "failing_cases": failing}
+
+
+def _command_verdicts(document: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(status, entry) of the verdicts ``assay watch`` and ``assay proxy`` keep in their own
+    block (I-RECONF-FAIL, I-PROXY-*), shaped as invariant entries, so two proxies or two
+    reloads diverge on them too. A proxy run whose backends were not read judged nothing:
+    its verdicts are ``not_judged``. The block's MEDIUM is this module's MED."""
+    found = []
+    for key in COMMAND_BLOCKS:
+        block = _mapping(document.get(key))
+        unread = key == "proxy" and (block.get("collected") is False
+                                     or bool(block.get("fetch_errors")))
+        for verdict in block.get("verdicts") if isinstance(block.get("verdicts"), list) else []:
+            if not isinstance(verdict, dict) or verdict.get("status") not in ("passed",
+                                                                               "failed"):
+                continue  # an informational line (keepalive_kept): never a verdict
+            severity = str(verdict.get("severity", "MED"))
+            entry = {"id": str(verdict.get("id", "?")),
+                     "severity": "MED" if severity == "MEDIUM" else severity,
+                     "meaning": str(verdict.get("meaning", "")),
+                     "counter": f"{key}.{verdict.get('id', '?')}"}
+            count = next((verdict[k] for k in ("failed_requests", "findings")
+                          if isinstance(verdict.get(k), int)), None)
+            if count is not None:
+                entry["value"] = count
+            found.append(("not_judged" if unread else str(verdict["status"]), entry))
+    return found
 
 
 def checked_view(view: Mapping[str, Any]) -> dict[str, Any]:

@@ -157,3 +157,34 @@ def test_parts_of_the_wrong_type_read_as_absent_instead_of_raising():
     assert [(d.severity, d.key) for d in found] == [("LOW", "adv.*"), ("LOW", "markov.*"),
                                                     ("LOW", "ws.*")]
     assert diverge("a", {"invariants": 1, "slices": []}, "b", {}) == []
+
+
+def _proxy_run(desync: str, hop: str, **block) -> dict:
+    verdicts = [{"id": "I-PROXY-DESYNC", "severity": "HIGH", "meaning": "m", "status": desync,
+                 "findings": int(desync == "failed") * 2},
+                {"id": "I-PROXY-HOP", "severity": "MEDIUM", "meaning": "h", "status": hop,
+                 "findings": int(hop == "failed")}]
+    return {"invariants": {}, "proxy": {"verdicts": verdicts, "collected": True,
+                                        "fetch_errors": {}, **block}}
+
+
+def test_watch_and_proxy_verdicts_from_their_own_blocks_diverge_too():
+    """assay diff of two proxies: nginx against one that frames by Content-Length only."""
+    good, bad = cell_view(_proxy_run("passed", "failed")), cell_view(_proxy_run("failed",
+                                                                                "failed"))
+    found = diverge("nginx", good, "cl-only", bad)
+    assert [(d.kind, d.severity, d.key, d.left_value, d.right_value) for d in found] == [
+        ("invariant", "HIGH", "I-PROXY-DESYNC", "passed (0)", "failed (2)")]
+    hop = diverge("a", cell_view(_proxy_run("passed", "passed")), "b", good)
+    assert [(d.severity, d.key) for d in hop] == [("MED", "I-PROXY-HOP")]  # MEDIUM -> MED
+    assert failing(hop, strict=True) and not failing(hop)
+    unread = cell_view(_proxy_run("passed", "passed", collected=False))
+    assert diverge("a", unread, "b", bad) == []  # backends never read: judged nothing
+    watch = {"watch": {"verdicts": [
+        {"id": "I-RECONF-FAIL", "severity": "HIGH", "status": "failed", "meaning": "r",
+         "failed_requests": 10},
+        {"id": "keepalive_kept", "severity": "INFO", "status": "reconnected"}]}}
+    calm = {"watch": {"verdicts": [{"id": "I-RECONF-FAIL", "severity": "HIGH",
+                                    "status": "passed", "failed_requests": 0}]}}
+    found = diverge("reload", cell_view(watch), "calm", cell_view(calm))
+    assert [(d.key, d.left_value) for d in found] == [("I-RECONF-FAIL", "failed (10)")]
