@@ -19,9 +19,13 @@ from dataclasses import dataclass
 OWN_PREFIX = "/assay-proxy"
 SMUGGLED_PREFIX = "/assay-smuggled"
 HOP_FIELD = "X-Assay-Hop"
-#: End-to-end fields the rewrite case sends; each must arrive as sent.
+#: End-to-end fields the rewrite case sends; each must arrive as sent. ``no-transform``
+#: is what makes the body's bytes binding: RFC 9110 §7.7 "A proxy MAY transform the
+#: content of a message that does not contain a no-transform cache directive" and "A
+#: proxy MUST NOT transform the content (Section 6.4) of a message that contains a
+#: no-transform cache directive".
 E2E_FIELDS = (("X-Assay-Case-Field", "kept as sent"), ("Accept-Language", "en;q=0.5"),
-              ("Cache-Control", "no-cache"))
+              ("Cache-Control", "no-cache, no-transform"))
 REWRITE_BODY = b'{"assay": "body kept byte for byte"}'
 
 

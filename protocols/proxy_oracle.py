@@ -9,10 +9,11 @@ carries this run's marker. Three invariants:
   of a message the server must reject or close after), or a client got back the answer
   to a request other than its own.
 * I-PROXY-REWRITE (HIGH): the end-to-end case arrived with its target, an end-to-end
-  field or its body changed. What RFC 9110 §7.6 lets an intermediary change is not
-  compared: hop-by-hop fields, ``Host`` (a gateway makes its own request), ``Via``,
-  ``Forwarded``/``X-Forwarded-*``/``X-Real-IP``, and the framing fields
-  (``Content-Length``/``Transfer-Encoding``) as long as the body is the same.
+  field or its body changed (the case carries ``Cache-Control: no-transform``: without
+  it RFC 9110 §7.7 lets a proxy transform the content). What RFC 9110 §7.6 lets an
+  intermediary change is not compared: hop-by-hop fields, ``Host`` (a gateway makes its
+  own request), ``Via``, ``Forwarded``/``X-Forwarded-*``/``X-Real-IP``, and the framing
+  fields (``Content-Length``/``Transfer-Encoding``) as long as the body is the same.
 * I-PROXY-HOP (MEDIUM): a field named in ``Connection`` was forwarded (RFC 9110 §7.6.1).
 
 Evidence is the bytes on both sides: sent (latin-1 text), and the backend's record.

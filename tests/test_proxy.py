@@ -106,6 +106,15 @@ def test_catalogue_cases_carry_a_marked_hidden_request_with_lengths_kept() -> No
     assert [(f.invariant, f.case) for f in findings] == [("I-PROXY-DESYNC", "cl-conflicting")]
 
 
+def test_the_compared_body_is_sent_with_no_transform() -> None:
+    """Without ``no-transform`` a proxy MAY transform the content (RFC 9110 §7.7), so a
+    changed body would be no violation: the end-to-end case must carry it."""
+    head = _sent("end_to_end").sent.partition(b"\r\n\r\n")[0].decode()
+    cache_control = [line for line in head.split("\r\n")
+                     if line.lower().startswith("cache-control:")]
+    assert len(cache_control) == 1 and "no-transform" in cache_control[0]
+
+
 def _read_head(sock: socket.socket, buf: bytes) -> tuple[bytes, bytes] | None:
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
