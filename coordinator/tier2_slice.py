@@ -43,6 +43,7 @@ def plan(walker_plan: WalkerPlan, spec_text: str | None, spec_source: str | None
                                    "(no operation consumes an identifier another produces)")
     new_plan, ids = _take_walkers(walker_plan)
     settings = {"spec_text": spec_text, "spec_source": spec_source, "walkers": ids,
+                "operations": graph.fuzzable(api.by_id()),
                 "max_length": max_length, "chains": sum(map(len, graph.consumers.values()))}
     return new_plan, settings, None
 
@@ -62,11 +63,11 @@ def _take_walkers(walker_plan: WalkerPlan) -> tuple[WalkerPlan, list[int]]:
         ids = sorted(w for _, w in chosen)
         note = f"tier 2: {wanted} walker(s) taken from markov's share"
     else:
-        actors = sorted(walker_plan.local) or sorted(per_actor)
+        actors = sorted(walker_plan.local) or sorted(per_actor) or [0]
         first = 1 + max((w for ws in per_actor.values() for w, _ in ws), default=-1)
         ids = list(range(first, first + wanted))
         for n, walker in enumerate(ids):
-            per_actor[actors[n % len(actors)]].append((walker, "tier2"))
+            per_actor.setdefault(actors[n % len(actors)], []).append((walker, "tier2"))
         note = f"tier 2: {wanted} walker(s) added (markov had none to spare)"
     per_slice["tier2"] = wanted
     return WalkerPlan(per_slice, per_actor, [*walker_plan.notes, note],
@@ -93,6 +94,8 @@ def results_block(counters: dict[str, int], examples: dict[str, dict[str, Any]],
         after = (shrunk or {}).get(bucket, {"shrink": {"status": "not shrunk (yet)"}})
         findings.append({**example, "bucket": bucket, "count": count, **after})
     sequences = counters.get(PREFIX + "sequences", 0)
+    answered_2xx = {op for op, s in statuses.items() if any(k.startswith("2") for k in s)}
+    operations = list(settings.get("operations", ()))
     return {
         "judged": sequences > 0,
         "spec": settings["spec_source"],
@@ -103,9 +106,10 @@ def results_block(counters: dict[str, int], examples: dict[str, dict[str, Any]],
         "aborted_sequences": counters.get(PREFIX + "aborted", 0),
         "planners": counters.get(PREFIX + "planners", 0),
         "coverage": {
-            "operations_reached": len(statuses),
-            "operations_2xx": sum(1 for s in statuses.values()
-                                  if any(k.startswith("2") for k in s)),
+            "operations": len(operations),
+            "operations_reached": len([op for op in operations if op in statuses]),
+            "operations_2xx": len([op for op in operations if op in answered_2xx]),
+            "never_2xx": sorted(set(operations) - answered_2xx),
             "status_pairs": sum(len(s) for s in statuses.values()),
             "statuses": {op: dict(sorted(s.items())) for op, s in sorted(statuses.items())},
         },

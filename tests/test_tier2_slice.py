@@ -72,11 +72,14 @@ def test_results_block_merges_counters_and_buckets() -> None:
                 "tier2.finding.I-API-5XX": 2, "tier2.bucket.I-API-5XX:deleteItem:5xx": 2}
     example = {"invariant": "I-API-5XX", "sequence": [{"op": "deleteItem"}]}
     examples = {"tier2.bucket.I-API-5XX:deleteItem:5xx": example, "markov.x": {}}
-    settings = {"spec_source": "s.yaml", "walkers": [7], "chains": 3}
+    settings = {"spec_source": "s.yaml", "walkers": [7], "chains": 3,
+                "operations": ["createItem", "deleteItem", "readItem"]}
     block = tier2_slice.results_block(counters, examples, settings, None)
     assert block["judged"] and block["sequences"] == 40 and block["requests"] == 150
     assert block["coverage"]["statuses"]["createItem"] == {"201": 30, "422": 4}
     assert block["coverage"]["operations_2xx"] == 1 and block["coverage"]["status_pairs"] == 3
+    assert block["coverage"]["operations_reached"] == 2
+    assert block["coverage"]["never_2xx"] == ["deleteItem", "readItem"]
     assert block["findings_by_invariant"] == {"I-API-5XX": 2}
     [finding] = block["findings"]
     assert finding["count"] == 2 and finding["sequence"] == [{"op": "deleteItem"}]
@@ -133,7 +136,8 @@ def test_run_with_spec_finds_double_delete_and_passes_on_the_correct_refapp(
     document = only_results(tmp_path / "good")
     block = document["tier_2"]
     assert block["judged"] and block["findings"] == [] and block["sequences"] > 20
-    assert block["coverage"]["operations_2xx"] >= 7
+    cov = block["coverage"]
+    assert cov["operations"] == cov["operations_2xx"] == 7 and cov["never_2xx"] == []
     assert {"201", "422"} <= set(block["coverage"]["statuses"]["createItem"])
     assert invariant_status(document, "I-API-5XX") == "passed"
     assert document["tier_1"]["slices"]["tier2"]["walkers"] == 3
