@@ -120,8 +120,9 @@ def diverge_pairs(left_doc: Mapping[str, Any], right_doc: Mapping[str, Any]
     left, right = _cells(left_doc), _cells(right_doc)
     pairs: list[tuple[dict, dict]] = []
     found: list[Divergence] = []
-    if len(left) == 1 or len(right) == 1:
-        pairs = [(a, b) for a in left for b in right]
+    both_matrices = left_doc.get("mode") == "matrix" and right_doc.get("mode") == "matrix"
+    if not both_matrices:  # a run meets every cell (a matrix with one judged cell is
+        pairs = [(a, b) for a in left for b in right]  # still paired by name below)
     else:
         by_name = {cell["name"]: cell for cell in right}
         for cell in left:

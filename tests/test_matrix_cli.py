@@ -87,3 +87,28 @@ def test_a_cell_past_its_deadline_is_stopped_as_an_error(tmp_path):
     assert cell["reason"].startswith("stopped: still running 2 s")
     assert (tmp_path / "r" / next((tmp_path / "r").iterdir()).name / "cells" / "sleepy" /
             "run.log").is_file()
+
+
+def _cell(name: str, status: str, drv: str) -> dict:
+    entry = {"id": "I-DRV-1", "severity": "HIGH", "meaning": "lost write",
+             "counter": "markov.read_after_write_mismatch", "value": int(drv == "failed")}
+    return {"name": name, "run_dir": f"cells/{name}", "status": status, "exit_code": 0,
+            "invariants": {"passed": [], "failed": [], "not_judged": [], drv: [entry]},
+            "slices": {}, "failing_cases": {}}
+
+
+def test_two_matrices_pair_cells_by_name_even_when_one_has_a_single_judged_cell():
+    """Matrix A's second cell could not run: its one judged cell must still meet only
+    the cell of the same name, not every cell of B (nginx against apache is no regression)."""
+    from coordinator.diff_cli import diverge_pairs
+
+    left = {"mode": "matrix", "cells": [_cell("nginx", "passed", "passed"),
+                                        {"name": "apache", "status": "error", "run_dir": None}]}
+    right = {"mode": "matrix", "cells": [_cell("nginx", "passed", "passed"),
+                                         _cell("apache", "failed", "failed")]}
+    found = diverge_pairs(left, right)
+    assert [(d.kind, d.severity, d.key) for d in found] == [("cell", "LOW", "apache")]
+    run = {"mode": "run", "label": "nginx-now", **_cell("x", "passed", "passed")}
+    against = diverge_pairs(run, right)  # a run against a matrix still meets every cell
+    assert [(d.severity, d.key, d.right) for d in against] == [
+        ("HIGH", "I-DRV-1", "B:apache")]
