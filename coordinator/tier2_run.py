@@ -132,13 +132,7 @@ class Campaign:
                     else:
                         held.count += 1
                 planner.record(steps, run.exchanges, is_variant)
-            self.elapsed_s = time.monotonic() - started
-            self._mark(self.elapsed_s)
-            self.requests = runner.requests
-            self.planner_stats = {"proposed": planner.stats.proposed,
-                                  "valid": planner.stats.valid,
-                                  "variants": planner.stats.variants,
-                                  "by_length": planner.stats.by_length}
+            self._settle(planner, runner, started)
             if self.shrink and not self.stopped.startswith("target"):
                 shrink_started = time.monotonic()
                 for key, bucket in self.buckets.items():
@@ -147,8 +141,22 @@ class Campaign:
                         continue
                     await self._shrink(runner, key, bucket, len(planner.setup_steps),
                                        out_dir)
+        except BaseException:  # Ctrl-C or a crash: what was measured is still reported
+            if not self.elapsed_s:
+                self.stopped = "interrupted"
+                self._settle(planner, runner, started)
+            raise
         finally:
             runner.close()
+
+    def _settle(self, planner: Planner, runner: SequenceRunner, started: float) -> None:
+        self.elapsed_s = time.monotonic() - started
+        self._mark(self.elapsed_s)
+        self.requests = runner.requests
+        self.planner_stats = {"proposed": planner.stats.proposed,
+                              "valid": planner.stats.valid,
+                              "variants": planner.stats.variants,
+                              "by_length": planner.stats.by_length}
 
     def _mark(self, elapsed: float) -> None:
         pairs = sum(len(v) for v in self.coverage.values())

@@ -66,3 +66,29 @@ def test_silent_server_is_a_timeout() -> None:
     with pytest.raises(ExchangeFailed) as caught:
         trio.run(_runner_against, silent, (Step("healthz"),))
     assert caught.value.cause == "timeout" and caught.value.run.exchanges == []
+
+
+def test_an_interrupted_campaign_still_reports_what_it_measured(monkeypatch) -> None:
+    """Ctrl-C mid-campaign: ``stopped_by`` says so and the counts are kept."""
+    from coordinator import tier2_run
+    from protocols.tier2_sequences import SequenceRun
+
+    api = load_operations(SPEC, "openapi.yaml")
+    graph = infer(api)
+
+    class Interrupted(SequenceRunner):
+        async def run(self, steps):
+            if self.requests >= 3:
+                raise KeyboardInterrupt
+            self.requests += 1
+            return SequenceRun(steps, self.ops, self.graph)
+
+    monkeypatch.setattr(tier2_run, "SequenceRunner", Interrupted)
+    campaign = tier2_run.Campaign(api=api, graph=graph,
+                                  target=Target.from_url("http://127.0.0.1:9/"), seed=1,
+                                  budget_s=30.0)
+    with pytest.raises(KeyboardInterrupt):
+        tier2_run.run_campaign(campaign, None)
+    report = campaign.report()
+    assert report["stopped_by"] == "interrupted" and report["sequences"] == 3
+    assert report["requests"] == 3 and report["planner"]["proposed"] == 4
