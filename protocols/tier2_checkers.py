@@ -85,6 +85,11 @@ INVARIANTS = (I_5XX, I_USE_AFTER_DELETE, I_DOUBLE_DELETE, I_DEPENDENT_LEAK,
               I_STALE_ID)
 BY_ID = {inv.id: inv for inv in INVARIANTS}
 _DELETED = (200, 204)
+#: 4xx codes about the client's credentials or pace, not the resource's state: a repeat
+#: DELETE refused with one says nothing about how the first was handled (RFC 6585 §4:
+#: 429 "the user has sent too many requests in a given amount of time"; RFC 9110 §15.5.2
+#: 401, §15.5.4 403, §15.5.8 407, §15.5.9 408 "did not receive a complete request").
+_NOT_ABOUT_STATE = (401, 403, 407, 408, 429)
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,7 @@ def _double_delete(ex: Exchange, op: Operation, deleted: dict) -> Finding | None
         return None
     if ex.ok or ex.status in (404, 410):
         return None
-    if 400 <= ex.status < 500 and op.documents(ex.status):
+    if 400 <= ex.status < 500 and (op.documents(ex.status) or ex.status in _NOT_ABOUT_STATE):
         return None
     return _finding(I_DOUBLE_DELETE, ex,
                     f"already deleted at step {deleted[ex.addressed[-1]]}")

@@ -102,3 +102,16 @@ def test_a_natural_key_created_again_is_no_stale_id() -> None:
     assert _judge(api, graph, [user, gone, again]) == []
     server_chosen = (Step("createUser", "valid", {"name": "bob"}), _json(201, {"id": "alice"}))
     assert _judge(api, graph, [user, gone, server_chosen]) == ["I-API-STALE-ID:createUser:2xx"]
+
+
+def test_a_repeat_delete_refused_for_pace_or_credentials_is_no_double_delete() -> None:
+    """Under load a rate-limited server answers 429 to anything, the repeat DELETE too,
+    documented or not (deleteUser documents 204 and 404 only)."""
+    api, graph = nested()
+    user = (Step("createUser", "valid", {"name": "a"}), _json(201, {"id": "u1"}))
+    delete = Step("deleteUser", binds=(Binding("userId", "path", 0),))
+    for status in (429, 401, 403):
+        script = [user, (delete, (204, [], b"")), (delete, _json(status, {}))]
+        assert _judge(api, graph, script) == [], status
+    script = [user, (delete, (204, [], b"")), (delete, _json(409, {}))]
+    assert _judge(api, graph, script) == ["I-API-DOUBLE-DELETE:deleteUser:4xx"]
