@@ -179,3 +179,18 @@ def test_a_watch_block_written_mid_run_adds_no_testcase() -> None:
                     "watch": {"live": "ok 3 failed 0", "final": False},
                     "proxy": {"final": False}})
     assert not any(s.get("name") in ("watch", "proxy") for s in root.iter("testsuite"))
+
+
+def test_a_failed_run_with_its_verdict_in_an_unknown_block_is_still_red() -> None:
+    """A command whose verdict junit does not read yet: exit 1 must not be all green."""
+    root = checked({"mode": "tier9", "status": "failed", "exit_code": 1,
+                    "invariants": {"passed": [{"id": "I-LIVENESS", "counter": "coord.x",
+                                               "value": 0}]},
+                    "tier9": {"ok": False}})
+    failures = [c for c in root.iter("testcase") if c.find("failure") is not None]
+    assert [c.get("name") for c in failures] == ["run verdict"]
+    assert "exit code 1" in failures[0].find("failure").get("message", "")
+    passed = checked({"mode": "run", "status": "passed", "exit_code": 0})
+    assert passed.get("failures") == "0"
+    already = checked(command_documents()["proxy"])  # a failure already shown: no extra one
+    assert not any(c.get("name") == "run verdict" for c in already.iter("testcase"))
