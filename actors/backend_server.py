@@ -21,6 +21,7 @@ import h11
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto import events as ws
+from wsproto.utilities import RemoteProtocolError as WebSocketProtocolError
 
 from protocols import backend_echo
 from protocols.backend_echo import ReceivedRequest, ReceivedRing, Route
@@ -32,6 +33,9 @@ READ_SIZE = 65536
 MAX_RAW_BYTES = backend_echo.MAX_RAW_BYTES
 #: Most WebSocket messages echoed on one connection (a bound on the loop).
 MAX_WS_MESSAGES = 100_000
+#: RFC 6455 §4.2.1: a handshake the server does not accept gets "an appropriate error code
+#: (such as 400 Bad Request)".
+BAD_HANDSHAKE = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 @dataclass
@@ -65,6 +69,8 @@ class Backend:
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError,
                 OSError):
             return  # the peer went away or stalled: nothing to answer
+        except (h11.ProtocolError, WebSocketProtocolError):
+            return  # bytes this connection's parser refused: it ends, the others serve on
 
 
 class _Exchange:
@@ -199,7 +205,11 @@ class _Exchange:
         head, length = self._take_raw()
         self.backend.record(self.connection_id, self.client_port, head, length=length)
         conn = WSConnection(ConnectionType.SERVER)
-        conn.receive_data(head + unread)
+        try:
+            conn.receive_data(head + unread)
+        except WebSocketProtocolError:  # e.g. no Sec-WebSocket-Key: not a handshake
+            await self._send(BAD_HANDSHAKE)
+            return
         for _ in range(MAX_WS_MESSAGES):
             for event in conn.events():
                 if isinstance(event, ws.Request):

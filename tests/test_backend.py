@@ -153,3 +153,25 @@ def test_cli_lines_port_in_use_and_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_malformed_websocket_upgrade_is_refused_and_the_backend_keeps_serving() -> None:
+    trio.run(_malformed_upgrade)
+
+
+async def _malformed_upgrade() -> None:
+    backend = Backend(1, ReceivedRing(100))
+    listeners = await open_listeners("127.0.0.1", [0])
+    port = bound_port(listeners[0])
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(backend.serve, listeners[0])
+        # No Sec-WebSocket-Key/-Version. RFC 6455 §4.2.1: "the server MUST stop processing
+        # the client's handshake and return an HTTP response with an appropriate error
+        # code (such as 400 Bad Request)". It used to take every backend down.
+        upgrade = (b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n"
+                   b"Upgrade: websocket\r\n\r\n")
+        refused = await _exchange(port, upgrade, b"", closes=True)
+        assert refused.startswith(b"HTTP/1.1 400")
+        await _exchange(port, b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", b"ok\n")
+        assert backend.ring.records[-1].raw.startswith(b"GET /ws HTTP/1.1")
+        nursery.cancel_scope.cancel()
