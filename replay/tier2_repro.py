@@ -69,6 +69,11 @@ def parse(text: str, source: str) -> dict[str, Any]:
             raise Tier2ReproError(f"{source}: {key!r} missing or not a {kind.__name__}")
     if not isinstance(data["spec"].get("text"), str):
         raise Tier2ReproError(f"{source}: spec.text missing")
+    extra = data.get("overrides")
+    if extra is not None and not (isinstance(extra, dict) and isinstance(
+            extra.get("source"), str) and isinstance(extra.get("text"), str)):
+        raise Tier2ReproError(f"{source}: 'overrides' must be null or "
+                              "{\"source\": str, \"text\": str}")
     if digest(data["steps"], data["bucket"]) != data["digest"]:
         raise Tier2ReproError(f"{source}: digest mismatch (steps edited or corrupted)")
     return data

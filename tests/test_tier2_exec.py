@@ -92,3 +92,18 @@ def test_an_interrupted_campaign_still_reports_what_it_measured(monkeypatch) -> 
     report = campaign.report()
     assert report["stopped_by"] == "interrupted" and report["sequences"] == 3
     assert report["requests"] == 3 and report["planner"]["proposed"] == 4
+
+
+def test_a_repro_with_malformed_overrides_is_bad_input() -> None:
+    """A hand-edited ``overrides`` member (the digest covers only steps and bucket) is a
+    Tier2ReproError (exit 2), not a TypeError traceback."""
+    import json
+
+    from replay import tier2_repro
+
+    doc = tier2_repro.build("I-API-5XX:readItem:5xx", {}, ("openapi.yaml", SPEC), None,
+                            [Step("login").to_json()], 1, {})
+    assert tier2_repro.parse(json.dumps(doc), "r.json")["overrides"] is None
+    for bad in ("oops", {"source": "o.toml"}, ["o.toml", "x"]):
+        with pytest.raises(tier2_repro.Tier2ReproError, match="'overrides' must be"):
+            tier2_repro.parse(json.dumps({**doc, "overrides": bad}), "r.json")
