@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -178,8 +179,15 @@ def test_the_failing_run_report_renders_in_chromium_without_errors(tmp_path: Pat
          "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
          f"--user-data-dir={profile}", "--window-size=1200,900", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # readline() has no deadline of its own: a Chromium that hangs before printing its
+    # DevTools URL is killed, which ends the read with EOF (and an assertion), not a hang.
+    watchdog = threading.Timer(BROWSER_TIMEOUT_S, process.kill)
+    watchdog.start()
     try:
-        url = devtools_url(process)
+        try:
+            url = devtools_url(process)
+        finally:
+            watchdog.cancel()
 
         async def bounded() -> tuple[dict[str, Any], list[str], bytes]:
             with trio.fail_after(BROWSER_TIMEOUT_S):
