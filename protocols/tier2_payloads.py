@@ -131,6 +131,10 @@ def _props(schema: Any) -> dict[str, Any]:
 def _mutate(kind: str, base: dict, schema: dict, props: dict[str, Any],
             rng: random.Random) -> dict | None:
     body = copy.deepcopy(base)
+    # A readOnly member "SHOULD NOT be sent as part of the request" (OpenAPI 3.0.3
+    # §4.7.25): a server may ignore it, so a bad value there proves nothing.
+    props = {name: sub for name, sub in props.items()
+             if not (isinstance(sub, dict) and sub.get("readOnly"))}
     required = [r for r in schema.get("required") or [] if r in props]
     names = sorted(props)
     if kind == "wrong-type":
@@ -139,8 +143,8 @@ def _mutate(kind: str, base: dict, schema: dict, props: dict[str, Any],
             if wanted:
                 body[name] = [] if wanted != "array" else {"not": "an array"}
                 return body
-    elif kind == "missing-required" and required:
-        del body[rng.choice(required)]
+    elif kind == "missing-required" and any(r in body for r in required):
+        del body[rng.choice([r for r in required if r in body])]
         return body
     for name in names:
         sub = props[name] if isinstance(props[name], dict) else {}

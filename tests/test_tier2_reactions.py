@@ -8,7 +8,7 @@ import random
 
 from protocols.openapi_operations import load_operations
 from protocols.tier2_graph import infer
-from protocols.tier2_payloads import valid_body
+from protocols.tier2_payloads import invalid_bodies, valid_body
 from protocols.tier2_schema import violations
 from protocols.tier2_sequences import Binding, Step
 from tests.test_tier2_core import ITEM, REFAPP, _json, _judge, nested
@@ -115,3 +115,18 @@ def test_a_repeat_delete_refused_for_pace_or_credentials_is_no_double_delete() -
         assert _judge(api, graph, script) == [], status
     script = [user, (delete, (204, [], b"")), (delete, _json(409, {}))]
     assert _judge(api, graph, script) == ["I-API-DOUBLE-DELETE:deleteUser:4xx"]
+
+
+def test_invalid_bodies_leave_read_only_members_alone() -> None:
+    """One schema for request and response (``id`` readOnly and required): a server may
+    ignore a readOnly member, so no invalid body breaks only that one (and deleting the
+    absent member no longer crashes the campaign with a KeyError)."""
+    schema = {"type": "object", "required": ["id", "name"],
+              "properties": {"id": {"type": "string", "readOnly": True, "maxLength": 4},
+                             "name": {"type": "string", "maxLength": 8}}}
+    for seed in range(8):  # the readOnly member was picked to delete: a KeyError
+        bodies = invalid_bodies(schema, random.Random(seed))
+        assert {p.kind for p in bodies} == {"invalid:wrong-type", "invalid:missing-required",
+                                            "invalid:too-long"}
+        for payload in bodies:
+            assert "id" not in payload.body and "name" in payload.why
