@@ -43,7 +43,7 @@ def run_report(args: argparse.Namespace) -> int:
     if document.get("mode") == "matrix":
         for cell in document.get("cells") or []:
             run_dir = cell.get("run_dir") if isinstance(cell, dict) else None
-            if isinstance(run_dir, str) and (directory / run_dir).is_dir():
+            if isinstance(run_dir, str) and _inside(directory, directory / run_dir):
                 write_reports(directory / run_dir)
     written = write_reports(directory)
     names = {path.name for path in written}
@@ -55,3 +55,12 @@ def run_report(args: argparse.Namespace) -> int:
                          f"{directory} (see the log above)\n")
         return EXIT_WRITE
     return EXIT_OK
+
+
+def _inside(directory: Path, cell_dir: Path) -> bool:
+    """A cell's run directory as the matrix wrote it: inside the matrix directory (a
+    ``run_dir`` of ``../..`` in an edited document must not make this write elsewhere)."""
+    try:
+        return cell_dir.is_dir() and cell_dir.resolve().is_relative_to(directory.resolve())
+    except OSError:
+        return False

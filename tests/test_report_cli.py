@@ -31,6 +31,18 @@ def test_report_of_a_matrix_rebuilds_the_cells_first(tmp_path: Path) -> None:
     assert 'href="cells/refapp-broken/run/report.html"' in (tmp_path / "report.html").read_text()
 
 
+def test_report_of_a_matrix_writes_nothing_outside_its_directory(tmp_path: Path) -> None:
+    matrix_dir, outside = tmp_path / "matrix", tmp_path / "outside"
+    shutil.copytree(FIXTURES / "failing_run", outside)
+    matrix_dir.mkdir()
+    (matrix_dir / "validate-results.json").write_text(json.dumps(
+        {"mode": "matrix", "status": "failed", "cells": [
+            {"name": "x", "status": "failed", "run_dir": "../outside"}]}))
+    result = assay("report", str(matrix_dir), timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert (matrix_dir / "report.html").exists() and not (outside / "report.html").exists()
+
+
 def test_a_directory_without_results_is_bad_input_in_one_line(tmp_path: Path) -> None:
     empty = assay("report", str(tmp_path), timeout=30)
     assert empty.returncode == 2
