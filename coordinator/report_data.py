@@ -174,7 +174,11 @@ def wire_text(value: Any) -> str | None:
 
 def relative_link(run_dir: Path, target: Any) -> str | None:
     """``target`` (a path the run wrote) relative to ``run_dir``, for an href; None when it
-    lies outside the run directory or is not a path."""
+    lies outside the run directory or is not a path.
+
+    A directory copied or moved since the run (``assay report`` on an archive) still holds
+    absolute paths to where it was: a path through a directory of ``run_dir``'s own name is
+    taken as inside it when that part exists here."""
     if not isinstance(target, str) or not target:
         return None
     path = Path(target)
@@ -183,7 +187,15 @@ def relative_link(run_dir: Path, target: Any) -> str | None:
     try:
         return path.resolve().relative_to(run_dir.resolve()).as_posix()
     except (ValueError, OSError):
+        pass
+    parts = path.parts
+    if run_dir.name not in parts:
         return None
+    rest = parts[len(parts) - parts[::-1].index(run_dir.name):]
+    if not rest or ".." in rest:
+        return None
+    inside = Path(*rest)
+    return inside.as_posix() if (run_dir / inside).exists() else None
 
 
 def incidents_for(document: Mapping[str, Any], counter: str) -> list[dict[str, Any]]:

@@ -85,6 +85,26 @@ def test_absolute_paths_inside_the_run_become_relative_links(tmp_path: Path) -> 
     assert 'href="/etc' not in page  # outside the run directory: no link
 
 
+def test_links_survive_a_run_directory_moved_since_the_run(tmp_path: Path) -> None:
+    """assay report on a copied archive: the document's absolute paths name where the
+    run directory was; the part below the directory's own name is linked here."""
+    run_dir = failing_run(tmp_path)
+    path = run_dir / "validate-results.json"
+    document = json.loads(path.read_text())
+    for incident in document["incidents"]:
+        (run_dir / incident["repro"]).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / incident["repro"]).write_text("{}")
+        for key in ("dossier", "repro"):
+            incident[key] = f"/elsewhere/{run_dir.name}/{incident[key]}"
+    document["incidents"].append({"counter": "adv.desync", "id": "gone",
+                                  "repro": f"/elsewhere/{run_dir.name}/not-here.bin",
+                                  "dossier": f"/elsewhere/{run_dir.name}/../../etc"})
+    path.write_text(json.dumps(document))
+    page = page_of(run_dir)
+    assert re.search(r'href="incidents/[^"]+/shrink/repro.json"', page)
+    assert "not-here.bin" not in page and "etc" not in re.findall(r'href="([^"]*)"', page)
+
+
 def test_a_malformed_document_still_gets_a_page_and_junit(tmp_path: Path) -> None:
     (tmp_path / "validate-results.json").write_text(json.dumps({
         "mode": "run", "status": "failed", "exit_code": 1, "invariants": "broken",
