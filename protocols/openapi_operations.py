@@ -39,6 +39,8 @@ class Operation:
     response_types: tuple[str, ...]
     secured: bool
     line: int
+    #: Documented status -> the media type whose schema ``responses`` holds.
+    response_media: dict[str, str] = field(default_factory=dict, compare=False)
 
     def response_schema(self, status: int) -> tuple[bool, Any]:
         """(documented, schema) for ``status``: exact code, then ``4XX``, then default."""
@@ -46,6 +48,19 @@ class Operation:
             if key in self.responses:
                 return True, self.responses[key]
         return False, None
+
+    def schema_applies(self, status: int, content_type: str) -> bool:
+        """Whether the documented schema for ``status`` describes a body sent as
+        ``content_type``: the schema belongs to one media type of the response's
+        ``content`` map (OpenAPI 3.0.3 §4.7.17), so a body of another type (a server's
+        ``application/problem+json`` where ``application/json`` is documented) is not
+        judged by it. No Content-Type, or a documented wildcard, applies."""
+        sent = content_type.split(";")[0].strip().lower()
+        for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default"):
+            if key in self.responses:
+                documented = self.response_media.get(key, "")
+                return not sent or not documented or "*" in documented or sent == documented
+        return False
 
     def documents(self, status: int) -> bool:
         return self.response_schema(status)[0]
@@ -82,7 +97,7 @@ def load_operations(text: str, source: str) -> ApiSpec:
         body = loader.deref(op.get("requestBody"))
         content = body.get("content") if isinstance(body, dict) else None
         opaque = isinstance(content, dict) and bool(content) and not _json_media_types(content)
-        responses, headers = _responses(loader, op.get("responses"))
+        responses, headers, media = _responses(loader, op.get("responses"))
         secured = bool(op["security"]) if "security" in op else global_security
         operations.append(Operation(
             op_id=route.operation_id or f"{route.method} {route.path}",
@@ -90,15 +105,18 @@ def load_operations(text: str, source: str) -> ApiSpec:
             request_schema=route.request_schema, opaque_body=opaque,
             responses=responses, response_headers=headers,
             response_types=route.response_types, secured=secured, line=route.line,
+            response_media=media,
         ))
     return ApiSpec(spec, tuple(operations), _session_cookie(loader, root))
 
 
-def _responses(loader: _SpecLoader, raw: Any) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+def _responses(loader: _SpecLoader, raw: Any
+               ) -> tuple[dict[str, Any], dict[str, tuple[str, ...]], dict[str, str]]:
     schemas: dict[str, Any] = {}
     headers: dict[str, tuple[str, ...]] = {}
+    media: dict[str, str] = {}
     if not isinstance(raw, dict):
-        return schemas, headers
+        return schemas, headers, media
     for code, response in raw.items():
         response = loader.deref(response)
         schema = None
@@ -109,12 +127,13 @@ def _responses(loader: _SpecLoader, raw: Any) -> tuple[dict[str, Any], dict[str,
                     entry = loader.deref(content[media_type])
                     if isinstance(entry, dict) and "schema" in entry:
                         schema = loader.resolve(entry["schema"])
+                        media[str(code)] = media_type.split(";")[0].strip().lower()
                         break
             named = response.get("headers")
             if isinstance(named, dict):
                 headers[str(code)] = tuple(str(h).lower() for h in named)
         schemas[str(code)] = schema
-    return schemas, headers
+    return schemas, headers, media
 
 
 def _session_cookie(loader: _SpecLoader, root: dict) -> str | None:

@@ -235,7 +235,8 @@ def _terminal(ex: Exchange, graph: Graph, seen: dict) -> Finding | None:
 
 def _schema(ex: Exchange, op: Operation) -> Finding | None:
     documented, schema = op.response_schema(ex.status)
-    if not documented or schema is None or not ex.is_json:
+    if not documented or schema is None or not ex.is_json \
+            or not op.schema_applies(ex.status, ex.content_type):
         return None
     problems = violations(ex.body, schema, "response")
     if problems:

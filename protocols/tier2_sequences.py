@@ -90,6 +90,8 @@ class Exchange:
     #: (resource, id) this exchange hands to consumers: what it created, or the first id
     #: of a list that is its resource's producer (a read-only collection).
     produced: tuple[str, str] | None = None
+    #: The response's Content-Type ("" when it sent none).
+    content_type: str = ""
 
     @property
     def ok(self) -> bool:
@@ -204,7 +206,7 @@ class SequenceRun:
                 self.produced[index] = (resource, ids[0])
         exchange = Exchange(index, step, self.ops[step.op_id].method, self.base_path + path,
                             status, doc, is_json, addressed, created, listed, role,
-                            self.produced.get(index))
+                            self.produced.get(index), _content_type(headers))
         self.exchanges.append(exchange)
         if index == 0 and self.graph.setup == step.op_id and not exchange.ok:
             self.stopped = f"setup {step.op_id} answered {status}"
@@ -237,6 +239,10 @@ class SequenceRun:
             self.cookies[name] = value
         else:
             self.cookies.pop(name, None)
+
+
+def _content_type(headers: list[tuple[bytes, bytes]]) -> str:
+    return next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
 
 
 def _listed_ids(doc: Any, id_field: str) -> list[str]:

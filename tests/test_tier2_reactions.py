@@ -130,3 +130,20 @@ def test_invalid_bodies_leave_read_only_members_alone() -> None:
                                             "invalid:too-long"}
         for payload in bodies:
             assert "id" not in payload.body and "name" in payload.why
+
+
+def test_a_body_of_another_media_type_is_not_judged_by_the_documented_schema() -> None:
+    """refapp's readItem documents application/json; a problem+json body (RFC 9457) is
+    not described by that schema (OpenAPI 3.0.3 §4.7.17: a schema per media type)."""
+    api = load_operations(REFAPP, "r")
+    graph = infer(api)
+    login = (Step("login", "valid", {}), _json(200, {}))
+    create = (Step("createItem", "valid", {"name": "n", "quantity": 1}), _json(201, ITEM))
+    read = Step("readItem", binds=(Binding("id", "path", 1),))
+    for content_type, expected in (
+            (b"application/problem+json", []),
+            (b"application/json; charset=utf-8", ["I-API-SCHEMA:readItem:2xx"]),
+            (None, ["I-API-SCHEMA:readItem:2xx"])):
+        headers = [(b"content-type", content_type)] if content_type else []
+        script = [login, create, (read, _json(200, {"id": "i1"}, headers))]
+        assert _judge(api, graph, script) == expected, content_type
