@@ -146,7 +146,14 @@ def run_matrix(args: argparse.Namespace) -> int:
     cells = tuple(_with_procs(cell, parallel) for cell in cells)
     matrix = _Matrix(matrix_dir, args.file, cells, grace_s, args.log_format)
     trio.run(matrix.run, parallel)
-    return matrix.finish()
+    # Outside trio no receiver holds the signals: a late Ctrl-C must not cut the final
+    # document, the diff or the reports short (they take well under a second).
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return matrix.finish()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _with_procs(cell: CellSpec, parallel: int) -> CellSpec:
@@ -187,12 +194,18 @@ class _Matrix:
             nursery.cancel_scope.cancel()
 
     async def watch_signals(self) -> None:
+        """The first SIGINT/SIGTERM stops the matrix; later ones (an impatient second
+        Ctrl-C) are only logged, so the cells still write what they measured and the
+        matrix document still records them (a KeyboardInterrupt would lose both)."""
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
+                if self.stop.is_set():
+                    self.log.warning("already stopping: the running cells are writing "
+                                     "their results", signal=signal.Signals(signum).name)
+                    continue
                 self.log.warning("stopping the matrix", signal=signal.Signals(signum).name)
                 self.signal = signum
                 self.stop.set()
-                return
 
     async def one(self, cell: CellSpec, slots: trio.Semaphore) -> None:
         try:

@@ -127,6 +127,9 @@ duration = "3s"
         assert run_dir is not None, "the cell's run never started"
         time.sleep(2.0)  # the walkers are running
         os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.1)  # an impatient second Ctrl-C while the cell writes its results
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGINT)
         _out, err = proc.communicate(timeout=40)
     finally:
         if proc.poll() is None:
