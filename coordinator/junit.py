@@ -159,6 +159,9 @@ def _command_cases(suite: Any, run: Mapping[str, Any], mode: str) -> None:
                                                else None)
                                  + (f"\nand {more} more (see validate-results.json)"
                                     if more > 0 else ""))
+        elif verdict.status == "not_judged":
+            ET.SubElement(case, "skipped", message="not judged: the backends' records were "
+                                                   "not all read")
     for block_name, message in command_errors(run):
         case = ET.SubElement(suite(block_name), "testcase", name=f"{block_name} judged",
                              classname=f"assay.{mode}", time="0")

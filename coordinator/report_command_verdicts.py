@@ -3,7 +3,7 @@
 How this works: those two commands judge outside the tally invariants, so their verdicts
 are not in the document's ``invariants`` lists: ``watch`` holds ``verdicts`` (I-RECONF-FAIL
 and the informational ``keepalive_kept``) and ``failure_windows``; ``proxy`` holds
-``verdicts`` (I-PROXY-DESYNC/REWRITE/HOP), ``findings`` (the bytes sent, the answer, what
+``verdicts`` (I-PROXY-DESYNC/REWRITE/ALTERED/HOP), ``findings`` (the bytes sent, the answer, what
 the backend received) and ``reproducers``, plus ``collected``/``fetch_errors`` when the
 backends could not be asked. This module reads those blocks as they are, defensively, into
 one shape that ``junit`` and ``report_failures`` both show: without it junit.xml would be
@@ -31,7 +31,8 @@ class CommandVerdict:
     """One verdict of a command block.
 
     ``status`` is the block's own word: ``failed`` and ``passed`` for a judged invariant,
-    anything else (``kept``, ``reconnected``) for an informational line that never fails.
+    ``not_judged`` (ours) for a proxy verdict whose backends were not all read, anything
+    else (``kept``, ``reconnected``) for an informational line that never fails.
     """
 
     block: str
@@ -60,20 +61,26 @@ class CommandVerdict:
 
 def command_verdicts(document: Mapping[str, Any]) -> list[CommandVerdict]:
     """Every verdict of the ``watch`` and ``proxy`` blocks (empty for other documents, and
-    for a block written mid-run, before judging)."""
+    for a block written mid-run, before judging). A proxy verdict that passed while some
+    backend's records were never read judged nothing: it is ``not_judged``, not a pass (a
+    finding from the backends that were read still fails)."""
     found: list[CommandVerdict] = []
+    unread = {block for block, _message in command_errors(document)}
     for key in BLOCKS:
         block = data.as_dict(document.get(key))
         for entry in data.as_list(block.get("verdicts")):
             if not isinstance(entry, dict):
                 continue
             verdict_id = str(entry.get("id", "?"))
+            status = str(entry.get("status", "?"))
+            if key in unread and status == "passed":
+                status = "not_judged"
             examples = (_proxy_examples(block, verdict_id) if key == "proxy"
                         else _watch_examples(block) if entry.get("status") == "failed"
                         else [])
             found.append(CommandVerdict(
                 key, verdict_id, str(entry.get("severity", "")), str(entry.get("meaning", "")),
-                str(entry.get("status", "?")), _detail(entry), examples))
+                status, _detail(entry), examples))
     return found
 
 

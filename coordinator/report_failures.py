@@ -54,12 +54,14 @@ def invariants_section(run_dir: Path, document: dict[str, Any], context: dict[st
     counts = {s: len(data.as_list(verdicts.get(s))) for s in ("passed", "failed", "not_judged")}
     first = 0  # where the next failed command verdict goes: after those before it
     for verdict in command_verdicts(document):  # watch / proxy keep theirs in their block
-        css = verdict.status if verdict.status in ("passed", "failed") else "info"
+        css = verdict.status if verdict.status in ("passed", "failed", "not_judged") \
+            else "info"
         counts[verdict.status] = counts.get(verdict.status, 0) + (css != "info")
         first += verdict.failed
         rows.insert(first - 1 if verdict.failed else len(rows),
                     f"<tr><td>{esc(verdict.id)}</td><td class=\"status-{css}\">"
-                    f"{esc(verdict.status)}</td><td>{esc(verdict.severity)}</td>"
+                    f"{esc(verdict.status.replace('_', ' '))}</td>"
+                    f"<td>{esc(verdict.severity)}</td>"
                     f"<td>{esc(verdict.meaning)}"
                     + (f" <em>({esc(verdict.note)})</em>" if verdict.note else "")
                     + f"</td><td><code>{esc(verdict.block)}</code>"

@@ -243,3 +243,17 @@ def test_a_failed_proxy_shows_each_finding_with_bytes_and_reproducer(tmp_path: P
     # the RFC section and sentence each case rests on (protocols.proxy_cases)
     assert "RFC 9112 §6.1" in failures
     assert "<blockquote>A server MAY reject a request that contains both" in failures
+
+
+def test_a_proxy_run_whose_backends_were_not_read_shows_nothing_as_passed(tmp_path: Path
+                                                                         ) -> None:
+    document = command_document("proxy")
+    block = document["proxy"]
+    block.update(findings=[], collected=False, fetch_errors={"33101": "TooSlowError()"})
+    for verdict in block["verdicts"]:
+        verdict.update(status="passed", findings=0)
+    (tmp_path / "validate-results.json").write_text(json.dumps(document))
+    invariants = page_of(tmp_path).split('id="invariants"', 1)[1].split("</section>", 1)[0]
+    for invariant in ("I-PROXY-DESYNC", "I-PROXY-REWRITE", "I-PROXY-HOP"):
+        assert f'{invariant}</td><td class="status-not_judged">not judged' in invariants
+    assert "backend 33101 could not be asked: TooSlowError()" in invariants
