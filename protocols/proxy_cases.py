@@ -87,7 +87,8 @@ class ProxyCase:
     build: Callable[[str, str], bytes]
     #: Carries a hidden request (``assay-smuggled``) that must never reach a backend.
     smuggles: bool = False
-    #: Its header fields and body must arrive as sent (I-PROXY-REWRITE).
+    #: Its body must arrive as sent (I-PROXY-REWRITE), its target and end-to-end fields
+    #: should (I-PROXY-ALTERED).
     compares: bool = False
     #: Names a field in Connection that must not be forwarded (I-PROXY-HOP).
     hop: bool = False

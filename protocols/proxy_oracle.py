@@ -8,12 +8,19 @@ carries this run's marker. Three invariants:
   (one assay hid in a body: under every framing RFC 9112 allows it is body bytes or part
   of a message the server must reject or close after), or a client got back the answer
   to a request other than its own.
-* I-PROXY-REWRITE (HIGH): the end-to-end case arrived with its target, an end-to-end
-  field or its body changed (the case carries ``Cache-Control: no-transform``: without
-  it RFC 9110 §7.7 lets a proxy transform the content). What RFC 9110 §7.6 lets an
-  intermediary change is not compared: hop-by-hop fields, ``Host`` (a gateway makes its
-  own request), ``Via``, ``Forwarded``/``X-Forwarded-*``/``X-Real-IP``, and the framing
-  fields (``Content-Length``/``Transfer-Encoding``) as long as the body is the same.
+* I-PROXY-REWRITE (HIGH): the end-to-end case arrived with its body changed. The case
+  carries ``Cache-Control: no-transform``, and RFC 9110 §7.7: "A proxy MUST NOT transform
+  the content (Section 6.4) of a message that contains a no-transform cache directive".
+  (Without it a proxy MAY transform the content: so the directive is always sent.)
+* I-PROXY-ALTERED (MEDIUM): the end-to-end case arrived with its target or an end-to-end
+  field changed. RFC 9110 §7.7 only says a proxy "SHOULD NOT modify header fields that
+  provide information about the endpoints of the communication chain, the resource state,
+  or the selected representation", and a gateway may map the target to its own origin
+  (§3.7, a prefix stripped by configuration): reported, never a failed run. What RFC 9110
+  §7.6 lets an intermediary change is not compared at all: hop-by-hop fields, ``Host`` (a
+  gateway makes its own request), ``Via``, ``Forwarded``/``X-Forwarded-*``/``X-Real-IP``,
+  and the framing fields (``Content-Length``/``Transfer-Encoding``) as long as the body is
+  the same.
 * I-PROXY-HOP (MEDIUM): a field named in ``Connection`` was forwarded (RFC 9110 §7.6.1).
 
 Evidence is the bytes on both sides: sent (latin-1 text), and the backend's record.
@@ -39,12 +46,16 @@ from protocols.proxy_catalogue import ALL_CASES
 
 DESYNC = "I-PROXY-DESYNC"
 REWRITE = "I-PROXY-REWRITE"
+ALTERED = "I-PROXY-ALTERED"
 HOP = "I-PROXY-HOP"
-SEVERITY = {DESYNC: "HIGH", REWRITE: "HIGH", HOP: "MEDIUM"}
+SEVERITY = {DESYNC: "HIGH", REWRITE: "HIGH", ALTERED: "MEDIUM", HOP: "MEDIUM"}
 MEANING = {
     DESYNC: "the proxy and a backend disagreed on where a request ends: a hidden request "
             "reached a backend, or a client got another request's answer",
-    REWRITE: "a request arrived with its target, an end-to-end field or its body changed",
+    REWRITE: "a request carrying Cache-Control: no-transform arrived with its body changed "
+             "(RFC 9110 §7.7)",
+    ALTERED: "a request arrived with its target or an end-to-end field changed (RFC 9110 "
+             "§7.7: SHOULD NOT; reported, the run still passes)",
     HOP: "a field named in Connection was forwarded (RFC 9110 §7.6.1)",
 }
 
@@ -182,9 +193,10 @@ def _compare(case: ProxyCase, sent: Sent, arrived: Arrived) -> list[Finding]:
                       _value(arrived.fields, "Transfer-Encoding"))
         body = dechunk(arrived.body) if chunked else arrived.body
         if body != REWRITE_BODY:
-            problems.append(f"body {REWRITE_BODY!r} arrived as {body!r}")
+            out.append(Finding(REWRITE, case.name, f"body {REWRITE_BODY!r} arrived as "
+                               f"{body!r}", _evidence(sent, arrived)))
         if problems:
-            out.append(Finding(REWRITE, case.name, "; ".join(problems), _evidence(sent, arrived)))
+            out.append(Finding(ALTERED, case.name, "; ".join(problems), _evidence(sent, arrived)))
     return out
 
 
@@ -192,7 +204,7 @@ def verdicts(findings: list[Finding]) -> list[dict[str, Any]]:
     return [{"id": inv, "severity": SEVERITY[inv], "meaning": MEANING[inv],
              "status": "failed" if any(f.invariant == inv for f in findings) else "passed",
              "findings": sum(f.invariant == inv for f in findings)}
-            for inv in (DESYNC, REWRITE, HOP)]
+            for inv in (DESYNC, REWRITE, ALTERED, HOP)]
 
 
 def failed_high(findings: list[Finding]) -> bool:

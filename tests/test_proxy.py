@@ -70,8 +70,16 @@ def test_hop_by_hop_and_rewrite() -> None:
     assert not proxy_oracle.failed_high(findings)
     changed = _arrived(reframed.replace(b"en;q=0.5", b"fr").replace(b"?q=1", b"?q=2"))
     findings = proxy_oracle.judge(RUN, [_sent("end_to_end")], [changed])
-    assert [f.invariant for f in findings] == ["I-PROXY-REWRITE"]
+    # A changed field or target is RFC 9110 §7.7's SHOULD NOT (and a gateway's own
+    # mapping): reported MEDIUM, never a failed run.
+    assert [f.invariant for f in findings] == ["I-PROXY-ALTERED"]
     assert "Accept-Language" in findings[0].detail and "target" in findings[0].detail
+    assert not proxy_oracle.failed_high(findings)
+    # The body of a no-transform message is binding (MUST NOT): HIGH.
+    transformed = _arrived(reframed.replace(body, body.upper()))
+    findings = proxy_oracle.judge(RUN, [_sent("end_to_end")], [transformed])
+    assert [f.invariant for f in findings] == ["I-PROXY-REWRITE"]
+    assert proxy_oracle.failed_high(findings)
     assert proxy_oracle.dechunk(b"3\r\nabc\r\n0\r\n\r\n") == b"abc"
     assert proxy_oracle.dechunk(b"zz\r\n") is None
 
