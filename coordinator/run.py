@@ -370,11 +370,12 @@ class Coordinator:
                 settings.get("stats_metric"))
 
     async def _tier2_shrink(self) -> None:
-        """--spec: each Tier 2 bucket shrunk on the live target, a reproducer written."""
+        """--spec: each Tier 2 bucket replayed alone on the live target to confirm it, then
+        (unless --no-shrink) shrunk and written as a reproducer."""
         from coordinator.tier2_post_run import SHRINK_TOTAL_S, shrink_buckets
 
         settings = self.inputs.settings.get("tier2")
-        if not settings or not self.incidents.settings.shrink or self.health.down_reason():
+        if not settings or self.health.down_reason():
             return
         info = {"url": self.inputs.target_url, "builtin": self.inputs.builtin,
                 "defects": sorted(self.config.refapp_defects)}
@@ -382,7 +383,8 @@ class Coordinator:
             try:
                 self.tier2_shrunk = await shrink_buckets(
                     self.inputs.target_url, settings, self.merger.examples(), self.run_dir,
-                    self.inputs.seed, info, self.config.request_timeout_s)
+                    self.inputs.seed, info, self.config.request_timeout_s,
+                    shrink=self.incidents.settings.shrink)
             except Exception as exc:  # a harness bug here must not lose the run's results
                 self.log.error("tier2 shrink failed", error=f"{type(exc).__name__}: {exc}")
 
@@ -617,7 +619,10 @@ class Coordinator:
             confirmed = confirmation_block(name, counters)
             if confirmed is not None:
                 slices_block[name]["confirmation"] = confirmed
-        verdicts = invariants.judge_all(counters,
+        # The final verdict counts only Tier 2 findings confirmed alone after the run.
+        judged = tier2_slice.confirmed_counters(counters, self.tier2_shrunk) if final \
+            else counters
+        verdicts = invariants.judge_all(judged,
                                         {**self.inputs.not_run, **self.watch.not_judged(),
                                          **self.leak_probes.not_judged()})
         attribution_rules.annotate_invariants(verdicts, self.trips)  # consequence_of a death

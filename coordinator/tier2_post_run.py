@@ -1,4 +1,13 @@
-"""After an ``assay run --spec`` fleet stops: shrink each Tier 2 bucket, write reproducers.
+"""After an ``assay run --spec`` fleet stops: confirm each Tier 2 bucket alone, shrink it,
+write reproducers.
+
+Why confirm: during the run the Tier 2 walkers share the target with the whole fleet. A
+503 under that load is RFC 9110 §15.6.4's "temporary overload", not a defect, and on an
+API whose store all clients share another walker's create between two lists looks like a
+rejected request's side effect. So a bucket counts only if its kept sequence, replayed
+alone on the quiet target once the walkers are done, shows the same finding again (up to
+``CONFIRM_TRIES`` times); otherwise it is reported unconfirmed and its invariant does not
+fail (``coordinator.tier2_slice.confirmed_counters``). ``--no-shrink`` still confirms.
 
 How this works: a Tier 2 finding is a request sequence, which the incident path's byte
 shrinker (``replay.reduce``) cannot take apart, so the incident records "not shrunk" with
@@ -25,9 +34,12 @@ from protocols.tier2_graph import infer
 from protocols.tier2_overrides import Overrides, apply
 from protocols.tier2_sequences import Step
 from replay import tier2_repro
-from replay.tier2_shrink import minimize
+from replay.shrink import CandidateError
+from replay.tier2_shrink import minimize, still_shows
 
 PREFIX = "tier2.bucket."
+#: Replays alone of a bucket's kept sequence; one that shows the finding confirms it.
+CONFIRM_TRIES = 2
 #: Seconds for all buckets together (each also stops at 60 runs or 10 s).
 SHRINK_TOTAL_S = 60.0
 _FINDING_KEYS = ("invariant", "severity", "meaning", "basis", "operation", "status", "detail")
@@ -35,9 +47,10 @@ _FINDING_KEYS = ("invariant", "severity", "meaning", "basis", "operation", "stat
 
 async def shrink_buckets(target_url: str, settings: dict[str, Any],
                          examples: dict[str, dict[str, Any]], run_dir: Path, seed: int,
-                         target_info: dict[str, Any], timeout_s: float = 5.0
-                         ) -> dict[str, dict[str, Any]]:
-    """bucket -> {"minimal_sequence", "minimal_length", "shrink", "repro"}."""
+                         target_info: dict[str, Any], timeout_s: float = 5.0,
+                         shrink: bool = True) -> dict[str, dict[str, Any]]:
+    """bucket -> {"confirmed", "confirm", and when shrunk "minimal_sequence",
+    "minimal_length", "shrink", "repro"}."""
     api = load_operations(settings["spec_text"], settings["spec_source"])
     graph = apply(infer(api), Overrides())
     setup_len = 1 if graph.setup is not None else 0
@@ -49,10 +62,12 @@ async def shrink_buckets(target_url: str, settings: dict[str, Any],
         for key in sorted(k for k in examples if k.startswith(PREFIX)):
             bucket = key[len(PREFIX):]
             if time.monotonic() - started > SHRINK_TOTAL_S:
-                out[bucket] = {"shrink": {"skipped": f"shrinking past {SHRINK_TOTAL_S:.0f} s"}}
+                out[bucket] = {"confirmed": False, "confirm": "not replayed: the post-run "
+                               f"step ran past {SHRINK_TOTAL_S:.0f} s",
+                               "shrink": {"skipped": f"shrinking past {SHRINK_TOTAL_S:.0f} s"}}
                 continue
             out[bucket] = await _one(runner, bucket, examples[key], setup_len, settings,
-                                     run_dir, seed, target_info)
+                                     run_dir, seed, target_info, shrink)
     finally:
         runner.close()
     return out
@@ -60,15 +75,21 @@ async def shrink_buckets(target_url: str, settings: dict[str, Any],
 
 async def _one(runner: SequenceRunner, bucket: str, example: dict[str, Any], setup_len: int,
                settings: dict[str, Any], run_dir: Path, seed: int,
-               target_info: dict[str, Any]) -> dict[str, Any]:
+               target_info: dict[str, Any], shrink: bool) -> dict[str, Any]:
     try:
         steps = tuple(Step.from_json(s) for s in example.get("sequence", ()))
     except ValueError as exc:
-        return {"shrink": {"error": f"the kept sequence is unreadable: {exc}"}}
+        return {"confirmed": False, "confirm": f"the kept sequence is unreadable: {exc}",
+                "shrink": {"error": f"the kept sequence is unreadable: {exc}"}}
+    confirmed, how = await _confirm(runner, steps, bucket)
+    if not confirmed:
+        return {"confirmed": False, "confirm": how, "shrink": {"skipped": "unconfirmed"}}
+    if not shrink:
+        return {"confirmed": True, "confirm": how, "shrink": {"skipped": "--no-shrink"}}
     try:
         minimal, stats = await minimize(runner, steps, setup_len, bucket)
     except ExchangeFailed as exc:
-        return {"shrink": {"error": exc.cause}}
+        return {"confirmed": True, "confirm": how, "shrink": {"error": exc.cause}}
     as_json = [s.to_json() for s in minimal]
     finding = {k: example[k] for k in _FINDING_KEYS if k in example}
     doc = tier2_repro.build(bucket, finding, (settings["spec_source"], settings["spec_text"]),
@@ -78,7 +99,23 @@ async def _one(runner: SequenceRunner, bucket: str, example: dict[str, Any], set
     try:
         path.write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
     except OSError as exc:
-        return {"minimal_sequence": as_json, "minimal_length": len(minimal), "shrink": stats,
-                "repro": None, "repro_error": str(exc)}
-    return {"minimal_sequence": as_json, "minimal_length": len(minimal), "shrink": stats,
-            "repro": str(path)}
+        return {"confirmed": True, "confirm": how, "minimal_sequence": as_json,
+                "minimal_length": len(minimal), "shrink": stats, "repro": None,
+                "repro_error": str(exc)}
+    return {"confirmed": True, "confirm": how, "minimal_sequence": as_json,
+            "minimal_length": len(minimal), "shrink": stats, "repro": str(path)}
+
+
+async def _confirm(runner: SequenceRunner, steps: tuple[Step, ...],
+                   bucket: str) -> tuple[bool, str]:
+    """Whether the kept sequence shows ``bucket`` again alone, and how that went."""
+    causes = []
+    for attempt in range(1, CONFIRM_TRIES + 1):
+        try:
+            if await still_shows(runner, steps, bucket):
+                return True, f"shown again alone (replay {attempt} of {CONFIRM_TRIES})"
+        except CandidateError as exc:
+            causes.append(str(exc))
+    detail = f"; transport: {', '.join(causes)}" if causes else ""
+    return False, (f"not shown again in {CONFIRM_TRIES} replays alone after the run (a "
+                   f"finding of the shared, loaded target){detail}")

@@ -123,3 +123,26 @@ def results_block(counters: dict[str, int], examples: dict[str, dict[str, Any]],
 def tier1_examples(examples: dict[str, Any]) -> dict[str, Any]:
     """Examples without the per-bucket entries (those belong to ``tier_2``)."""
     return {k: v for k, v in examples.items() if not k.startswith(PREFIX + "bucket.")}
+
+
+def confirmed_counters(counters: dict[str, int],
+                       checked: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """``counters`` as the final judgement reads them: a bucket whose kept sequence did not
+    show its finding again alone after the run (``coordinator.tier2_post_run``; or was
+    never replayed: an interrupted run, a dead target) leaves ``tier2.finding.<id>`` and is
+    counted under ``tier2.unconfirmed.<id>`` instead. A finding seen only while the whole
+    fleet loaded a shared target is not a verdict."""
+    judged = dict(counters)
+    bucket_prefix = f"{PREFIX}bucket."
+    for key, count in counters.items():
+        if not key.startswith(bucket_prefix) or count <= 0:
+            continue
+        bucket = key[len(bucket_prefix):]
+        if checked.get(bucket, {}).get("confirmed"):
+            continue
+        invariant = bucket.split(":", 1)[0]
+        finding = f"{PREFIX}finding.{invariant}"
+        judged[finding] = max(0, judged.get(finding, 0) - count)
+        unconfirmed = f"{PREFIX}unconfirmed.{invariant}"
+        judged[unconfirmed] = judged.get(unconfirmed, 0) + count
+    return judged

@@ -102,6 +102,25 @@ def test_api_invariants_judged_from_counters() -> None:
     assert len(api) == 9 and all(e["reason"] == tier2_slice.NO_SPEC for e in api)
 
 
+def test_only_findings_confirmed_alone_after_the_run_fail_an_invariant() -> None:
+    counters = {"tier2.sequences": 40, "tier2.finding.I-API-5XX": 3,
+                "tier2.bucket.I-API-5XX:createItem:5xx": 2,
+                "tier2.bucket.I-API-5XX:listItems:5xx": 1,
+                "tier2.finding.I-API-DOUBLE-DELETE": 4,
+                "tier2.bucket.I-API-DOUBLE-DELETE:deleteItem:5xx": 4}
+    checked = {"I-API-5XX:createItem:5xx": {"confirmed": False},  # a 503 under the load
+               "I-API-DOUBLE-DELETE:deleteItem:5xx": {"confirmed": True}}
+    judged = tier2_slice.confirmed_counters(counters, checked)
+    # listItems was never replayed (the step ran out of time): not confirmed either.
+    assert judged["tier2.finding.I-API-5XX"] == 0
+    assert judged["tier2.unconfirmed.I-API-5XX"] == 3
+    assert judged["tier2.finding.I-API-DOUBLE-DELETE"] == 4
+    assert counters["tier2.finding.I-API-5XX"] == 3  # the raw tallies are left alone
+    grouped = invariants.judge_all(judged, {})
+    assert {e["id"] for e in grouped["failed"]} == {"I-API-DOUBLE-DELETE"}
+    assert "I-API-5XX" in {e["id"] for e in grouped["passed"]}
+
+
 @pytest.mark.integration
 def test_run_with_spec_finds_double_delete_and_passes_on_the_correct_refapp(
         tmp_path: Path) -> None:
@@ -116,6 +135,7 @@ def test_run_with_spec_finds_double_delete_and_passes_on_the_correct_refapp(
     assert {f["invariant"] for f in block["findings"]} == {"I-API-DOUBLE-DELETE"}
     [finding] = block["findings"]
     assert finding["count"] >= 1 and finding["status"] == 500
+    assert finding["confirmed"] and "shown again alone" in finding["confirm"]
     assert [e["status"] for e in finding["exchanges"]][-2:] == [204, 500]
     assert [s["op"] for s in finding["minimal_sequence"]] == \
         ["login", "createItem", "deleteItem", "deleteItem"]
