@@ -83,7 +83,7 @@ def write_broken_results(config: RunConfig, *, url: str, label: str, health_path
     by_slice = results.per_slice_counters(counters)
     document: dict[str, Any] = {
         "schema_version": results.SCHEMA_VERSION,
-        "tool": {"name": "assay", "version": _version()},
+        "tool": {"name": "assay", "version": results.tool_version()},
         "mode": config.mode,
         "label": label,
         "run_id": uuid.uuid4().hex[:12],
@@ -133,11 +133,3 @@ def write_broken_results(config: RunConfig, *, url: str, label: str, health_path
     print(results.render_summary(document), flush=True)
     return run_dir
 
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("assay")
-    except Exception:
-        return "0+unknown"

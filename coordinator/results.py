@@ -36,6 +36,16 @@ class ResultsError(OSError):
     """The results directory cannot be created or written (exit 2)."""
 
 
+def tool_version() -> str:
+    """assay's installed version, for the results documents."""
+    try:
+        from importlib.metadata import version
+
+        return version("assay")
+    except Exception:
+        return "0+unknown"
+
+
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None

@@ -35,15 +35,12 @@ from coordinator import (
     invariants,
     longrun,
     remote_actors,
-    response_report,
     results,
-    tier2_slice,
+    run_document,
     tier3,
 )
 from coordinator.attribution import Attribution
 from coordinator.config import RunConfig
-from coordinator.confirmation_report import block as confirmation_block
-from coordinator.confirmation_report import unconfirmed_cases
 from coordinator.incidents import IncidentManager, load_settings
 from coordinator.leak_probe_runs import LeakProbes
 from coordinator.logrotate import watch_actor_logs
@@ -56,7 +53,6 @@ from coordinator.sse_leak_check import leak_verdict, subscriber_baseline
 from coordinator.supervisor import Fleet, describe_exit
 from coordinator.target import HealthMonitor
 from coordinator.timeline import Timeline, follow
-from protocols import attribution as attribution_rules
 from protocols import wire
 from protocols.outcome import Verdict
 from protocols.tally import TallyMerger, sum_counters
@@ -475,7 +471,7 @@ class Coordinator:
     async def _checkpoint_loop(self) -> None:
         while True:
             await trio.sleep(self.config.checkpoint_interval_s)
-            self._write(self._document(final=False))
+            self._write(run_document.build(self, final=False))
 
     # -- handlers -------------------------------------------------------------------------
     def _record(self, actor_id: int, incarnation: int) -> ActorRecord | None:
@@ -598,88 +594,6 @@ class Coordinator:
         tripped = sorted(t["invariant"] for t in self.trips.values())
         return "invariants: " + (", ".join(f"{t} FAILED" for t in tripped) if tripped else "ok")
 
-    def _document(self, final: bool) -> dict[str, Any]:
-        counters = self.counters()
-        end = self.run_ended or time.time()
-        elapsed = max(0.0, end - self.run_started) if self.run_started else 0.0
-        histograms = self.merger.histograms()
-        examples = {**self.merger.examples(), **self.health.examples, **self.coord_examples}
-        grouped_counters = results.per_slice_counters(counters)
-        latency = results.latency_block(histograms)
-        slices_block: dict[str, Any] = {}
-        for name in sorted(set(self.inputs.walker_plan.per_slice) | set(self.inputs.not_run)):
-            if name == "coord":
-                continue
-            slices_block[name] = {
-                "walkers": self.inputs.walker_plan.per_slice.get(name, 0),
-                "not_run": self.inputs.not_run.get(name),
-                "counters": grouped_counters.get(name, {}),
-                "latency": latency.get(name, {}),
-            }
-            confirmed = confirmation_block(name, counters)
-            if confirmed is not None:
-                slices_block[name]["confirmation"] = confirmed
-        # The final verdict counts only Tier 2 findings confirmed alone after the run.
-        judged = tier2_slice.confirmed_counters(counters, self.tier2_shrunk) if final \
-            else counters
-        verdicts = invariants.judge_all(judged,
-                                        {**self.inputs.not_run, **self.watch.not_judged(),
-                                         **self.leak_probes.not_judged()})
-        attribution_rules.annotate_invariants(verdicts, self.trips)  # consequence_of a death
-        tier3_block = tier3.results_block(counters, examples, self.inputs.settings.get("tier3"))
-        tier3.add_verdict(verdicts, tier3_block)
-        examples = tier3.tier1_examples(examples)
-        tier2_block = tier2_slice.results_block(counters, examples,
-                                                self.inputs.settings.get("tier2"),
-                                                self.inputs.not_run.get("tier2"),
-                                                self.tier2_shrunk)
-        examples = tier2_slice.tier1_examples(examples)
-        return {
-            "schema_version": results.SCHEMA_VERSION,
-            "tool": {"name": "assay", "version": _version()},
-            "mode": self.config.mode,
-            "label": self.inputs.label,
-            "run_id": self.run_id,
-            "status": "running" if not final else None,
-            "exit_code": None,
-            "started_at": results.iso(self.started_at),
-            "run_started_at": results.iso(self.run_started),
-            "finished_at": results.iso(time.time()) if final else None,
-            "elapsed_s": round(elapsed, 3),
-            "environment": results.environment(),
-            "config": self.config.to_json(),
-            "seed": self.inputs.seed,
-            "target": {"url": self.inputs.target_url, "builtin": self.inputs.builtin,
-                       "pid": self.inputs.target_pid, "health_path": self.inputs.health_path},
-            "actors": [vars(r) for r in self.actors.values()],
-            "notes": self.inputs.notes + self.inputs.walker_plan.notes,
-            "tier_1": {
-                "slices": slices_block,
-                "coordinator": grouped_counters.get("coord", {}),
-                "harness": grouped_counters.get("harness", {}),
-                "totals": results.totals(counters, elapsed),
-                "failing_cases": results.failing_cases(counters, examples),
-                "unconfirmed_cases": unconfirmed_cases(counters, examples),
-                "examples": examples,
-            },
-            "tier_2": tier2_block,
-            "tier_3": tier3_block,
-            "response_rules": response_report.section(counters, examples,
-                                                      self.config.no_clock),
-            "invariants": verdicts,
-            "trips": self.trips,
-            "timeline": self.timeline.points(),
-            "post_run_checks": self.post_run,
-            "leak_probes": self.leak_probes.section(),
-            "incidents": self.incidents.summary(),
-            "dropped_frames": self.dropped_frames,
-            "results_path": str(self.run_dir),
-            **longrun.sections(self, elapsed),
-            **({self.extension.KEY: self.extension.section(self, elapsed)}
-               if self.extension is not None else {}),
-            "_histograms": results.encode_histograms(histograms),
-        }
-
     def _write(self, document: dict[str, Any]) -> None:
         histograms = document.pop("_histograms", {})
         longrun.on_results_write(self, document)
@@ -691,7 +605,7 @@ class Coordinator:
 
     def _judge_and_write(self) -> int:
         self._move(Phase.JUDGING)
-        document = self._document(final=True)
+        document = run_document.build(self, final=True)
         counters = self.counters()
         failed = invariants.run_failed(document["invariants"])
         harness_errors = counters.get("harness.walker_errors", 0)
@@ -721,11 +635,3 @@ class Coordinator:
             print(results.render_summary(document), flush=True)
         return code
 
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("assay")
-    except Exception:
-        return "0+unknown"
