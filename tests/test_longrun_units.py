@@ -15,7 +15,7 @@ import psutil
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from coordinator import checkpoint, longrun
+from coordinator import checkpoint, longrun, run_document
 from coordinator.config import RunConfig
 from coordinator.logrotate import RotatingFile, copytruncate
 from coordinator.planning import plan_walkers
@@ -342,7 +342,7 @@ def test_results_writes_do_not_accumulate_histogram_garbage(tmp_path: Path):
         for seq in range(1, 31):
             for actor in (0, 1):  # a new seq makes the merger decode every histogram again
                 coord.merger.accept(actor, 0, seq, counters, histograms)
-            coord._write(coord._document(final=False))
+            coord._write(run_document.build(coord, final=False))
             if seq == 5:
                 baseline = process.memory_info().rss
         grown = process.memory_info().rss - baseline
