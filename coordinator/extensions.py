@@ -10,6 +10,7 @@ by ``of``. The coordinator calls it at fixed points and knows nothing else about
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +43,19 @@ class RunExtension(Protocol):
     def write_summary(self, coord: Coordinator, document: dict[str, Any]) -> None: ...
 
     def render(self, document: dict[str, Any]) -> str: ...
+
+
+def add_output_options(add: Callable[..., Any], procs_default: str | None = None) -> None:
+    """The options every fleet command shares with ``assay run`` for where and how it
+    runs and reports: actor processes, results directory, log format, config file, label,
+    and the extra copy of ``summary.json``."""
+    add("--procs", default=procs_default, help="actor processes: N or auto = one per core "
+        f"(default {procs_default or 'auto'})")
+    add("--results", help="parent directory for run results (default ./results)")
+    add("--log-format", help="console (default) or json")
+    add("--config", type=Path, help="TOML file with run settings (table [run])")
+    add("--label", help="label in the results directory name")
+    add("--summary-json", type=Path, metavar="FILE", help="also write the summary here")
 
 
 def write_summary(coord: Coordinator, key: str, document: dict[str, Any],

@@ -19,12 +19,12 @@ import argparse
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from coordinator import logs
 from coordinator.config import ConfigError, parse_duration, validate_target_url
+from coordinator.extensions import add_output_options
 from coordinator.load_cli import config_for
 from protocols.hold_stats import HoldPlan
 from protocols.http1 import RequestBuildError, build_request
@@ -60,12 +60,7 @@ def add_hold_parser(sub: Any) -> None:
         "127.0.0.1:{port} (assay starts and stops it)")
     add("--launch-path", help="with --launch: the path --send-http requests (default /)")
     add("--target-pid", help="pid of the target process: its death is I-LIVENESS")
-    add("--procs", help="actor processes: N or auto = one per core (default auto)")
-    add("--results", help="parent directory for run results (default ./results)")
-    add("--log-format", help="console (default) or json")
-    add("--config", type=Path, help="TOML file with run settings (table [run])")
-    add("--label", help="label in the results directory name")
-    add("--summary-json", type=Path, metavar="FILE", help="also write the summary here")
+    add_output_options(add)
 
 
 def parse_target(text: str) -> tuple[str, str]:

@@ -17,12 +17,12 @@ import http.client
 import math
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from actors.proxy_walker import CASE_S, PARALLEL
 from coordinator import logs
 from coordinator.config import ConfigError, validate_target_url
+from coordinator.extensions import add_output_options
 from coordinator.load_cli import config_for
 from coordinator.results import ResultsError, create_run_dir
 from coordinator.watch_cli import parse_ports
@@ -42,12 +42,7 @@ def add_proxy_parser(sub: Any) -> None:
     add = proxy.add_argument
     add("--target", help="http:// URL of the proxy")
     add("--backend-ports", help="P1,P2,...: ports of the assay backends behind the proxy")
-    add("--procs", default="1", help="actor processes (default 1)")
-    add("--results", help="parent directory for run results (default ./results)")
-    add("--log-format", help="console (default) or json")
-    add("--config", type=Path, help="TOML file with run settings (table [run])")
-    add("--label", help="label in the results directory name")
-    add("--summary-json", type=Path, metavar="FILE", help="also write the summary here")
+    add_output_options(add, procs_default="1")
 
 
 def backend_problem(port: int) -> str:

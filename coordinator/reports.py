@@ -15,17 +15,13 @@ document and render the rest.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from coordinator.logs import get_logger
+from coordinator.results import HISTOGRAMS_FILE, RESULTS_FILE, write_text_atomic
 
-RESULTS_FILE = "validate-results.json"
-HISTOGRAMS_FILE = "histograms.json"
 REPORT_FILE = "report.html"
 JUNIT_FILE = "junit.xml"
 
@@ -60,20 +56,6 @@ def load_histograms(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return loaded if isinstance(loaded, dict) else {}
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def render_all(run_dir: Path, document: dict[str, Any],

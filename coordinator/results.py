@@ -75,12 +75,17 @@ def create_run_dir(parent: Path, mode: str, label: str, now: float | None = None
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
-    data = json.dumps(document, indent=2, sort_keys=False, default=_json_default)
+    write_text_atomic(path, json.dumps(document, indent=2, sort_keys=False,
+                                       default=_json_default) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a temp file beside ``path``, fsync, rename: a reader never sees half a file
+    and a killed writer leaves the old one."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(data)
-            handle.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from coordinator import logs
 from coordinator.config import ConfigError, parse_duration, validate_target_url
+from coordinator.extensions import add_output_options
 from coordinator.load_cli import config_for
 from coordinator.results import ResultsError, create_run_dir
 from protocols.load_errors import LoadInputError
@@ -60,12 +61,7 @@ def add_watch_parser(sub: Any) -> None:
         "on stdout (the CSV still has them)")
     add("--request-timeout", default="5s", help="a request not answered by then failed "
         "(default 5s)")
-    add("--procs", help="actor processes: N or auto = one per core (default auto)")
-    add("--results", help="parent directory for run results (default ./results)")
-    add("--log-format", help="console (default) or json")
-    add("--config", type=Path, help="TOML file with run settings (table [run])")
-    add("--label", help="label in the results directory name")
-    add("--summary-json", type=Path, metavar="FILE", help="also write the summary here")
+    add_output_options(add)
 
 
 def parse_ports(text: str | None) -> tuple[int, ...]:
