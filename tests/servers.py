@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-NGINX_CONF = """
+# What every test nginx starts with: one worker under the test's own prefix, no logs.
+NGINX_HEAD = """
 {user}
 daemon off;
 worker_processes 1;
@@ -27,7 +28,8 @@ http {{
     fastcgi_temp_path {prefix}/fastcgi;
     uwsgi_temp_path {prefix}/uwsgi;
     scgi_temp_path {prefix}/scgi;
-    keepalive_requests 100000;
+"""
+NGINX_CONF = NGINX_HEAD + """    keepalive_requests 100000;
     server {{
         listen 127.0.0.1:{port};
         root {prefix}/www;
@@ -51,6 +53,16 @@ NGINX_ALLOW_405 = """\
 # shows it); the test target is configured to refuse what is outside uri-host [":" port].
 NGINX_HOST_GRAMMAR = """
         if ($http_host !~ "^[A-Za-z0-9._~!&()*+,;=%-]*(:[0-9]*)?$") { return 400; }"""
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 5.0) -> None:
+    """Ask ``proc`` to stop with ``sig``; kill it if it has not after ``timeout`` s."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def free_port() -> int:
@@ -103,29 +115,10 @@ def nginx(tmp: Path, stock: bool = False, extra: str = ""):
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}/", proc
     finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, signal.SIGQUIT)
 
 
-NGINX_PROXY_CONF = """
-{user}
-daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    upstream backends {{
+NGINX_PROXY_CONF = NGINX_HEAD + """    upstream backends {{
 {servers}
         keepalive 16;
     }}
@@ -172,9 +165,4 @@ def nginx_proxy(tmp: Path, upstream_ports: list[int]):
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}/", reconfigure
     finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, signal.SIGQUIT)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.assay_cli import ROOT, assay, only_results
-from tests.servers import free_port, nginx_proxy
+from tests.servers import free_port, nginx_proxy, stop
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +32,7 @@ def backends(count: int) -> Iterator[list[int]]:
         lines = [proc.stdout.readline() for _ in range(count)]  # type: ignore[union-attr]
         yield [int(line.rsplit(":", 1)[1]) for line in lines]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, signal.SIGTERM)
 
 
 def test_reload_adds_a_backend_mid_watch(tmp_path: Path) -> None:
