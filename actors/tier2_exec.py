@@ -20,6 +20,12 @@ from protocols.tier2_sequences import ApiRequest, SequenceRun, Step
 
 #: Transport causes that mean "closed while idle" on a reused connection.
 _IDLE_CLOSE = ("eof", "reset")
+#: RFC 9110 §9.2.2's idempotent methods: only these are resent after an idle close. "A user
+#: agent MUST NOT automatically retry a request with a non-idempotent method unless it has
+#: some means to know that ... the original request was never applied" (RFC 9112
+#: §9.3.1.1): a POST that meets a closed connection ends its sequence (aborted, not judged)
+#: rather than risk creating twice.
+_RESENDABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class ExchangeFailed(Exception):
@@ -73,8 +79,9 @@ class SequenceRunner:
                     cause = exc.cause if isinstance(exc, net.TransportError) else \
                         net.cause_of(exc)
                     # A kept-alive connection the server closed while idle: reopen, resend
-                    # once (RFC 9112 §9.3.1 lets a client retry on a new connection).
-                    if not (reused and attempt == 1 and cause in _IDLE_CLOSE):
+                    # an idempotent request once (RFC 9112 §9.3.1.1).
+                    if not (reused and attempt == 1 and cause in _IDLE_CLOSE
+                            and request.method.upper() in _RESENDABLE):
                         raise ExchangeFailed(cause, run) from None
                 except Exception as exc:  # the response parser refused the reply
                     self.close()

@@ -59,6 +59,28 @@ def test_server_closing_idle_connections_is_retried_once() -> None:
     assert len(connections) == 3
 
 
+def test_a_post_meeting_an_idle_close_is_not_resent() -> None:
+    """RFC 9112 §9.3.1.1: a non-idempotent request is not retried automatically (the
+    server may have applied it); the sequence ends instead."""
+    requests = []
+
+    async def one_and_close(stream: trio.SocketStream) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = await stream.receive_some(4096)
+            if not chunk:
+                return
+            data += chunk
+        requests.append(data.split(b" ", 1)[0])
+        await stream.send_all(OK)
+        await stream.aclose()
+
+    with pytest.raises(ExchangeFailed):
+        trio.run(_runner_against, one_and_close,
+                 (Step("healthz"), Step("login", "valid", {"user": "a", "password": "b"})))
+    assert requests == [b"GET"]  # the POST went out once, on the closed connection
+
+
 def test_silent_server_is_a_timeout() -> None:
     async def silent(stream: trio.SocketStream) -> None:
         await trio.sleep_forever()
