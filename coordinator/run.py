@@ -377,10 +377,11 @@ class Coordinator:
                 "defects": sorted(self.config.refapp_defects)}
         with trio.move_on_after(SHRINK_TOTAL_S + 15):
             try:
-                self.tier2_shrunk = await shrink_buckets(
+                # Filled in place: a deadline here keeps the buckets already confirmed.
+                await shrink_buckets(
                     self.inputs.target_url, settings, self.merger.examples(), self.run_dir,
                     self.inputs.seed, info, self.config.request_timeout_s,
-                    shrink=self.incidents.settings.shrink)
+                    shrink=self.incidents.settings.shrink, out=self.tier2_shrunk)
             except Exception as exc:  # a harness bug here must not lose the run's results
                 self.log.error("tier2 shrink failed", error=f"{type(exc).__name__}: {exc}")
 

@@ -48,48 +48,69 @@ _FINDING_KEYS = ("invariant", "severity", "meaning", "basis", "operation", "stat
 async def shrink_buckets(target_url: str, settings: dict[str, Any],
                          examples: dict[str, dict[str, Any]], run_dir: Path, seed: int,
                          target_info: dict[str, Any], timeout_s: float = 5.0,
-                         shrink: bool = True) -> dict[str, dict[str, Any]]:
+                         shrink: bool = True,
+                         out: dict[str, dict[str, Any]] | None = None
+                         ) -> dict[str, dict[str, Any]]:
     """bucket -> {"confirmed", "confirm", and when shrunk "minimal_sequence",
-    "minimal_length", "shrink", "repro"}."""
+    "minimal_length", "shrink", "repro"}, filled into ``out`` as each bucket is done so a
+    caller's deadline that cuts the step short keeps what was already confirmed. Every
+    bucket is confirmed before any is shrunk: the budget goes to verdicts first."""
+    out = {} if out is None else out
     api = load_operations(settings["spec_text"], settings["spec_source"])
     graph = apply(infer(api), Overrides())
     setup_len = 1 if graph.setup is not None else 0
     runner = SequenceRunner(Target.from_url(target_url), api.by_id(), graph,
                             api.spec.base_path, timeout=timeout_s)
-    out: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
+    keys = sorted(k for k in examples if k.startswith(PREFIX))
     try:
-        for key in sorted(k for k in examples if k.startswith(PREFIX)):
+        confirmed: list[tuple[str, tuple[Step, ...]]] = []
+        for key in keys:
             bucket = key[len(PREFIX):]
             if time.monotonic() - started > SHRINK_TOTAL_S:
                 out[bucket] = {"confirmed": False, "confirm": "not replayed: the post-run "
                                f"step ran past {SHRINK_TOTAL_S:.0f} s",
-                               "shrink": {"skipped": f"shrinking past {SHRINK_TOTAL_S:.0f} s"}}
+                               "shrink": {"skipped": f"past {SHRINK_TOTAL_S:.0f} s"}}
                 continue
-            out[bucket] = await _one(runner, bucket, examples[key], setup_len, settings,
-                                     run_dir, seed, target_info, shrink)
+            steps, out[bucket] = await _check(runner, bucket, examples[key])
+            if steps is not None:
+                confirmed.append((bucket, steps))
+        for bucket, steps in confirmed:
+            if not shrink:
+                out[bucket]["shrink"] = {"skipped": "--no-shrink"}
+            elif time.monotonic() - started > SHRINK_TOTAL_S:
+                out[bucket]["shrink"] = {"skipped": f"shrinking past {SHRINK_TOTAL_S:.0f} s"}
+            else:
+                out[bucket].update(await _shrink(runner, bucket, examples[PREFIX + bucket],
+                                                 steps, setup_len, settings, run_dir, seed,
+                                                 target_info))
     finally:
         runner.close()
     return out
 
 
-async def _one(runner: SequenceRunner, bucket: str, example: dict[str, Any], setup_len: int,
-               settings: dict[str, Any], run_dir: Path, seed: int,
-               target_info: dict[str, Any], shrink: bool) -> dict[str, Any]:
+async def _check(runner: SequenceRunner, bucket: str, example: dict[str, Any]
+                 ) -> tuple[tuple[Step, ...] | None, dict[str, Any]]:
+    """(the kept steps when confirmed, else None; the bucket's entry so far)."""
     try:
         steps = tuple(Step.from_json(s) for s in example.get("sequence", ()))
     except ValueError as exc:
-        return {"confirmed": False, "confirm": f"the kept sequence is unreadable: {exc}",
-                "shrink": {"error": f"the kept sequence is unreadable: {exc}"}}
+        return None, {"confirmed": False, "confirm": f"the kept sequence is unreadable: {exc}",
+                      "shrink": {"error": f"the kept sequence is unreadable: {exc}"}}
     confirmed, how = await _confirm(runner, steps, bucket)
     if not confirmed:
-        return {"confirmed": False, "confirm": how, "shrink": {"skipped": "unconfirmed"}}
-    if not shrink:
-        return {"confirmed": True, "confirm": how, "shrink": {"skipped": "--no-shrink"}}
+        return None, {"confirmed": False, "confirm": how, "shrink": {"skipped": "unconfirmed"}}
+    return steps, {"confirmed": True, "confirm": how,
+                   "shrink": {"status": "not shrunk (yet)"}}
+
+
+async def _shrink(runner: SequenceRunner, bucket: str, example: dict[str, Any],
+                  steps: tuple[Step, ...], setup_len: int, settings: dict[str, Any],
+                  run_dir: Path, seed: int, target_info: dict[str, Any]) -> dict[str, Any]:
     try:
         minimal, stats = await minimize(runner, steps, setup_len, bucket)
     except ExchangeFailed as exc:
-        return {"confirmed": True, "confirm": how, "shrink": {"error": exc.cause}}
+        return {"shrink": {"error": exc.cause}}
     as_json = [s.to_json() for s in minimal]
     finding = {k: example[k] for k in _FINDING_KEYS if k in example}
     doc = tier2_repro.build(bucket, finding, (settings["spec_source"], settings["spec_text"]),
@@ -99,11 +120,10 @@ async def _one(runner: SequenceRunner, bucket: str, example: dict[str, Any], set
     try:
         path.write_text(json.dumps(doc, indent=2) + "\n", "utf-8")
     except OSError as exc:
-        return {"confirmed": True, "confirm": how, "minimal_sequence": as_json,
-                "minimal_length": len(minimal), "shrink": stats, "repro": None,
-                "repro_error": str(exc)}
-    return {"confirmed": True, "confirm": how, "minimal_sequence": as_json,
-            "minimal_length": len(minimal), "shrink": stats, "repro": str(path)}
+        return {"minimal_sequence": as_json, "minimal_length": len(minimal), "shrink": stats,
+                "repro": None, "repro_error": str(exc)}
+    return {"minimal_sequence": as_json, "minimal_length": len(minimal), "shrink": stats,
+            "repro": str(path)}
 
 
 async def _confirm(runner: SequenceRunner, steps: tuple[Step, ...],

@@ -162,3 +162,58 @@ def test_run_with_spec_finds_double_delete_and_passes_on_the_correct_refapp(
     assert invariant_status(document, "I-API-5XX") == "passed"
     assert document["tier_1"]["slices"]["tier2"]["walkers"] == 3
     assert "tier2.bucket" not in json.dumps(document["tier_1"]["examples"])
+
+
+def test_post_run_confirms_every_bucket_first_and_a_deadline_keeps_them(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A shrink that runs into the caller's deadline must not take the confirmations of
+    other buckets with it (they are the verdict; the shrink is only a convenience)."""
+    import trio
+
+    from coordinator import tier2_post_run as post
+
+    class FakeRunner:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    class FakeGraph:
+        setup = None
+
+    class FakeApi:
+        spec = type("S", (), {"base_path": ""})()
+
+        def by_id(self) -> dict[str, object]:
+            return {}
+
+    async def shows(runner: object, steps: object, bucket: str) -> bool:
+        return bucket.endswith("5xx")
+
+    async def never_done(*args: object) -> None:
+        await trio.sleep_forever()
+
+    monkeypatch.setattr(post, "SequenceRunner", FakeRunner)
+    monkeypatch.setattr(post, "load_operations", lambda text, source: FakeApi())
+    monkeypatch.setattr(post, "infer", lambda api: FakeGraph())
+    monkeypatch.setattr(post, "apply", lambda graph, overrides: graph)
+    monkeypatch.setattr(post, "still_shows", shows)
+    monkeypatch.setattr(post, "minimize", never_done)
+    examples = {f"tier2.bucket.{b}": {"sequence": []}
+                for b in ("I-API-5XX:a:5xx", "I-API-5XX:b:5xx", "I-API-LEAK:c:leak")}
+    out: dict[str, dict] = {}
+
+    async def main() -> None:
+        with trio.move_on_after(0.5):
+            await post.shrink_buckets("http://127.0.0.1:9/", {"spec_text": "",
+                                      "spec_source": "x"}, examples, tmp_path, 1, {},
+                                      out=out)
+
+    trio.run(main)
+    assert out["I-API-5XX:a:5xx"]["confirmed"] and out["I-API-5XX:b:5xx"]["confirmed"]
+    assert out["I-API-LEAK:c:leak"]["confirmed"] is False
+    judged = tier2_slice.confirmed_counters(
+        {"tier2.finding.I-API-5XX": 2, "tier2.bucket.I-API-5XX:a:5xx": 1,
+         "tier2.bucket.I-API-5XX:b:5xx": 1}, out)
+    assert judged["tier2.finding.I-API-5XX"] == 2
