@@ -75,3 +75,17 @@ def test_without_the_epoll_descriptor_it_is_trios_own_clock(monkeypatch) -> None
     deadline = time.perf_counter() + 0.5
     assert clock.deadline_to_sleep_time(deadline) == pytest.approx(0.5, abs=0.05)
     assert min(trio.run(_grid, 0.002, 20, clock=clock)) >= 0.0
+
+
+@pytest.mark.skipif(not hasattr(__import__("select"), "epoll"), reason="epoll is Linux-only")
+def test_the_epoll_descriptor_is_found_on_linux() -> None:
+    """The lookup reads trio internals and falls back silently; the other tests pass under
+    that fallback too, so a trio upgrade that moves the descriptor must fail here."""
+    clock = PreciseClock()
+
+    async def main() -> int | None:
+        await trio.sleep(0.003)
+        return clock._fd
+
+    fd = trio.run(main, clock=clock)
+    assert isinstance(fd, int) and fd >= 0
