@@ -26,6 +26,10 @@ from protocols.tier2_overrides import Overrides, apply
 SHARE_PERCENT = 10
 PREFIX = "tier2."
 NO_SPEC = "not judged: no --spec given (Tier 2 sequences come from an OpenAPI spec)"
+#: A bucket the post-run step has not replayed alone (yet): mid-run, or it never ran (an
+#: interrupted run, a target down, a harness error). ``confirmed_counters`` judges it so.
+NOT_REPLAYED = {"confirmed": False, "confirm": "not replayed alone after the run (yet)",
+                "shrink": {"status": "not shrunk (yet)"}}
 
 
 def plan(walker_plan: WalkerPlan, spec_text: str | None, spec_source: str | None,
@@ -91,7 +95,7 @@ def results_block(counters: dict[str, int], examples: dict[str, dict[str, Any]],
     findings = []
     for bucket, count in sorted(buckets.items()):
         example = examples.get(PREFIX + "bucket." + bucket, {})
-        after = (shrunk or {}).get(bucket, {"shrink": {"status": "not shrunk (yet)"}})
+        after = (shrunk or {}).get(bucket, NOT_REPLAYED)
         findings.append({**example, "bucket": bucket, "count": count, **after})
     sequences = counters.get(PREFIX + "sequences", 0)
     answered_2xx = {op for op, s in statuses.items() if any(k.startswith("2") for k in s)}

@@ -83,6 +83,7 @@ def test_results_block_merges_counters_and_buckets() -> None:
     assert block["findings_by_invariant"] == {"I-API-5XX": 2}
     [finding] = block["findings"]
     assert finding["count"] == 2 and finding["sequence"] == [{"op": "deleteItem"}]
+    assert finding["confirmed"] is False and "not replayed" in finding["confirm"]
     assert tier2_slice.tier1_examples(examples) == {"markov.x": {}}
     assert tier2_slice.results_block({}, {}, None, "not judged: x") == \
         {"judged": False, "reason": "not judged: x"}
