@@ -384,6 +384,13 @@ class Coordinator:
                     shrink=self.incidents.settings.shrink, out=self.tier2_shrunk)
             except Exception as exc:  # a harness bug here must not lose the run's results
                 self.log.error("tier2 shrink failed", error=f"{type(exc).__name__}: {exc}")
+                # ... nor pass it: the findings it did not replay are unconfirmed, so the
+                # run ends as a harness error (exit 3) rather than a pass.
+                self.coord_counters["harness.walker_errors"] = \
+                    self.coord_counters.get("harness.walker_errors", 0) + 1
+                self.coord_examples.setdefault("harness.walker_errors", {
+                    "where": "tier2 post-run confirmation",
+                    "error": f"{type(exc).__name__}: {exc}"})
 
     async def _post_run_checks(self) -> None:
         """Checks that need the walkers gone: SSE subscriber slots back to baseline."""
