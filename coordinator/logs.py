@@ -27,9 +27,28 @@ def configure(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+class _CurrentStderr:
+    """structlog's PrintLogger binds the stream it was configured with; this one writes to
+    whatever ``sys.stderr`` is at the time (a test's capture, a redirected stream), and a
+    log line that cannot be written (a closed stream, a reader gone: EPIPE) is dropped
+    rather than raised into the run it describes."""
+
+    def msg(self, message: str) -> None:
+        try:
+            print(message, file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_args: object) -> _CurrentStderr:
+    return _CurrentStderr()
 
 
 def get_logger(name: str = "assay") -> structlog.typing.FilteringBoundLogger:
