@@ -31,6 +31,7 @@ from coordinator.results import ResultsError, create_run_dir
 from protocols.load_errors import LoadInputError
 from protocols.load_values import parse_rate
 from protocols.watch_records import WatchPlan
+from refapp.launch import stop_child
 
 EXIT_USAGE, EXIT_INFRA = 2, 3
 MAX_CLIENTS = 10_000
@@ -120,13 +121,7 @@ def launched_backends(count: str, base_port: str) -> Iterator[list[int]]:
                          f"{','.join(map(str, ports))}\n")
         yield ports
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_child(proc, signal.SIGTERM, grace=5)
 
 
 def run_watch(args: argparse.Namespace) -> int:

@@ -25,6 +25,21 @@ from refapp.config import READY_PREFIX
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
+def stop_child(popen: subprocess.Popen[Any], sig: int = signal.SIGTERM,
+               grace: float = 3.0) -> int:
+    """Send ``sig``, wait up to ``grace`` seconds, then SIGKILL; returns the exit status.
+
+    Safe to call more than once and on a child that already exited.
+    """
+    if popen.poll() is None:
+        try:
+            popen.send_signal(sig)
+            popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+    return popen.wait()
+
+
 class RefappStartError(RuntimeError):
     """refapp exited or stayed silent before announcing that it listens."""
 
@@ -48,17 +63,9 @@ class RefappProcess:
         return self.popen.poll()
 
     def stop(self, grace: float = 3.0) -> int:
-        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; returns the exit status.
-
-        Safe to call more than once and on a child that already exited.
-        """
-        if self.popen.poll() is None:
-            try:
-                self.popen.send_signal(signal.SIGTERM)
-                self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        return self.popen.wait()
+        """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; returns the exit status
+        (``stop_child``)."""
+        return stop_child(self.popen, grace=grace)
 
     def __enter__(self) -> RefappProcess:
         return self

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from refapp.launch import stop_child
+
 # What every test nginx starts with: one worker under the test's own prefix, no logs.
 NGINX_HEAD = """
 {user}
@@ -57,12 +59,7 @@ NGINX_HOST_GRAMMAR = """
 
 def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 5.0) -> None:
     """Ask ``proc`` to stop with ``sig``; kill it if it has not after ``timeout`` s."""
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_child(proc, sig, grace=timeout)
 
 
 def free_port() -> int:
@@ -93,6 +90,19 @@ def nginx_binary() -> str:
 
 
 @contextmanager
+def _running_nginx(binary: str, prefix: Path, conf: Path, port: int):
+    """nginx on ``conf`` under ``prefix`` until the block ends (then a graceful SIGQUIT)."""
+    proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-e",
+                             str(prefix / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port)
+        yield proc
+    finally:
+        stop(proc, signal.SIGQUIT)
+
+
+@contextmanager
 def nginx(tmp: Path, stock: bool = False, extra: str = ""):
     """nginx on a free port; ``stock``: without the configuration that adds Allow to 405;
     ``extra``: more directives for the server block (``{prefix}`` is the nginx prefix)."""
@@ -108,14 +118,8 @@ def nginx(tmp: Path, stock: bool = False, extra: str = ""):
     conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, user=user,
                                       allow_405=compliant,
                                       extra=extra.replace("{prefix}", str(prefix))))
-    proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-e",
-                             str(prefix / "error.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_port(port)
+    with _running_nginx(binary, prefix, conf, port) as proc:
         yield f"http://127.0.0.1:{port}/", proc
-    finally:
-        stop(proc, signal.SIGQUIT)
 
 
 NGINX_PROXY_CONF = NGINX_HEAD + """    upstream backends {{
@@ -158,11 +162,5 @@ def nginx_proxy(tmp: Path, upstream_ports: list[int]):
                        capture_output=True, timeout=10)
 
     write(upstream_ports)
-    proc = subprocess.Popen([binary, "-p", str(prefix), "-c", str(conf), "-e",
-                             str(prefix / "error.log")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_port(port)
+    with _running_nginx(binary, prefix, conf, port):
         yield f"http://127.0.0.1:{port}/", reconfigure
-    finally:
-        stop(proc, signal.SIGQUIT)
