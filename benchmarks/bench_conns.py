@@ -25,19 +25,20 @@ import argparse
 import contextlib
 import csv
 import json
-import os
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_markov
 
 REPO = Path(__file__).resolve().parent.parent
 NOFILE = 70000
@@ -74,43 +75,12 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
-def nginx(tmp: Path):
-    for name in ("www", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / name).mkdir(exist_ok=True)
-    port = _free_port()
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=port, nofile=NOFILE))
-    log = open(tmp / "nginx.out", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp)],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            preexec_fn=_raise_nofile)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"nginx exited: {(tmp / 'nginx.out').read_text()[-400:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit("nginx did not start listening within 10 s")
-            time.sleep(0.05)
+def nginx(tmp: Path) -> Iterator[int]:
+    """bench_markov's nginx on this file's configuration, unpinned, with the open-file limit
+    raised in the child; yields its port."""
+    with bench_markov.nginx(None, tmp, NGINX_CONF, _raise_nofile, nofile=NOFILE) as (port, _):
         yield port
-    finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 class Watch:

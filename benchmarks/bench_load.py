@@ -137,12 +137,7 @@ def delay_server(core: int, delay_ms: float, coarse: bool,
             time.sleep(0.05)
         yield port, [proc.pid]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        bench_markov.stop(proc, signal.SIGTERM)
         log.close()
 
 

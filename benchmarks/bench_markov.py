@@ -49,7 +49,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,19 +243,27 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def nginx(core: int, tmp: Path) -> Iterator[tuple[int, list[int]]]:
-    """Start nginx pinned to ``core``; yield (port, [master pid, worker pid])."""
+def nginx(core: int | None, tmp: Path, conf_template: str | None = None,
+          preexec_fn: Callable[[], None] | None = None,
+          **fields: object) -> Iterator[tuple[int, list[int]]]:
+    """Start nginx (pinned to ``core`` unless None); yield (port, [master pid, worker pid]).
+
+    ``conf_template`` (default: ``NGINX_CONF`` as it is at the call, which bench_load
+    patches) is formatted with ``user``, ``tmp``, ``port`` and ``fields``; ``preexec_fn``
+    runs in the child before nginx starts (bench_conns raises its open-file limit there)."""
     for name in ("www", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp / name).mkdir(exist_ok=True)
     (tmp / "www" / "static.txt").write_bytes(STATIC_BODY)
     port = _free_port()
     user = "user root;\n" if os.geteuid() == 0 else ""
     conf = tmp / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=port))
+    conf.write_text((conf_template or NGINX_CONF).format(user=user, tmp=tmp, port=port,
+                                                         **fields))
     log = open(tmp / "nginx.out", "wb")  # noqa: SIM115
+    pin = ["taskset", "-c", str(core)] if core is not None else []
     proc = subprocess.Popen(
-        ["taskset", "-c", str(core), "nginx", "-c", str(conf), "-p", str(tmp)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        [*pin, "nginx", "-c", str(conf), "-p", str(tmp)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=preexec_fn,
     )
     try:
         deadline = time.monotonic() + 10
@@ -269,13 +277,18 @@ def nginx(core: int, tmp: Path) -> Iterator[tuple[int, list[int]]]:
             time.sleep(0.05)
         yield port, _descendants(proc.pid)
     finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, signal.SIGQUIT)
         log.close()
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
+    """Ask ``proc`` to stop with ``sig``; SIGKILL it after ``grace`` seconds."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def nginx_requests(port: int) -> int:
