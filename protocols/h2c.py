@@ -30,90 +30,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from protocols.errors import HarnessError
+from protocols.h2_frames import (  # noqa: F401  (re-exported: h2c's users import them here)
+    CLIENT_MAGIC,
+    DEFAULT_SETTINGS,
+    FLAG_ACK,
+    FLAG_END_HEADERS,
+    FLAG_END_STREAM,
+    FRAME_HEADER_LEN,
+    MAX_FRAME_SIZE,
+    SETTINGS_ACK,
+    FrameHeader,
+    FrameType,
+    Setting,
+    build_frame,
+    settings_frame,
+    settings_payload,
+)
 from protocols.response_head import HeadError, ResponseHead, parse_response_head
-
-#: RFC 9113 §3.4: the client connection preface starts with this 24-octet sequence.
-CLIENT_MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-#: RFC 9113 §4.2: SETTINGS_MAX_FRAME_SIZE starts at 2^14; we never advertise more.
-MAX_FRAME_SIZE = 16384
-FRAME_HEADER_LEN = 9
-
-
-class FrameType(enum.IntEnum):
-    """Frame types of RFC 9113 §6."""
-
-    #: §6.1 DATA
-    DATA = 0x0
-    #: §6.2 HEADERS
-    HEADERS = 0x1
-    #: §6.3 PRIORITY (deprecated, still parsed)
-    PRIORITY = 0x2
-    #: §6.4 RST_STREAM
-    RST_STREAM = 0x3
-    #: §6.5 SETTINGS
-    SETTINGS = 0x4
-    #: §6.6 PUSH_PROMISE
-    PUSH_PROMISE = 0x5
-    #: §6.7 PING
-    PING = 0x6
-    #: §6.8 GOAWAY
-    GOAWAY = 0x7
-    #: §6.9 WINDOW_UPDATE
-    WINDOW_UPDATE = 0x8
-    #: §6.10 CONTINUATION
-    CONTINUATION = 0x9
-
-
-class Setting(enum.IntEnum):
-    """SETTINGS parameters of RFC 9113 §6.5.2."""
-
-    #: §6.5.2 SETTINGS_HEADER_TABLE_SIZE
-    HEADER_TABLE_SIZE = 0x1
-    #: §6.5.2 SETTINGS_ENABLE_PUSH ("Any value other than 0 or 1 MUST be treated as a
-    #: connection error")
-    ENABLE_PUSH = 0x2
-    #: §6.5.2 SETTINGS_MAX_CONCURRENT_STREAMS
-    MAX_CONCURRENT_STREAMS = 0x3
-    #: §6.5.2 SETTINGS_INITIAL_WINDOW_SIZE ("Values above the maximum flow-control window
-    #: size of 2^31-1 MUST be treated as a connection error")
-    INITIAL_WINDOW_SIZE = 0x4
-    #: §6.5.2 SETTINGS_MAX_FRAME_SIZE (between 2^14 and 2^24-1 inclusive)
-    MAX_FRAME_SIZE = 0x5
-    #: §6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE
-    MAX_HEADER_LIST_SIZE = 0x6
-
-
-FLAG_ACK = 0x1
-FLAG_END_STREAM = 0x1
-FLAG_END_HEADERS = 0x4
-
-DEFAULT_SETTINGS: Mapping[int, int] = {
-    Setting.ENABLE_PUSH: 0,
-    Setting.MAX_CONCURRENT_STREAMS: 100,
-    Setting.INITIAL_WINDOW_SIZE: 65535,
-}
-
-
-def build_frame(frame_type: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
-    """RFC 9113 §4.1: 24-bit length, 8-bit type, 8-bit flags, R bit + 31-bit stream id."""
-    if len(payload) >= 1 << 24 or not 0 <= stream_id < 1 << 31:
-        raise HarnessError("frame length or stream id out of range")
-    return struct.pack("!I", len(payload))[1:] + bytes([frame_type, flags]) + struct.pack(
-        "!I", stream_id
-    ) + payload
-
-
-def settings_payload(settings: Mapping[int, int]) -> bytes:
-    """RFC 9113 §6.5.1: each setting is a 16-bit identifier and a 32-bit value."""
-    return b"".join(struct.pack("!HI", ident, value) for ident, value in settings.items())
-
-
-def settings_frame(settings: Mapping[int, int] = DEFAULT_SETTINGS) -> bytes:
-    return build_frame(FrameType.SETTINGS, 0, 0, settings_payload(settings))
-
-
-#: RFC 9113 §6.5.3: acknowledge the peer's SETTINGS (empty payload, ACK flag).
-SETTINGS_ACK = build_frame(FrameType.SETTINGS, FLAG_ACK, 0)
 
 
 def http2_settings_value(settings: Mapping[int, int] = DEFAULT_SETTINGS) -> str:
@@ -197,14 +130,6 @@ class Transport(enum.Enum):
     EOF = "eof"
     RESET = "reset"
     CAP = "cap"
-
-
-@dataclass(frozen=True)
-class FrameHeader:
-    length: int
-    type: int
-    flags: int
-    stream_id: int
 
 
 @dataclass(frozen=True)
