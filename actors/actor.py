@@ -27,11 +27,12 @@ from typing import Any
 import trio
 import zmq
 
-from actors import curve, flight, slices
+from actors import curve, flight, slices, tls
 from actors.walker import Target, WalkerContext, walker_rng
 from actors.zmq_io import ZmqReceiver, send_nowait, send_patiently
 from protocols import wire
 from protocols.tally import Tally, UnrecordedTally
+from protocols.tls_options import TlsOptions
 
 GREETING_TIMEOUT_S = 20.0
 COORDINATOR_SILENCE_S = 5.0
@@ -211,6 +212,7 @@ class Actor:
                              f"(planned ids: {', '.join(sorted(planned))})")
         try:
             target = Target.from_url(plan["target"])
+            tls.install(TlsOptions.from_wire(plan.get("tls")))
             assignment = plan["walkers"][str(state.actor_id)]
             seed = int(plan["seed"])
             base_settings = dict(plan.get("settings", {}))

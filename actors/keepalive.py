@@ -11,11 +11,12 @@ methods).
 from __future__ import annotations
 
 import socket
+import ssl
 
 import trio
 from trio.lowlevel import wait_readable, wait_writable
 
-from actors import net
+from actors import net, tls
 from actors.walker import Target
 from protocols.http1 import (
     Response,
@@ -25,6 +26,11 @@ from protocols.http1 import (
 )
 
 READ_SIZE = 65536
+#: A non-blocking send or recv that found nothing to do: a plain socket raises
+#: ``BlockingIOError``, a TLS one ``SSLWantReadError`` / ``SSLWantWriteError`` (a TLS
+#: send may need to read first, and a read to write, in a key update).
+_WANT_READ = (BlockingIOError, ssl.SSLWantReadError)
+_WANT_WRITE = (BlockingIOError, ssl.SSLWantWriteError)
 
 
 class Connection:
@@ -64,6 +70,9 @@ async def open_connection(target: Target) -> Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # trio makes the socket non-blocking and does the asynchronous connect.
         await trio.socket.from_stdlib_socket(sock).connect((target.host, target.port))
+        if target.scheme == "https":
+            plain, sock = sock, None  # wrap_nonblocking owns it now, and closes it on failure
+            sock = await tls.wrap_nonblocking(plain, target)
     except BaseException as exc:  # failed or cancelled: the socket goes either way
         if sock is not None:
             sock.close()
@@ -91,17 +100,19 @@ async def complete(conn: Connection) -> Response:
     sock = conn.sock
     data = conn.unsent
     if data is not None:
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        while sent < len(data):
-            conn.unsent = data = memoryview(data)[sent:]
-            await wait_writable(conn.fd)
+        sent = 0
+        while True:
             try:
                 sent = sock.send(data)
-            except BlockingIOError:
+            except _WANT_WRITE:
                 sent = 0
+            except ssl.SSLWantReadError:
+                await wait_readable(conn.fd)
+                continue
+            if sent >= len(data):
+                break
+            conn.unsent = data = memoryview(data)[sent:]
+            await wait_writable(conn.fd)
         conn.unsent = None
     parser = conn.parser
     # Bytes the server sent ahead of this request (a live parser with nothing buffered
@@ -119,8 +130,11 @@ async def complete(conn: Connection) -> Response:
     while True:
         try:
             chunk = sock.recv(READ_SIZE)
-        except BlockingIOError:
+        except _WANT_READ:
             await wait_readable(fd)
+            continue
+        except ssl.SSLWantWriteError:
+            await wait_writable(fd)
             continue
         if chunk:
             parser.feed(chunk)

@@ -2,8 +2,13 @@
 
 Every function takes its deadline from the caller as a timeout in seconds and maps the
 many OS-level failure shapes onto a few ``TransportError`` causes that tallies can count
-(``connect_refused``, ``connect_timeout``, ``reset``, ``eof``, ``timeout``). Reads are
-always capped: a hostile server that streams forever costs at most ``cap`` bytes.
+(``connect_refused``, ``connect_timeout``, ``reset``, ``eof``, ``timeout``, and over TLS
+``tls_verify``, ``tls_handshake``, ``tls_timeout``). Reads are always capped: a hostile
+server that streams forever costs at most ``cap`` bytes.
+
+An ``https://`` target gets a ``trio.SSLStream`` from ``connect`` (``actors.tls``): the
+walkers send and read through it as through TCP, and the hang-ups that need the socket
+(``arm_reset``, ``half_close``) reach the TCP stream under the TLS one.
 """
 
 from __future__ import annotations
@@ -12,14 +17,16 @@ import contextlib
 import enum
 import errno
 import socket
+import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
 
-from actors import flight
+from actors import flight, tls
 from actors.walker import Target
+from protocols.tls_options import ALPN_HTTP1
 
 READ_CHUNK = 65536
 
@@ -50,8 +57,31 @@ class ReadResult:
     elapsed: float
 
 
-async def connect(target: Target, timeout: float) -> trio.SocketStream:
-    """Open a TCP connection with TCP_NODELAY; failures become TransportError."""
+#: What ``connect`` returns: TCP, or TLS over TCP for an https target.
+Stream = trio.SocketStream | trio.SSLStream
+
+
+def tcp_of(stream: Stream) -> trio.SocketStream:
+    """The TCP stream under ``stream`` (itself for cleartext)."""
+    while isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
+    return stream
+
+
+async def connect(target: Target, timeout: float, alpn: tuple[str, ...] = ALPN_HTTP1
+                  ) -> trio.SocketStream:
+    """Open a TCP connection with TCP_NODELAY, and TLS over it for an https target
+    (offering ``alpn``); failures become TransportError. Typed as the TCP stream the
+    callers use, although an https target's is a ``trio.SSLStream`` with the same
+    send/receive methods."""
+    stream = await connect_tcp(target, timeout)
+    if target.scheme != "https":
+        return stream
+    return await tls.handshake(stream, target, alpn, timeout)  # type: ignore[return-value]
+
+
+async def connect_tcp(target: Target, timeout: float) -> trio.SocketStream:
+    """TCP only, whatever the scheme: the TLS-level torture cases speak their own bytes."""
     try:
         with trio.fail_after(timeout):
             stream = await trio.open_tcp_stream(target.host, target.port)
@@ -133,7 +163,7 @@ async def read_until(
 
 def arm_reset(stream: trio.SocketStream) -> None:
     """Make the next close send RST instead of FIN (SO_LINGER with a zero timeout)."""
-    arm_reset_socket(stream.socket)
+    arm_reset_socket(tcp_of(stream).socket)
     flight.note_reset()
 
 
@@ -144,22 +174,35 @@ def arm_reset_socket(sock: trio.socket.SocketType) -> None:
 
 async def close_with_reset(stream: trio.SocketStream) -> None:
     arm_reset(stream)
-    await aclose_quietly(stream)
+    await aclose_quietly(tcp_of(stream))  # an RST, no TLS close_notify before it
 
 
 async def half_close(stream: trio.SocketStream) -> None:
     """Send FIN on our side while still able to read (shutdown SHUT_WR)."""
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-        await stream.send_eof()
+        # Over TLS this is a TCP FIN without close_notify: what a client that half-closes
+        # its socket does.
+        await tcp_of(stream).send_eof()
+
+
+#: How long a TLS close may wait to send its close_notify to a peer that does not read.
+TLS_CLOSE_S = 1.0
 
 
 async def aclose_quietly(stream: trio.SocketStream) -> None:
     quiet = contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError)
     with trio.CancelScope(shield=True), quiet:
+        if isinstance(stream, trio.SSLStream):
+            with trio.move_on_after(TLS_CLOSE_S), quiet:
+                await stream.aclose()
+            stream = tcp_of(stream)
         await stream.aclose()
 
 
 def cause_of(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError) or (isinstance(exc, trio.BrokenResourceError)
+                                         and isinstance(exc.__cause__, ssl.SSLError)):
+        return "tls_error"
     # trio.open_tcp_stream wraps per-address failures in an ExceptionGroup as __cause__.
     group = exc.__cause__
     if isinstance(exc, OSError) and exc.errno is None and isinstance(group, BaseExceptionGroup):

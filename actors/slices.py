@@ -37,6 +37,10 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     "proxy": ("actors.proxy_walker", 0, "proxy.sent", "proxy.errors"),
 }
 
+#: Slices that only make sense on one scheme: an h2c upgrade is cleartext by definition
+#: (RFC 7540 §3.2 "HTTP/2 over cleartext TCP"), TLS-level torture needs TLS.
+SCHEME_ONLY: dict[str, str] = {"h2c": "http", "tls": "https"}
+
 _loaded: dict[str, ModuleType] = {}
 
 
@@ -48,6 +52,11 @@ def load(name: str) -> ModuleType:
             raise ImportError(f"{SLICES[name][0]} has no run(ctx)")
         _loaded[name] = module
     return module
+
+
+def for_scheme(names: list[str], scheme: str) -> list[str]:
+    """``names`` without the slices that do not apply to a ``scheme`` target."""
+    return [n for n in names if SCHEME_ONLY.get(n, scheme) == scheme]
 
 
 def available() -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from coordinator import logs
 from coordinator.config import ConfigError, RunConfig, build_config, parse_seed
+from coordinator.tls_flags import add_tls_options, install_from_args
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3
 
@@ -32,7 +33,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--target", help="http:// URL of the server under test (default: built-in refapp)")
+    add("--target", help="http:// or https:// URL of the server under test (default: "
+        "built-in refapp)")
     add("--duration", help="run budget: 30s, 10m, 24h (default 30s)")
     add("--concurrency", help="walkers in total, across all actors (default 32)")
     add("--procs", help="actor processes: N or auto = one per core (default auto)")
@@ -199,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     refapp.add_argument("--host", default="127.0.0.1")
     refapp.add_argument("--port", default="8080")
     refapp.add_argument("--defect", action="append", default=[])
+    for command in sub.choices.values():  # every command that dials a target speaks TLS
+        if any("--target" in action.option_strings for action in command._actions):
+            add_tls_options(command)
     return parser
 
 
@@ -282,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "insecure"):  # a command with --target
+            install_from_args(args)
         if args.command == "run" and (args.proxy or args.backend_ports is not None):
             from coordinator.proxy_cli import run_proxy_from_run
 

@@ -163,15 +163,16 @@ def parse_procs(value: Any) -> int:
 
 
 def validate_target_url(url: str) -> str:
-    """Accept http:// URLs with a host; https needs TLS, which assay does not speak yet."""
+    """Accept http:// and https:// URLs with a host (TLS: ``coordinator.tls_flags``)."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise ConfigError(f"target URL {url!r} is malformed: {exc}") from None
-    if parts.scheme != "http":
+    if parts.scheme not in ("http", "https"):
         scheme = parts.scheme or "(none)"
-        raise ConfigError(f"target URL {url!r} has scheme {scheme}; only http:// is supported")
+        raise ConfigError(f"target URL {url!r} has scheme {scheme}; "
+                          "only http:// and https:// are supported")
     if not parts.hostname:
         raise ConfigError(f"target URL {url!r} has no host")
     if port == 0:

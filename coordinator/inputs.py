@@ -129,8 +129,13 @@ def ensure_reachable(url: str, health_path: str,
 
 def enabled_slices(config: RunConfig) -> list[str]:
     offered = slices.available()
+    scheme = urlsplit(config.target).scheme if config.target else "http"
     if not config.slices:
-        return offered
+        return slices.for_scheme(offered, scheme)
+    wrong = [s for s in config.slices if s not in slices.for_scheme([s], scheme)]
+    if wrong:
+        raise ConfigError(f"slice(s) {', '.join(wrong)} do not apply to an {scheme}:// target "
+                          f"(h2c is cleartext only; tls needs https)")
     unknown = [s for s in config.slices if s not in slices.SLICES]
     if unknown:
         raise ConfigError(f"unknown slice(s) {', '.join(unknown)}; "

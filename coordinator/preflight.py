@@ -147,8 +147,8 @@ async def preflight(target: Target, path: str, budget_s: float,
     while not attempts or trio.current_time() < deadline or 0 < broken < BROKEN_CONFIRMATIONS:
         attempt = await probe_answer(target, path, probe_timeout_s)
         attempts.append(attempt)
-        if attempt.answered:
-            break
+        if attempt.answered or attempt.cause.startswith("tls_verify"):
+            break  # an untrusted certificate does not become trusted by asking again
         broken = broken + 1 if attempt.broken else 0
         if broken >= BROKEN_CONFIRMATIONS:
             break

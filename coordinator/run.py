@@ -28,6 +28,7 @@ from typing import Any
 import trio
 import zmq
 
+from actors import tls
 from actors.walker import Target
 from actors.zmq_io import ZmqReceiver, send_nowait
 from coordinator import (
@@ -288,6 +289,9 @@ class Coordinator:
             "walkers": self.inputs.walker_plan.walkers_wire(),
             "settings": self.inputs.settings,
             "tally_interval_s": self.config.tally_interval_s,
+            # The TLS options this process installed (coordinator.tls_flags): every actor
+            # verifies the target as the coordinator's own probes do.
+            "tls": tls.installed().to_wire(),
         }
         self.control = self._plan_message = wire.Plan(self.run_id, plan)
         ready_timeout = (self.config.remote_ready_timeout_s

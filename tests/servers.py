@@ -33,7 +33,7 @@ http {{
 """
 NGINX_CONF = NGINX_HEAD + """    keepalive_requests 100000;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{listen_options};
         root {prefix}/www;
         location = /healthz {{ return 200 "ok\\n"; }}
 {allow_405}
@@ -102,10 +102,19 @@ def _running_nginx(binary: str, prefix: Path, conf: Path, port: int):
         stop(proc, signal.SIGQUIT)
 
 
+# TLS with HTTP/2 over ALPN (nginx 1.22 spells it on the listen line); h2 and http/1.1.
+NGINX_TLS = """
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;"""
+
+
 @contextmanager
-def nginx(tmp: Path, stock: bool = False, extra: str = ""):
+def nginx(tmp: Path, stock: bool = False, extra: str = "", tls: bool = False):
     """nginx on a free port; ``stock``: without the configuration that adds Allow to 405;
-    ``extra``: more directives for the server block (``{prefix}`` is the nginx prefix)."""
+    ``extra``: more directives for the server block (``{prefix}`` is the nginx prefix);
+    ``tls``: https with HTTP/2 (ALPN h2 and http/1.1), certificate from
+    ``tests.tls_certs.test_certs()`` (its ``ca`` is what ``--ca-file`` trusts)."""
     binary = nginx_binary()
     prefix = tmp / "nginx"
     (prefix / "www").mkdir(parents=True)
@@ -115,11 +124,18 @@ def nginx(tmp: Path, stock: bool = False, extra: str = ""):
     # As root, workers would drop to 'nobody' and could not read pytest's 0700 tmp dirs.
     user = "user root;" if os.geteuid() == 0 else ""
     compliant = "" if stock else NGINX_ALLOW_405 + NGINX_HOST_GRAMMAR
+    listen_options = ""
+    if tls:
+        from tests.tls_certs import test_certs
+
+        certs = test_certs()
+        listen_options = " ssl http2"
+        extra = NGINX_TLS.format(cert=certs.cert, key=certs.key) + extra
     conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, user=user,
-                                      allow_405=compliant,
+                                      allow_405=compliant, listen_options=listen_options,
                                       extra=extra.replace("{prefix}", str(prefix))))
     with _running_nginx(binary, prefix, conf, port) as proc:
-        yield f"http://127.0.0.1:{port}/", proc
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}/", proc
 
 
 NGINX_PROXY_CONF = NGINX_HEAD + """    upstream backends {{

@@ -145,7 +145,7 @@ def test_targets_that_parse(text: str, expected: tuple[str, str]) -> None:
 
 @pytest.mark.parametrize("text", ["127.0.0.1", "127.0.0.1:", "127.0.0.1:0", ":80",
                                   "127.0.0.1:65536", "127.0.0.1:8o", "a b:80",
-                                  "https://127.0.0.1:443/", "http://127.0.0.1:x/",
+                                  "ftp://127.0.0.1:443/", "http://127.0.0.1:x/",
                                   "http://127.0.0.1:80/?q=1"])
 def test_targets_that_do_not(text: str) -> None:
     with pytest.raises(ConfigError):

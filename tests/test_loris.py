@@ -253,7 +253,7 @@ def test_the_control_scenario() -> None:
     ["--duration", "0"], ["--control-rate", "-1"], ["--threshold-control", "101"],
     ["--threshold-control", "most"], ["--control-duration", "2m"], ["--body-length", "1"],
     ["--ranges", "0"], ["--connect-timeout", "never"],
-    ["--target", "http://127.0.0.1:1/a b"], ["--target", "https://example.test/"],
+    ["--target", "http://127.0.0.1:1/a b"], ["--target", "ftp://example.test/"],
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:

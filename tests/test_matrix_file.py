@@ -69,7 +69,7 @@ def test_cells_in_file_order_with_defaults_and_their_run_flags():
     ("[defaults]\nduration = '1s'\n", "m.toml:1: no [[cell]] tables"),
     ("[defaults]\ntarget = 'http://x/'\n[[cell]]\nname = 'a'\n",
      "m.toml:2: defaults.target: target belongs in each [[cell]]"),
-    ("[[cell]]\nname = 'a'\ntarget = 'https://x/'\n", "only http:// is supported"),
+    ("[[cell]]\nname = 'a'\ntarget = 'ftp://x/'\n", "only http:// and https:// are supported"),
     ("[[cell]]\nname = 'a'\nlaunch = 'serve'\n", "must be a command containing {port}"),
     ("[[cell]]\nname = 'a'\nslices = ['adv', 'nope']\n",
      "m.toml:3: cell[0].slices[1]: unknown slice 'nope'"),
