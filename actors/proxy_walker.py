@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import trio
 
 from actors import net
-from actors.walker import WalkerContext
+from actors.walker import Target, WalkerContext
 from protocols.proxy_cases import ProxyCase
 from protocols.proxy_catalogue import ALL_CASES
 
@@ -36,22 +36,27 @@ READ_SIZE = 65536
 MAX_RECEIVED = 256 * 1024
 
 
-async def exchange(host: str, port: int, data: bytes) -> tuple[bytes, str]:
-    """Send ``data`` on a new connection; what came back, and the error if any."""
+async def exchange(target: Target, data: bytes) -> tuple[bytes, str]:
+    """Send ``data`` on a new connection to the proxy (TLS for an https one); what came
+    back, and the error if any."""
     received = b""
     with trio.move_on_after(CASE_S):
         try:
-            stream = await trio.open_tcp_stream(host, port)
-            async with stream:
-                await stream.send_all(data)
-                while len(received) < MAX_RECEIVED:
-                    with trio.move_on_after(IDLE_S) as idle:
-                        chunk = await stream.receive_some(READ_SIZE)
-                    if idle.cancelled_caught or not chunk:
-                        break
-                    received += chunk
+            stream = await net.connect(target, CASE_S)
+        except net.TransportError as exc:
+            return received, exc.cause
+        try:
+            await stream.send_all(data)
+            while len(received) < MAX_RECEIVED:
+                with trio.move_on_after(IDLE_S) as idle:
+                    chunk = await stream.receive_some(READ_SIZE)
+                if idle.cancelled_caught or not chunk:
+                    break
+                received += chunk
         except (OSError, trio.BrokenResourceError) as exc:
             return received, net.cause_of(exc)
+        finally:
+            await net.aclose_quietly(stream)
     return received, ""
 
 
@@ -59,7 +64,7 @@ async def _send_case(ctx: WalkerContext, run_marker: str, case: ProxyCase,
                      shard: TextIO, limiter: trio.CapacityLimiter) -> None:
     async with limiter:
         data = case.bytes_for(run_marker)
-        received, error = await exchange(ctx.target.host, ctx.target.port, data)
+        received, error = await exchange(ctx.target, data)
     ctx.tally.incr(SENT)
     if error:
         ctx.tally.incr(ERRORS)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from actors.slices import SLICES
+from actors.slices import SCHEME_ONLY, SLICES
 from coordinator import inputs as prep
 from coordinator import remote_actors
 from coordinator.config import RunConfig
@@ -114,8 +114,12 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             if fleet is not None and name not in config.slices:
                 not_run[name] = f"not part of assay {config.mode}"
             elif name not in enabled:
-                not_run[name] = ("slice not selected (--slices)" if config.slices
-                                 else "slice not available in this build")
+                only = SCHEME_ONLY.get(name)
+                not_run[name] = (
+                    f"not applicable: {name} needs an {only}:// target"
+                    if only and not url.startswith(f"{only}:") and not config.slices
+                    else "slice not selected (--slices)" if config.slices
+                    else "slice not available in this build")
         settings = {
             "health_path": health_path,
             "ws_path": config.ws_path,

@@ -42,3 +42,8 @@ def test_certs() -> TestCerts:
     client.private_key_pem.write_to_path(str(paths["client_key"]))
     trustme.CA().cert_pem.write_to_path(str(paths["other_ca"]))
     return TestCerts(**paths)
+
+
+# Named for what they are, not tests: keep pytest from collecting them where imported.
+TestCerts.__test__ = False  # type: ignore[attr-defined]
+test_certs.__test__ = False  # type: ignore[attr-defined]
