@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from protocols.case_model import BODY, CANARY_PARAM, SMUGGLED_PATH, Builder
+from protocols.tls_hello import minimal_client_hello
 
 #: A valid chunked body carrying ``BODY``.
 CHUNKED_HELLO = b"5\r\nhello\r\n0\r\n\r\n"
@@ -234,22 +235,9 @@ def http09(host: str, path: str) -> bytes:
     return f"GET {path}\r\n".encode("latin-1")
 
 
-def _tls_client_hello(server_name: bytes) -> bytes:
-    """A minimal TLS 1.2 ClientHello record, what an https client sends first."""
-
-    def vec(data: bytes, width: int) -> bytes:
-        return len(data).to_bytes(width, "big") + data
-
-    sni = vec(vec(b"\x00" + vec(server_name, 2), 2), 2)
-    extensions = b"\x00\x00" + sni + b"\x00\x0a" + vec(vec(b"\x00\x1d", 2), 2)
-    hello = (b"\x03\x03" + bytes(32) + vec(b"", 1) + vec(b"\xc0\x2f", 2) + vec(b"\x00", 1)
-             + vec(extensions, 2))
-    return b"\x16\x03\x01" + vec(b"\x01" + vec(hello, 3), 2)
-
-
 #: Deterministic non-HTTP bytes: none is a token character at the start, no CRLF inside.
 JUNK = bytes((0x80 + (i * 151) % 0x7F) for i in range(256))
 #: What an https client sends first on a plaintext port.
-TLS_CLIENT_HELLO = _tls_client_hello(b"assay.invalid")
+TLS_CLIENT_HELLO = minimal_client_hello(b"assay.invalid")
 #: RFC 9113 §3.4 client preface followed by an empty SETTINGS frame.
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
