@@ -212,7 +212,7 @@ def _add_replay_and_corpus(sub: Any) -> None:
     add = replay.add_argument
     add("file", nargs="?", type=Path, help="a reproducer file (assay-repro/1)")
     add("--seed", help="a Tier 3 seed (u64): expand, run, judge")
-    add("--target", help="http:// URL (default: start the built-in refapp)")
+    add("--target", help="http:// or https:// URL (default: start the built-in refapp)")
     add("--target-pid", help="the target's local pid: enables target-side faults")
     add("--commit", help="target commit, recorded in the failure's identity")
     add("--dry-run", action="store_true", help="print the seed's plan and digest, send nothing")

@@ -41,7 +41,8 @@ RUN_SETTINGS = ("target", "procs", "seed", "results", "log_format", "label", "he
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """The run options ``assay load`` and ``assay slo`` share with ``assay run``."""
     add = parser.add_argument
-    add("--target", help="http:// URL of the server under test (default: built-in refapp)")
+    add("--target", help="http:// or https:// URL of the server under test "
+        "(default: built-in refapp)")
     add("--launch", metavar="CMD", help="shell command serving the target on "
         "127.0.0.1:{port} (assay starts and stops it)")
     add("--launch-path", help="with --launch: the URL path (default /)")

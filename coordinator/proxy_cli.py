@@ -40,7 +40,7 @@ def add_proxy_parser(sub: Any) -> None:
     proxy = sub.add_parser("proxy", help="request smuggling and hop-by-hop checks through a "
                            "reverse proxy, with assay backends behind it")
     add = proxy.add_argument
-    add("--target", help="http:// URL of the proxy")
+    add("--target", help="http:// or https:// URL of the proxy")
     add("--backend-ports", help="P1,P2,...: ports of the assay backends behind the proxy")
     add_output_options(add, procs_default="1")
 

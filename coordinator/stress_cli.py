@@ -57,7 +57,7 @@ def add_stress_parser(sub: Any) -> None:
     stress = sub.add_parser("stress", help="the post-deploy harness: sanity probe, "
                             "concurrent baseline, sustained rate, slow loris with control "
                             "traffic; one PASS/FAIL per test")
-    stress.add_argument("url", nargs="?", help="http:// URL of the deployed target")
+    stress.add_argument("url", nargs="?", help="http:// or https:// URL of the deployed target")
     add_common_options(stress)
     stress.add_argument("--preset", default="laptop", help="laptop (default) or same-network")
     stress.add_argument("--no-cleanup", action="store_true", help="with --launch: leave the "

@@ -25,7 +25,7 @@ def add_tier2_parser(sub: Any) -> None:
     tier2 = sub.add_parser("tier2", help="stateful OpenAPI fuzzing (RESTler-style sequences)")
     add = tier2.add_argument
     add("--spec", type=Path, help="OpenAPI 3 document (default with no --target: refapp's)")
-    add("--target", help="http:// URL of the API (default: start the built-in refapp)")
+    add("--target", help="http:// or https:// URL of the API (default: start the built-in refapp)")
     add("--budget", default="1m", help="time for generating sequences (default 1m; "
         "shrinking the findings comes after)")
     add("--seed", default="1", help="seed of the payloads (default 1)")

@@ -43,7 +43,7 @@ def add_watch_parser(sub: Any) -> None:
                            "the proxy while backends change; every request logged, failures "
                            "judged (I-RECONF-FAIL)")
     add = watch.add_argument
-    add("--target", help="http:// URL of the proxy (the path is requested)")
+    add("--target", help="http:// or https:// URL of the proxy (the path is requested)")
     add("--clients", default="4", help="clients, each with its own keep-alive connection "
         "(default 4)")
     add("--rate", default="50/s", help="requests per second, all clients together "
