@@ -1,0 +1,132 @@
+"""The TLS plumbing without the fleet: options on the wire, flag checks, failure causes, and
+both client paths (trio stream, non-blocking hot-path socket) against an in-process server."""
+
+from __future__ import annotations
+
+import argparse
+import ssl
+
+import pytest
+import trio
+
+from actors import keepalive, net, tls
+from actors.walker import Target
+from coordinator.config import ConfigError
+from coordinator.tls_flags import options_from_args
+from protocols.tls_options import ALPN_H2, TlsOptions
+from tests.tls_certs import test_certs
+
+
+def test_options_round_trip_the_plan() -> None:
+    options = TlsOptions(insecure=True, ca_file="/x/ca.pem", sni="a.example")
+    assert TlsOptions.from_wire(options.to_wire()) == options
+    assert TlsOptions.from_wire(None) == TlsOptions()
+    assert TlsOptions.from_wire({"insecure": True, "bogus": 1}) == TlsOptions(insecure=True)
+    assert TlsOptions().to_wire() == {}
+
+
+def _args(**values: object) -> argparse.Namespace:
+    base = {"insecure": False, "ca_file": None, "sni": None, "cert": None, "key": None}
+    return argparse.Namespace(**{**base, **values})
+
+
+def test_good_files_load_and_bad_ones_are_config_errors() -> None:
+    certs = test_certs()
+    options = options_from_args(_args(ca_file=str(certs.ca), cert=str(certs.client_cert),
+                                      key=str(certs.client_key)))
+    assert options.ca_file == str(certs.ca)
+    with pytest.raises(ConfigError, match="cannot load the certificate"):
+        options_from_args(_args(cert=str(certs.client_cert)))  # key is elsewhere
+    with pytest.raises(ConfigError, match="not a PEM CA bundle"):
+        options_from_args(_args(ca_file=str(certs.client_key)))
+
+
+def test_failure_causes() -> None:
+    verify = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    verify.verify_message = "self-signed certificate"
+    cause, detail = tls.describe_failure(trio.BrokenResourceError())
+    assert cause == "eof"
+    broken = trio.BrokenResourceError()
+    broken.__cause__ = verify
+    cause, detail = tls.describe_failure(broken)
+    assert cause == "tls_verify" and "self-signed certificate" in detail
+    assert tls.describe_failure(ConnectionResetError())[0] == "reset"
+
+
+@pytest.fixture
+def server_context() -> ssl.SSLContext:
+    certs = test_certs()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.cert, certs.key)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    return context
+
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def _echo_http(stream: trio.SSLStream) -> None:
+    try:
+        while True:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            if b"\r\n\r\n" in data:
+                await stream.send_all(RESPONSE)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return
+
+
+async def _with_server(context: ssl.SSLContext, body) -> None:  # type: ignore[no-untyped-def]
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(trio.serve_ssl_over_tcp, _echo_http, 0, context)
+        port = listeners[0].transport_listener.socket.getsockname()[1]
+        try:
+            await body(port)
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+def test_both_client_paths_speak_tls_and_offer_alpn(server_context: ssl.SSLContext) -> None:
+    certs = test_certs()
+
+    async def body(port: int) -> None:
+        target = Target.from_url(f"https://127.0.0.1:{port}/")
+        with trio.fail_after(10):
+            stream = await net.connect(target, 5, alpn=ALPN_H2)
+            assert tls.negotiated_alpn(stream) == "h2"
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await stream.receive_some(100)).endswith(b"ok")
+            await net.half_close(stream)  # FIN on the TCP stream under TLS
+            await net.close_with_reset(stream)
+            conn = await keepalive.open_connection(target)
+            for _ in range(3):
+                keepalive.begin(conn, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+                response = await keepalive.complete(conn)
+                assert response.status == 200
+            assert tls.negotiated_alpn(conn.sock) == "http/1.1"
+            conn.close()
+
+    tls.install(TlsOptions(ca_file=str(certs.ca)))
+    try:
+        trio.run(_with_server, server_context, body)
+    finally:
+        tls.install(TlsOptions())
+
+
+def test_an_untrusted_server_is_tls_verify_on_both_paths(
+        server_context: ssl.SSLContext) -> None:
+    async def body(port: int) -> None:
+        target = Target.from_url(f"https://127.0.0.1:{port}/")
+        with trio.fail_after(10):
+            with pytest.raises(net.TransportError) as first:
+                await net.connect(target, 5)
+            with pytest.raises(net.TransportError) as second:
+                await keepalive.open_connection(target)
+        assert first.value.cause == second.value.cause == "tls_verify"
+
+    tls.install(TlsOptions(ca_file=str(test_certs().other_ca)))
+    try:
+        trio.run(_with_server, server_context, body)
+    finally:
+        tls.install(TlsOptions())
