@@ -38,6 +38,45 @@ class ContentType(enum.IntEnum):
     APPLICATION_DATA = 23
 
 
+class AlertLevel(enum.IntEnum):
+    """RFC 8446 §6 ``AlertLevel``."""
+
+    WARNING = 1
+    FATAL = 2
+
+
+class AlertDescription(enum.IntEnum):
+    """RFC 8446 §6 ``AlertDescription`` (the ones a server may send a hostile client)."""
+
+    CLOSE_NOTIFY = 0
+    UNEXPECTED_MESSAGE = 10
+    BAD_RECORD_MAC = 20
+    RECORD_OVERFLOW = 22
+    HANDSHAKE_FAILURE = 40
+    BAD_CERTIFICATE = 42
+    ILLEGAL_PARAMETER = 47
+    DECODE_ERROR = 50
+    DECRYPT_ERROR = 51
+    PROTOCOL_VERSION = 70
+    INSUFFICIENT_SECURITY = 71
+    INTERNAL_ERROR = 80
+    INAPPROPRIATE_FALLBACK = 86
+    USER_CANCELED = 90
+    MISSING_EXTENSION = 109
+    UNSUPPORTED_EXTENSION = 110
+    UNRECOGNIZED_NAME = 112
+    CERTIFICATE_REQUIRED = 116
+    NO_APPLICATION_PROTOCOL = 120
+
+
+def alert_name(description: int) -> str:
+    """``record_overflow`` for 22; the number itself for a value RFC 8446 does not name."""
+    try:
+        return AlertDescription(description).name.lower()
+    except ValueError:
+        return str(description)
+
+
 class HandshakeType(enum.IntEnum):
     """RFC 8446 §4 ``HandshakeType`` (the two a case meets)."""
 
