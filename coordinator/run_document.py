@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from actors import tls
 from coordinator import (
     invariants,
     longrun,
@@ -77,7 +78,10 @@ def build(coord: Coordinator, final: bool) -> dict[str, Any]:
         "config": coord.config.to_json(),
         "seed": coord.inputs.seed,
         "target": {"url": coord.inputs.target_url, "builtin": coord.inputs.builtin,
-                   "pid": coord.inputs.target_pid, "health_path": coord.inputs.health_path},
+                   "pid": coord.inputs.target_pid, "health_path": coord.inputs.health_path,
+                   # How TLS was verified (https only): "verified" or "insecure", and files.
+                   **({"tls": tls.installed().describe()}
+                      if coord.inputs.target_url.startswith("https:") else {})},
         "actors": [vars(r) for r in coord.actors.values()],
         "notes": coord.inputs.notes + coord.inputs.walker_plan.notes,
         "tier_1": {

@@ -39,6 +39,7 @@ def test_a_run_over_tls_passes_against_nginx(tmp_path: Path) -> None:
                      timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     document = only_results(tmp_path / "r")
+    assert document["target"]["tls"] == f"verified, ca-file={certs.ca}"
     slices = document["tier_1"]["slices"]
     # h2c is cleartext only: never planned against https, and said so.
     assert slices["h2c"]["walkers"] == 0
