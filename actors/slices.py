@@ -17,6 +17,7 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     "markov": ("actors.markov_walker", 60, "markov.requests", "markov.errors"),
     "adv": ("actors.adversarial", 20, "adv.sent", "adv.unjudged"),
     "h2c": ("actors.h2c_churn", 10, "h2c.sent", "h2c.errors"),
+    "tls": ("actors.tls_abuse", 10, "tls.sent", "tls.unjudged"),
     "ws": ("actors.ws_torture", 5, "ws.sessions", "ws.errors"),
     "sse": ("actors.sse_kill", 5, "sse.sent", "sse.errors"),
     # Weight 0: never planned by share; ``--spec`` takes its walkers from markov's share

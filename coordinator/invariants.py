@@ -87,6 +87,14 @@ REGISTRY: tuple[Invariant, ...] = (
     Invariant("I-H2C-MUST", MED, "the server answered an h2c upgrade with garbage (not HTTP/1.x, "
               "a 101 without Upgrade: h2c, malformed HTTP/2 frames): a MUST missed, nothing "
               "carried on", "h2c.must_violation", "h2c.sent", "no h2c churn was sent"),
+    Invariant("I-TLS-LIVE", HIGH, "during or after TLS-level torture (dripped, stalled, "
+              "oversized or abandoned ClientHello, plaintext or garbage on the TLS port) a "
+              "control request on a fresh TLS connection went unanswered, twice",
+              "tls.control_failed", "tls.sent", "no TLS-level case was sent"),
+    Invariant("I-TLS-MUST", MED, "the server carried on with a ServerHello where RFC 8446 "
+              "says it MUST terminate the connection (record_overflow, unexpected record "
+              "type, out-of-range length)", "tls.must_violation", "tls.sent",
+              "no TLS-level case was sent"),
     Invariant("I-WS-ACCEPTED", HIGH, "the server carried on after an RFC 6455 violation",
               "ws.accepted_bad_frame", "ws.sessions", "no WebSocket session was opened"),
     Invariant("I-WS-HANG", HIGH, "a WebSocket neither closed nor answered after a violation",
