@@ -2,9 +2,10 @@
 
 How this works: ``rows(slice)`` walks the catalogue modules as they are at run time (the
 adversarial ``CASES``, the WebSocket frame and handshake cases, the h2c teardown stages, the
-SSE kill stages, the response rules) and flattens each entry into one ``CaseRow`` with the
-same columns: name, RFC section, requirement, severity, and what is allowed. Nothing is
-copied, so the listing can never disagree with what a run sends. ``main`` prints a table,
+TLS-level cases, the SSE kill stages, the response rules) and flattens each entry into one
+``CaseRow`` with the same columns: name, RFC section, requirement, severity, and what is
+allowed. Nothing is copied, so the listing can never disagree with what a run sends.
+``main`` prints a table,
 JSON (``--json``) or the conformance document (``--markdown``, as
 ``python -m coordinator.conformance_doc``).
 """
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SLICES = ("adv", "ws", "h2c", "sse", "resp")
+SLICES = ("adv", "ws", "h2c", "tls", "sse", "resp")
 
 #: What the h2c slice checks at each stage (``protocols.h2c.TeardownStage``), and why.
 H2C_STAGES = {
@@ -99,6 +100,23 @@ def _h2c() -> list[CaseRow]:
             for stage in TeardownStage for mode in ("fin", "rst")]
 
 
+def _tls() -> list[CaseRow]:
+    from protocols.tls_cases import CASES
+
+    found = []
+    for case in CASES:
+        allowed = (f"the {case.expected_alert.name.lower()} alert (a close, another alert or an "
+                   "HTTP answer is lenient; a ServerHello is a MUST miss)"
+                   if case.must_terminate and case.expected_alert is not None else
+                   "any reaction (ServerHello, alert, close)")
+        severity = "MED" if case.must_terminate else "HIGH"
+        found.append(CaseRow("tls", f"tls-{case.name}", case.rfc, case.requirement, severity,
+                             allowed + "; a control GET on a fresh TLS connection during and "
+                             "after it is answered (I-TLS-LIVE, HIGH)", case.summary,
+                             case.quote))
+    return found
+
+
 def _sse() -> list[CaseRow]:
     from protocols.sse import SseKillStage
 
@@ -123,7 +141,7 @@ def _resp() -> list[CaseRow]:
     return found
 
 
-_BUILDERS = {"adv": _adv, "ws": _ws, "h2c": _h2c, "sse": _sse, "resp": _resp}
+_BUILDERS = {"adv": _adv, "ws": _ws, "h2c": _h2c, "tls": _tls, "sse": _sse, "resp": _resp}
 
 
 def rows(slice_name: str = "all") -> list[CaseRow]:
