@@ -107,6 +107,11 @@ async def handshake(stream: trio.SocketStream, target: Target, alpn: tuple[str, 
         await aclose_quietly(stream)
         cause, detail = describe_failure(exc)
         raise TransportError(cause, detail) from None
+    except BaseException:
+        # The caller's deadline (a cancel) or anything else: close the socket now, not at
+        # garbage collection, or the server keeps a half-done handshake open meanwhile.
+        await aclose_quietly(stream)
+        raise
     return tls
 
 
