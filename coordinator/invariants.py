@@ -95,6 +95,11 @@ REGISTRY: tuple[Invariant, ...] = (
               "says it MUST terminate the connection (record_overflow, unexpected record "
               "type, out-of-range length)", "tls.must_violation", "tls.sent",
               "no TLS-level case was sent"),
+    Invariant("I-H2-FLOOD", HIGH, "an HTTP/2 flood (rapid reset, CONTINUATION, SETTINGS, PING, "
+              "empty DATA, HPACK table size, zero window) made control requests on other "
+              "connections fail or slow far beyond their baseline, or took memory it kept "
+              "(confirmed by a second flood)", "h2flood.violation", "h2flood.sent",
+              "no HTTP/2 flood was sent (target without HTTP/2, or the slice did not run)"),
     Invariant("I-WS-ACCEPTED", HIGH, "the server carried on after an RFC 6455 violation",
               "ws.accepted_bad_frame", "ws.sessions", "no WebSocket session was opened"),
     Invariant("I-WS-HANG", HIGH, "a WebSocket neither closed nor answered after a violation",
