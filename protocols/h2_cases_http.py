@@ -216,6 +216,8 @@ MESSAGE_CASES = (
                "RFC 9113 §8.2.2", Q_CONNECTION),
     _malformed("upgrade_header", _extra("upgrade", "h2c"), "RFC 9113 §8.2.2", Q_CONNECTION,
                severity=MED),
+    # The MUST NOT binds the sender; TE is not in the connection-specific list, so the RFC
+    # states no receiver reaction: graded SHOULD (h2spec expects a stream error).
     _malformed("te_not_trailers", _extra("te", "gzip"), "RFC 9113 §8.2.2", Q_TE,
                Requirement.SHOULD),
     _malformed("pseudo_header_unknown", _extra(":assay", "1"), "RFC 9113 §8.3", Q_PSEUDO),
