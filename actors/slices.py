@@ -21,6 +21,7 @@ SLICES: dict[str, tuple[str, int, str, str]] = {
     "ws": ("actors.ws_torture", 5, "ws.sessions", "ws.errors"),
     "sse": ("actors.sse_kill", 5, "sse.sent", "sse.errors"),
     "h2flood": ("actors.h2_flood", 5, "h2flood.sent", "h2flood.unjudged"),
+    "h2": ("actors.h2_torture", 5, "h2.sent", "h2.unjudged"),
     # Weight 0: never planned by share; ``--spec`` takes its walkers from markov's share
     # (coordinator.tier2_slice), so a run without a spec plans as if it were absent.
     "tier2": ("actors.tier2_walker", 0, "tier2.requests", "tier2.aborted"),
