@@ -54,11 +54,21 @@ def prepare(settings: dict[str, Any]) -> dict[str, Any]:
         model = None  # default model: GET of the target URL's path, built per target below
     settings["markov_model"] = model
     settings["openapi_spec"] = spec
+    if settings.get("http2"):  # the actor's walkers share its HTTP/2 connections
+        from actors.h2_session import DEFAULT_STREAMS_PER_CONN, H2Pool
+
+        settings["h2_pool"] = H2Pool(
+            float(settings.get("request_timeout_s", 10.0)),
+            int(settings.get("h2_streams_per_conn") or DEFAULT_STREAMS_PER_CONN))
     return settings
 
 
 async def run(ctx: WalkerContext) -> None:
     settings = ctx.settings
+    if settings.get("http2"):
+        from actors import markov_h2
+
+        return await markov_h2.run(ctx, settings["h2_pool"])
     model = settings.get("markov_model") or default_model(ctx.target.base_path)
     session = MarkovSession(model, settings.get("openapi_spec"), ctx.rng,
                             host=ctx.target.host_header)

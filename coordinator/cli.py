@@ -72,6 +72,11 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--request-timeout", help="deadline for one request/response (default 10s)")
     add("--no-clock", action="store_const", const=True, default=None,
         help="the target has no clock: do not require Date (RFC 9110 §6.6.1)")
+    add("--http2", action="store_const", const=True, default=None,
+        help="the markov slice speaks HTTP/2 (ALPN h2 over TLS, prior knowledge on http), "
+        "many streams per connection")
+    add("--h2-streams-per-conn", help="with --http2: requests one connection carries at once "
+        "(default 32, or fewer if the server allows fewer)")
     add("--adv-confirm-tries", help="re-sends alone a violation (adv, ws, h2c, sse) must "
         "reproduce on before it counts (default 2; 0 = off)")
     add("--restart-actors", action="store_const", const=True, default=None,
@@ -118,6 +123,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     names += ["adv_confirm_tries"]
     names += ["launch_path"]
     names += ["ws_max_message"]
+    names += ["http2", "h2_streams_per_conn"]
     return {name: getattr(args, name) for name in names}
 
 

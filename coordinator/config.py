@@ -65,6 +65,10 @@ class RunConfig:
     request_timeout_s: float = 10.0
     #: ``--no-clock``: the target declares no clock, so RFC 9110 §6.6.1 Date is not required.
     no_clock: bool = False
+    #: ``--http2``: the Markov slice's sessions as HTTP/2 streams (actors.markov_h2).
+    http2: bool = False
+    #: ``--h2-streams-per-conn``: streams one HTTP/2 connection carries at once.
+    h2_streams_per_conn: int = 32
     #: ``--adv-confirm-tries``: re-sends alone a violation must survive before it counts,
     #: in every slice (protocols.confirmation); 0 turns confirmation off.
     adv_confirm_tries: int = 2
@@ -259,6 +263,9 @@ _CONVERTERS: dict[str, Any] = {
     "progress_interval": lambda v: ("progress_interval_s", parse_duration(v, "progress interval")),
     "request_timeout": lambda v: ("request_timeout_s", parse_duration(v, "request timeout")),
     "no_clock": lambda v: ("no_clock", _bool(v, "no_clock")),
+    "http2": lambda v: ("http2", _bool(v, "http2")),
+    "h2_streams_per_conn": lambda v: (
+        "h2_streams_per_conn", _bounded_int(v, "--h2-streams-per-conn", 1, 1024)),
     "adv_confirm_tries": lambda v: (
         "adv_confirm_tries", parse_count(v, "--adv-confirm-tries")),
     "restart_actors": lambda v: ("restart_actors", _bool(v, "restart_actors")),

@@ -98,6 +98,14 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             return _fail(EXIT_INFRA, str(exc))
         except prep.TargetBroken as exc:  # up but broken: a verdict (exit 1), not exit 3
             return _broken(config, exc, url, label, health_path, builtin, target_pid)
+        if config.http2:  # --http2 asks for what the target must serve: check it first
+            from actors import h2_session
+            from actors.walker import Target
+
+            why = trio.run(h2_session.check, Target.from_url(url), health_path,
+                           config.request_timeout_s)
+            if why is not None:
+                return _fail(EXIT_INFRA, why)
         if fleet is not None and fleet.get("health_probes") is False:
             health_path = None  # the monitor then watches --target-pid only
         absent = prep.route_preflight(url, config, enabled)
@@ -130,6 +138,8 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             "stats_metric": config.stats_metric,
             "request_timeout_s": config.request_timeout_s,
             "no_clock": config.no_clock,
+            "http2": config.http2,
+            "h2_streams_per_conn": config.h2_streams_per_conn,
             "adv_confirm_tries": config.adv_confirm_tries,
             "markov": markov.to_settings(),
             **(fleet or {}),

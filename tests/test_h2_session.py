@@ -1,0 +1,422 @@
+"""HTTP/2 for the Markov slice (``--http2``): the sans-IO client against an in-memory ``h2``
+server, the I/O shell's ALPN check against a TLS server that offers only http/1.1, and
+``assay run --http2 --slices markov`` against hypercorn (h2c prior knowledge) and nginx
+(TLS, ALPN h2)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.settings
+import pytest
+import trio
+
+from actors import h2_session, tls
+from actors.markov_h2 import known_cause
+from actors.walker import Target
+from protocols.h2_client import (
+    RECEIVE_WINDOW,
+    H2Client,
+    Response,
+    StreamFailure,
+    build_response,
+    request_fields,
+)
+from protocols.markov import TRANSPORT_CAUSES
+from protocols.tls_options import TlsOptions
+from tests.servers import free_port, nginx, wait_for_port
+
+# -- an in-memory server ---------------------------------------------------------------------
+
+
+class Server:
+    """A validating ``h2`` server wired to an ``H2Client`` by hand: bytes both ways."""
+
+    def __init__(self, client: H2Client, settings: dict[int, int] | None = None) -> None:
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=False, header_encoding=None))
+        self.conn.initiate_connection()
+        if settings:
+            self.conn.update_settings(settings)
+        self.client = client
+        self.events: list[h2.events.Event] = []
+        client.initiate()
+        self.pump()
+
+    def pump(self) -> list:
+        """Move bytes both ways until quiet; the client's finished streams."""
+        done = []
+        for _ in range(20):
+            to_server = self.client.data_to_send()
+            if to_server:
+                self.events += self.conn.receive_data(to_server)
+            to_client = self.conn.data_to_send()
+            if not to_client and not to_server:
+                break
+            if to_client:
+                done += self.client.receive(to_client)
+        return done
+
+    def requests(self) -> dict[int, list[tuple[bytes, bytes]]]:
+        return {e.stream_id: e.headers for e in self.events
+                if isinstance(e, h2.events.RequestReceived)}
+
+    def respond(self, stream_id: int, status: int = 200, body: bytes = b"ok",
+                headers: tuple = ()) -> None:
+        fields = [(b":status", str(status).encode()), (b"content-length", str(len(body)).encode()),
+                  *headers]
+        self.conn.send_headers(stream_id, fields, end_stream=not body)
+        if body:
+            self.conn.send_data(stream_id, body, end_stream=True)
+
+
+def _get(client: H2Client, path: str = "/x") -> int:
+    return client.start(request_fields("GET", path, "example.test", "https", (), None), None)
+
+
+def test_request_fields_follow_rfc9113():
+    fields = request_fields("POST", "/items?a=1", "h:8443", "https",
+                            [("Cookie", "s=1"), ("Content-Type", "application/json"),
+                             ("Connection", "keep-alive"), ("Host", "x"), ("TE", "gzip"),
+                             ("Transfer-Encoding", "chunked")], b'{"a":1}')
+    assert fields[:4] == [(b":method", b"POST"), (b":scheme", b"https"),
+                          (b":authority", b"h:8443"), (b":path", b"/items?a=1")]
+    assert fields[4:] == [(b"cookie", b"s=1"), (b"content-type", b"application/json"),
+                          (b"content-length", b"7")]
+    assert (b"content-length", b"0") in request_fields("POST", "/", "h", "http", (), None)
+    assert all(n != b"content-length" for n, _ in request_fields("GET", "/", "h", "http", (),
+                                                                  None))
+
+
+def test_build_response_drops_pseudo_fields():
+    response = build_response([(b":status", b"404"), (b"date", b"d")], b"no",
+                              [(b"x-t", b"1")])
+    assert (response.status, response.headers, response.body) == (404, ((b"date", b"d"),), b"no")
+    assert response.keep_alive and response.http_version == b"2"
+    assert response.trailers == ((b"x-t", b"1"),)
+
+
+def test_many_streams_answered_out_of_order():
+    client = H2Client()
+    server = Server(client)
+    ids = [_get(client, f"/p{i}") for i in range(5)]
+    server.pump()
+    assert [dict(h)[b":path"] for h in server.requests().values()] == [
+        f"/p{i}".encode() for i in range(5)]
+    for sid in reversed(ids):
+        server.respond(sid, body=f"r{sid}".encode(), headers=((b"date", b"now"),))
+    done = server.pump()
+    assert [d.stream_id for d in done] == list(reversed(ids))
+    for d in done:
+        assert isinstance(d.outcome, Response)
+        assert d.outcome.body == f"r{d.stream_id}".encode()
+        assert d.outcome.header("date") == b"now"
+    assert client.in_flight == 0 and client.usable
+
+
+def test_request_body_waits_for_the_window():
+    client = H2Client()
+    server = Server(client)
+    body = b"x" * 100_000  # past the default 65 535-octet window
+    sid = client.start(request_fields("POST", "/", "h", "http", (), body), body)
+    server.pump()
+    got = b"".join(e.data for e in server.events if isinstance(e, h2.events.DataReceived))
+    assert len(got) == 65535  # the rest waits for a WINDOW_UPDATE
+    server.conn.acknowledge_received_data(len(got), sid)
+    server.pump()
+    got = b"".join(e.data for e in server.events if isinstance(e, h2.events.DataReceived))
+    assert got == body
+    assert any(isinstance(e, h2.events.StreamEnded) for e in server.events)
+
+
+def test_large_response_is_credited_back_and_capped():
+    client = H2Client(max_body_bytes=200_000)
+    server = Server(client)
+    sid = _get(client)
+    server.pump()
+    server.conn.send_headers(sid, [(b":status", b"200")])
+    # More than one window's worth arrives only if the client gives credit back.
+    for _ in range(4):
+        server.conn.send_data(sid, b"y" * 16384)
+    server.pump()
+    assert server.conn.local_flow_control_window(sid) >= 0
+    for _ in range(12):
+        if server.conn.local_flow_control_window(sid) < 16384:
+            break
+        server.conn.send_data(sid, b"y" * 16384)
+    done = server.pump()
+    assert done and isinstance(done[0].outcome, StreamFailure)
+    assert done[0].outcome.cause == "too_large"
+    assert any(isinstance(e, h2.events.StreamReset) and e.error_code == h2.errors.ErrorCodes.CANCEL
+               for e in server.events)
+    assert client.usable  # the connection carries on
+    assert RECEIVE_WINDOW > 65535
+
+
+def test_refused_stream_is_retried_other_resets_are_not():
+    client = H2Client()
+    server = Server(client)
+    first, second = _get(client), _get(client)
+    server.pump()
+    server.conn.reset_stream(first, h2.errors.ErrorCodes.REFUSED_STREAM)
+    server.conn.reset_stream(second, h2.errors.ErrorCodes.INTERNAL_ERROR)
+    outcomes = {d.stream_id: d.outcome for d in server.pump()}
+    assert outcomes[first] == StreamFailure("reset", "RST_STREAM REFUSED_STREAM", retry=True)
+    assert outcomes[second].retry is False and outcomes[second].cause == "reset"
+
+
+def test_graceful_goaway_lets_earlier_streams_finish():
+    """RFC 9113 §6.8: streams up to the last stream identifier may still complete; those
+    above it were not processed (retry); no new stream starts."""
+    client = H2Client()
+    server = Server(client)
+    low, high = _get(client), _get(client)
+    server.pump()
+    server.conn.close_connection(h2.errors.ErrorCodes.NO_ERROR, last_stream_id=low)
+    done = server.pump()
+    assert [(d.stream_id, d.outcome.retry) for d in done] == [(high, True)]
+    assert not client.usable and client.ended.startswith("GOAWAY NO_ERROR")
+    # The server may still answer ``low``; h2 itself would have refused it.
+    server.conn.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
+    server.respond(low, body=b"late")
+    done = server.pump()
+    assert done[0].stream_id == low and done[0].outcome.body == b"late"
+
+
+def test_goaway_with_an_error_fails_every_stream():
+    client = H2Client()
+    server = Server(client)
+    sid = _get(client)
+    server.pump()
+    server.conn.close_connection(h2.errors.ErrorCodes.ENHANCE_YOUR_CALM, last_stream_id=sid)
+    done = server.pump()
+    assert done[0].outcome == StreamFailure(
+        "reset", f"GOAWAY ENHANCE_YOUR_CALM, last stream {sid}", retry=False)
+
+
+def test_garbage_is_a_protocol_error_and_lost_fails_the_rest():
+    client = H2Client()
+    client.initiate()
+    sid = _get(client)
+    assert client.receive(b"HTTP/1.1") == []  # not yet a frame header
+    done = client.receive(b" 400 Bad Request\r\n\r\n")
+    assert done[0].stream_id == sid and done[0].outcome.cause == "protocol_error"
+    assert "did not answer HTTP/2" in done[0].outcome.detail
+    assert "HTTP/1.1 400" in done[0].outcome.detail
+    assert not client.usable
+    assert client.lost("eof", "gone") == []
+
+
+def test_server_limit_on_concurrent_streams_is_honoured():
+    client = H2Client()
+    Server(client, {h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 2})
+    assert client.max_concurrent == 2
+    _get(client), _get(client)
+    assert not client.usable
+
+
+def test_cancel_resets_the_stream_and_frees_its_slot():
+    client = H2Client()
+    server = Server(client)
+    sid = _get(client)
+    server.pump()
+    client.cancel(sid)
+    assert client.in_flight == 0
+    assert server.pump() == []
+    assert any(isinstance(e, h2.events.StreamReset) and e.stream_id == sid
+               and e.error_code == h2.errors.ErrorCodes.CANCEL for e in server.events)
+    late = _get(client)
+    server.pump()
+    server.respond(late)  # on its way when the client gives up: dropped quietly
+    client.cancel(late)
+    assert server.pump() == []
+    assert client.usable
+
+
+def test_every_cause_is_one_the_session_counts():
+    for cause in ("tls_verify", "tls_handshake", "tls_timeout", "io_error", "tls_error",
+                  *TRANSPORT_CAUSES):
+        assert known_cause(cause) in TRANSPORT_CAUSES
+
+
+# -- the I/O shell ---------------------------------------------------------------------------
+
+
+def test_a_tls_server_without_h2_is_named(tmp_path: Path):
+    """RFC 9113 §3.2: h2 over TLS is chosen by ALPN; a server that picks http/1.1 must
+    produce the clear error, not a stream of protocol errors."""
+    from tests.tls_certs import test_certs
+
+    certs = test_certs()
+    tls.install(TlsOptions(ca_file=str(certs.ca)))
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(certs.cert, certs.key)
+    server_ctx.set_alpn_protocols(["http/1.1"])
+
+    async def main() -> str | None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+
+        async def handler(stream: trio.SocketStream) -> None:
+            wrapped = trio.SSLStream(stream, server_ctx, server_side=True)
+            try:
+                await wrapped.do_handshake()
+                await wrapped.receive_some(1024)
+            except trio.BrokenResourceError:
+                pass
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, handler, listeners)
+            why = await h2_session.check(Target.from_url(f"https://127.0.0.1:{port}/"),
+                                         "/", 5.0)
+            nursery.cancel_scope.cancel()
+        return why
+
+    try:
+        why = trio.run(main)
+    finally:
+        tls.install(TlsOptions())
+    assert why is not None and "did not negotiate h2 (ALPN chose nothing)" in why
+
+
+# -- assay run --http2 -----------------------------------------------------------------------
+
+MODEL = textwrap.dedent("""\
+    version: 1
+    start: create
+    states:
+      create:
+        request: POST /items
+        body: {name: widget}
+        expect: [201]
+        capture: {id: id}
+        write: item
+        next: {read: 1}
+      read:
+        request: GET /items/{id}
+        expect: [200]
+        read: item
+        next: {create: 1}
+    """)
+
+APP = textwrap.dedent("""\
+    import itertools, json
+    ITEMS, IDS = {}, itertools.count(1)
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        path, status, out = scope["path"], 404, b"{}"
+        if scope["method"] == "POST" and path == "/items":
+            item = dict(json.loads(body), id=str(next(IDS)))
+            ITEMS[item["id"]] = item
+            status, out = 201, json.dumps(item).encode()
+        elif path.startswith("/items/") and path[7:] in ITEMS:
+            status, out = 200, json.dumps(ITEMS[path[7:]]).encode()
+        elif path in ("/", "/healthz"):
+            status, out = 200, b"{}"
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"date", b"Thu, 01 Jan 2026 00:00:00 GMT")]})
+        await send({"type": "http.response.body", "body": out})
+    """)
+
+
+def _assay(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "coordinator", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def _results(results: Path) -> dict:
+    (run_dir,) = results.iterdir()
+    return json.loads((run_dir / "validate-results.json").read_text())
+
+
+def _markov(document: dict) -> dict:
+    return document["tier_1"]["slices"]["markov"]["counters"]
+
+
+def test_run_http2_against_hypercorn_h2c(tmp_path: Path):
+    """Prior knowledge on cleartext; POST then GET of the same item (I-DRV-1 judged)."""
+    (tmp_path / "app.py").write_text(APP)
+    (tmp_path / "model.yaml").write_text(MODEL)
+    # Hypercorn 0.18 abandons the streams in flight when a connection reaches its
+    # keep_alive_max_requests (1000): its GOAWAY closes its h2 state, the accepted streams
+    # are never answered. assay counts that, rightly; this test is about the rest.
+    (tmp_path / "hypercorn.toml").write_text("keep_alive_max_requests = 100000000\n")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hypercorn", "-c", "hypercorn.toml", "--bind",
+         f"127.0.0.1:{port}", "app:app"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        done = _assay("run", "--target", f"http://127.0.0.1:{port}/", "--http2",
+                      "--slices", "markov", "--markov", str(tmp_path / "model.yaml"),
+                      "--duration", "2s", "--procs", "1", "--concurrency", "8",
+                      "--leak-probes", "off", "--results", str(tmp_path / "results"))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = _results(tmp_path / "results")
+    counters = _markov(document)
+    assert counters["markov.requests"] > 50
+    assert counters.get("markov.errors", 0) == 0
+    assert counters["markov.status_2xx"] == counters["markov.requests"]
+    assert 1 <= counters["markov.h2.connections"] <= 2  # 8 walkers, one connection
+    assert "I-DRV-1" in {v["id"] for v in document["invariants"]["passed"]}
+
+
+def test_run_http2_against_nginx_over_tls(tmp_path: Path):
+    """ALPN h2; nginx's access log shows HTTP/2.0 request lines, on one or two TCP
+    connections for the whole run."""
+    from tests.tls_certs import test_certs
+
+    # The default log format's request line names the protocol ("GET / HTTP/2.0").
+    with nginx(tmp_path, tls=True, extra="access_log {prefix}/access.log;") as (url, _):
+        done = _assay("run", "--target", url, "--ca-file", str(test_certs().ca), "--http2",
+                      "--slices", "markov", "--duration", "2s", "--procs", "1",
+                      "--concurrency", "16", "--leak-probes", "off",
+                      "--results", str(tmp_path / "results"))
+        log = (tmp_path / "nginx" / "access.log").read_text()
+    assert done.returncode == 0, done.stderr[-3000:]
+    counters = _markov(_results(tmp_path / "results"))
+    assert counters["markov.requests"] > 100
+    assert counters.get("markov.errors", 0) == 0
+    assert counters["markov.h2.connections"] <= 2
+    over_h2 = log.count('HTTP/2.0"')
+    assert over_h2 >= counters["markov.requests"]
+
+
+def test_run_http2_against_an_http1_only_server_says_why(tmp_path: Path):
+    with nginx(tmp_path) as (url, _):
+        done = _assay("run", "--target", url, "--http2", "--slices", "markov",
+                      "--duration", "2s", "--procs", "1",
+                      "--results", str(tmp_path / "results"))
+    assert done.returncode == 3
+    assert "did not answer HTTP/2" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_tls() -> None:
+    yield
+    tls.install(TlsOptions())
+
