@@ -20,6 +20,10 @@ Endings say how a step stopped, and only one of them means "our side could not d
               faults without a private namespace...). ``error`` holds the reason and the
               caller records the step "not judged" with it, never as the target's fault.
 
+For an ``https://`` target every connection (steps, probes, bursts, the impaired path)
+completes a TLS handshake first (``actors.tls``, the run's ``--ca-file``/``--insecure``);
+FIN and RST then act on the TCP stream under it, as a client that drops its socket does.
+
 NETEM routes the connections opened during its ``interval_s`` through a private network
 namespace with ``tc netem`` on its loopback (root only; see ``replay.executor_netns``).
 
@@ -46,10 +50,12 @@ from typing import Any
 
 import trio
 
-from actors.net import arm_reset_socket, cause_of
+from actors import tls
+from actors.net import TransportError, arm_reset_socket, cause_of, tcp_of
 from actors.walker import Target
 from protocols.http1 import ResponseError, ResponseParser
 from protocols.program import Action, Bindings, Program, ReadUntil, Step
+from protocols.tls_options import ALPN_HTTP1
 from protocols.websocket_frames import FrameError, Opcode, ServerFrameParser
 from replay import executor_faults, executor_netns
 
@@ -104,7 +110,8 @@ class _Conn:
     """One logical connection: its socket, what arrived but no step has taken, its state."""
 
     def __init__(self, slow: bool) -> None:
-        self.stream: trio.SocketStream | None = None
+        #: TCP, or TLS over TCP for an https target (``_secure``).
+        self.stream: trio.SocketStream | trio.SSLStream | None = None
         self.pending = bytearray()
         #: "new", "open", "eof" (peer FIN seen), "reset", "closed" (by us: reopen on use)
         self.state = "new"
@@ -133,7 +140,24 @@ async def _connect(target: Target, timeout: float, rcvbuf: int | None = None) ->
     except OSError as exc:
         cause = cause_of(exc)
         raise _StepFailed("reset", f"{cause}: {exc.strerror or exc}") from None
-    return trio.SocketStream(sock)
+    return await _secure(trio.SocketStream(sock), target, timeout)
+
+
+async def _secure(stream: trio.SocketStream, target: Target, timeout: float
+                  ) -> trio.SocketStream | trio.SSLStream:
+    """TLS over ``stream`` for an https target (the run's ``--ca-file``/``--insecure``,
+    ALPN http/1.1: a reproducer's bytes are HTTP/1.1 or WebSocket), else ``stream``. A
+    certificate we do not trust is our side's problem (``error``); a handshake the target
+    broke off or let time out is its answer, like a refused or timed-out connect."""
+    if target.scheme != "https":
+        return stream
+    try:
+        return await tls.handshake(stream, target, ALPN_HTTP1, timeout)
+    except TransportError as exc:
+        if exc.cause == "tls_verify":
+            raise _StepFailed("error", str(exc)) from None
+        raise _StepFailed("timeout" if exc.cause == "tls_timeout" else "reset",
+                          str(exc)) from None
 
 
 def _method_of(data: bytes) -> str:
@@ -172,11 +196,12 @@ class _Run:
         if conn.state == "new":
             if self.impairing is not None:
                 try:
-                    conn.stream = await self.impairing.connect(timeout)
+                    stream = await self.impairing.connect(timeout)
                 except trio.TooSlowError:
                     raise _StepFailed("timeout", "connect_timeout (impaired path)") from None
                 except OSError as exc:
                     raise _StepFailed("reset", f"{cause_of(exc)} (impaired path)") from None
+                conn.stream = await _secure(stream, self.target, timeout)
             else:
                 conn.stream = await _connect(self.target, timeout,
                                              SLOW_READ_RCVBUF if conn.slow else None)
@@ -266,12 +291,12 @@ class _Run:
         assert conn.stream is not None
         if step.action is Action.FIN:
             try:
-                await conn.stream.send_eof()
+                await tcp_of(conn.stream).send_eof()  # over TLS: a TCP FIN, no close_notify
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 return b"", "reset", cause_of(exc)
             return b"", "ok", ""
         if step.action is Action.RST:
-            arm_reset_socket(conn.stream.socket)
+            arm_reset_socket(tcp_of(conn.stream).socket)
         conn.state = "closed"
         await trio.aclose_forcefully(conn.stream)
         return b"", "ok", ""
@@ -284,7 +309,7 @@ class _Run:
         count = min(step.count, MAX_BURST)
         timeout = step.timeout_s or DEFAULT_TIMEOUT_S
         payload = self.bindings.outgoing(step)
-        streams: list[trio.SocketStream] = []
+        streams: list[trio.SocketStream | trio.SSLStream] = []
         failures: dict[str, int] = {}
 
         async def one() -> None:

@@ -1,0 +1,62 @@
+"""https:// targets for assay replay, hold and loris, against nginx over TLS."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import trio
+from assay_cli import assay
+from servers import nginx
+
+from actors import tls
+from actors.walker import Target
+from protocols.program import Action, Check, Program, ReadUntil, Step
+from protocols.tls_options import TlsOptions
+from replay.executor import execute
+from replay.repro import Repro, save_repro
+from tests.tls_certs import test_certs
+
+GET = b"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"
+
+
+@contextlib.contextmanager
+def trusting_test_ca() -> Iterator[None]:
+    tls.install(TlsOptions(ca_file=str(test_certs().ca)))
+    try:
+        yield
+    finally:
+        tls.install(TlsOptions())
+
+
+def test_replay_speaks_tls_to_an_https_target(tmp_path: Path) -> None:
+    """Sends, reads, a FIN (a TCP half-close under TLS), an RST and a probe, each over TLS
+    (plaintext would get nginx's 400 "plain HTTP request was sent to HTTPS port"); then the
+    same through ``assay replay FILE --target https://... --ca-file``."""
+    program = Program((
+        Step(Action.SEND, conn=1, data=GET, template=True),
+        Step(Action.READ, conn=1),
+        Step(Action.FIN, conn=1),
+        Step(Action.READ, conn=1, until=ReadUntil.CLOSE, timeout_s=3.0),
+        Step(Action.SEND, conn=2, data=GET, template=True),
+        Step(Action.RST, conn=2),
+        Step(Action.PROBE, path="/", label="probe"),
+    ), Check("probes_fail", {"how": "down"}), {"source": "test"})
+    ca = str(test_certs().ca)
+    with nginx(tmp_path, tls=True) as (url, _):
+        with trusting_test_ca():
+            transcript = trio.run(execute, program, Target.from_url(url))
+        endings = [r.ending for r in transcript.results]
+        assert endings == ["ok", "done", "ok", "eof", "ok", "ok", "done"], transcript
+        first, probe = transcript.results[1].data, transcript.results[6].data
+        assert first.startswith(b"HTTP/1.1 200") and b"assay nginx target" in first
+        assert probe.startswith(b"HTTP/1.1 200")
+        path = tmp_path / "repro.json"
+        save_repro(Repro(program, predicate={"id": "I-LIVENESS"}), path)
+        done = assay("replay", str(path), "--target", url, "--ca-file", ca, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "PASS (gone)" in done.stdout and "answered (200)" in done.stdout
+        untrusted = assay("replay", str(path), "--target", url, timeout=60)
+        assert untrusted.returncode == 3 and "Traceback" not in untrusted.stderr
+        assert "tls_verify" in untrusted.stderr, untrusted.stderr
