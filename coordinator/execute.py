@@ -108,7 +108,8 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
                 return _fail(EXIT_INFRA, why)
         if fleet is not None and fleet.get("health_probes") is False:
             health_path = None  # the monitor then watches --target-pid only
-        absent = prep.route_preflight(url, config, enabled)
+        h2_settings: dict[str, Any] = {}  # h2_via: how the target speaks HTTP/2
+        absent = prep.route_preflight(url, config, enabled, h2_settings)
         for name, reason in absent.items():
             log.warning("slice will not run", slice=name, reason=reason)
         if fleet is not None:
@@ -142,6 +143,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             "h2_streams_per_conn": config.h2_streams_per_conn,
             "adv_confirm_tries": config.adv_confirm_tries,
             "markov": markov.to_settings(),
+            **h2_settings,
             **(fleet or {}),
         }
         if "adv" in enabled:  # body-framing cases go where a body is read
