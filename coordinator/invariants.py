@@ -95,6 +95,19 @@ REGISTRY: tuple[Invariant, ...] = (
               "says it MUST terminate the connection (record_overflow, unexpected record "
               "type, out-of-range length)", "tls.must_violation", "tls.sent",
               "no TLS-level case was sent"),
+    # h2 torture slice (actors.h2_torture, protocols.h2_oracle): RFC 9113/7541 frame-level
+    # conformance, one case per connection.
+    Invariant("I-H2-ACCEPTED", HIGH, "the server served a malformed HTTP/2 request "
+              "(RFC 9113 §8.1.1: CR/LF/NUL in a value, a bad field name, a connection-specific "
+              "or Transfer-Encoding field, missing or repeated pseudo-headers)",
+              "h2.accepted_malformed", "h2.sent", "no HTTP/2 case was sent"),
+    Invariant("I-H2-CRASHED", HIGH, "after an HTTP/2 torture case the server stopped answering "
+              "a PING on a fresh HTTP/2 connection (twice)", "h2.crashed", "h2.sent",
+              "no HTTP/2 case was sent"),
+    Invariant("I-H2-MUST", MED, "the server missed a MUST-level reaction of RFC 9113/7541 "
+              "(a connection or stream error not raised, a frame it must ignore refused, a "
+              "hang) without serving a malformed request", "h2.must_violation", "h2.sent",
+              "no HTTP/2 case was sent"),
     Invariant("I-H2-FLOOD", HIGH, "an HTTP/2 flood (rapid reset, CONTINUATION, SETTINGS, PING, "
               "empty DATA, HPACK table size, zero window) made control requests on other "
               "connections fail or slow far beyond their baseline, or took memory it kept "
