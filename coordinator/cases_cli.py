@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SLICES = ("adv", "ws", "h2c", "tls", "sse", "resp")
+SLICES = ("adv", "ws", "h2c", "h2", "tls", "sse", "resp")
 
 #: What the h2c slice checks at each stage (``protocols.h2c.TeardownStage``), and why.
 H2C_STAGES = {
@@ -117,6 +117,32 @@ def _tls() -> list[CaseRow]:
     return found
 
 
+def _h2() -> list[CaseRow]:
+    """The HTTP/2 torture catalogue (``protocols.h2_cases``): allowed = what passes, with
+    what is only lenient in brackets (``protocols.h2_oracle``)."""
+    from protocols.h2_cases import CASES
+    from protocols.h2_oracle import ALLOWED, LENIENT
+
+    found = []
+    for case in CASES:
+        allowed = _allowed(ALLOWED[case.expect])
+        lenient = LENIENT[case.expect] | case.tolerated
+        if lenient:
+            allowed += f" (lenient: {_allowed(lenient)})"
+        codes = ", ".join(sorted(_code_name(code) for code in case.accepted_codes()))
+        found.append(CaseRow("h2", case.name, case.rfc, _value(case.requirement),
+                             _value(case.severity), f"{allowed}; codes {codes}",
+                             f"{case.group.value}/{case.expect.value}", case.quote))
+    return found
+
+
+def _code_name(code: int) -> str:
+    from protocols.h2_frames import ErrorCode
+
+    member = ErrorCode._value2member_map_.get(code)
+    return member.name if member is not None else hex(code)
+
+
 def _sse() -> list[CaseRow]:
     from protocols.sse import SseKillStage
 
@@ -141,7 +167,8 @@ def _resp() -> list[CaseRow]:
     return found
 
 
-_BUILDERS = {"adv": _adv, "ws": _ws, "h2c": _h2c, "tls": _tls, "sse": _sse, "resp": _resp}
+_BUILDERS = {"adv": _adv, "ws": _ws, "h2c": _h2c, "h2": _h2, "tls": _tls, "sse": _sse,
+             "resp": _resp}
 
 
 def rows(slice_name: str = "all") -> list[CaseRow]:
