@@ -14,7 +14,8 @@ does not repeat is ``h2flood.unconfirmed``.
 
 Settings: ``h2flood_classes`` (names, default all), ``h2flood_seconds`` (3),
 ``h2flood_max_frames`` (50000), ``h2flood_max_mib`` (128: bytes sent),
-``h2flood_baseline`` (control requests, 5), ``h2flood_control_timeout_s`` (5),
+``h2flood_baseline`` (control requests, 5), ``h2flood_control_min`` (control requests
+during the flood, at least 5), ``h2flood_control_timeout_s`` (5),
 ``h2flood_settle_s`` (0.5), ``h2flood_pause_s`` (1), ``h2flood_recover_s`` (10),
 ``h2flood_rss_limit_mib`` (64), ``target_pid``, ``health_path``.
 """
@@ -213,10 +214,14 @@ async def _baseline(ctx: WalkerContext, recover: bool) -> list[ControlSample]:
 
 async def _control_loop(ctx: WalkerContext, during: list[ControlSample],
                         done: trio.Event) -> None:
-    """Control requests back to back until the flood is over (at least one)."""
+    """Control requests back to back from the flood's start until it is over and settled,
+    and at least ``h2flood_control_min`` of them: the median is then what a sequential
+    client saw, a stall the server recovers from once the flood ends weighs as one slow
+    request, and a stall that outlasts the flood shows in every request after it."""
     timeout = _setting(ctx, "control_timeout_s", 5.0)
+    least = max(1, int(_setting(ctx, "control_min", 5)))
     with ctx.aside_case("control"):
-        while not done.is_set() or not during:
+        while not done.is_set() or len(during) < least:
             during.append(await control_request(ctx.target, _path(ctx), timeout))
 
 

@@ -1,0 +1,181 @@
+"""The h2flood walker against real servers: each defect of ``tests.h2_flawed_server`` fails
+I-H2-FLOOD for its own flood class; the same server without a defect, nginx 1.22 (TLS,
+ALPN h2) and hypercorn (h2c prior knowledge) pass every flood class; a target without
+HTTP/2 is counted ``h2flood.not_h2`` and left alone.
+
+Floods are short here (0.6 s); a defect's memory limit is 16 MiB (``h2flood_rss_limit_mib``)
+where a run uses 64 MiB, because a 0.6 s flood on a loaded 2-core machine does not reach
+64 MiB reliably. The correct servers are judged under the default limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from servers import free_port, nginx, stop, wait_for_port
+from torture_servers import walker_ctx
+
+from actors import h2_flood, tls
+from actors.walker import Target
+from coordinator.invariants import BY_ID
+from protocols.h2_flood_verdict import Verdict
+from protocols.h2_floods import BY_NAME, CATALOGUE
+from protocols.tls_options import TlsOptions
+from tests.h2_flawed_server import DEFECTS
+from tests.tls_certs import test_certs
+
+ROOT = Path(__file__).resolve().parent.parent
+SHORT = {"h2flood_seconds": 0.6, "h2flood_settle_s": 0.2, "h2flood_baseline": 3,
+         "h2flood_pause_s": 0, "health_path": "/"}
+#: Defects: a control request the flood held up is a failure after 1 s.
+DEFECT = {**SHORT, "h2flood_control_timeout_s": 1.0, "h2flood_rss_limit_mib": 16,
+          "h2flood_max_mib": 48, "h2flood_recover_s": 5}
+
+
+@pytest.fixture(scope="module")
+def flawed_servers() -> Iterator[dict[str, tuple[int, subprocess.Popen]]]:
+    """One flawed server per defect and one without ("") , started together."""
+    started: dict[str, tuple[int, subprocess.Popen]] = {}
+    try:
+        for defect in ("", *DEFECTS):
+            port = free_port()
+            args = [sys.executable, "-m", "tests.h2_flawed_server", str(port)]
+            proc = subprocess.Popen(args + (["--defect", defect] if defect else []), cwd=ROOT)
+            started[defect] = (port, proc)
+        for port, _ in started.values():
+            wait_for_port(port)
+        yield started
+    finally:
+        for _, proc in started.values():
+            stop(proc)
+
+
+def _ctx(url: str, settings: dict[str, Any]) -> Any:
+    ctx = walker_ctx(0, "h2flood", settings, seconds=120)
+    ctx.target = Target.from_url(url)
+    return ctx
+
+
+def test_the_counter_is_the_invariant():
+    invariant = BY_ID["I-H2-FLOOD"]
+    assert invariant.counter == h2_flood.VIOLATION and invariant.severity.value == "HIGH"
+    assert invariant.evidence_counter == "h2flood.sent"
+
+
+@pytest.mark.parametrize("defect", [d for d in DEFECTS if d != "rapid_reset"])
+def test_each_defect_fails_its_flood(flawed_servers, defect):
+    port, proc = flawed_servers[defect]
+
+    async def main() -> Any:
+        ctx = _ctx(f"http://127.0.0.1:{port}/", {**DEFECT, "target_pid": proc.pid})
+        return await h2_flood.attempt(ctx, BY_NAME[defect], recover=True)
+
+    done = trio.run(main)
+    assert not isinstance(done, str), done
+    assert done.judgement.verdict is Verdict.VIOLATION, h2_flood.evidence_of(done)
+
+
+def test_rapid_reset_defect_is_confirmed_and_reported(flawed_servers):
+    port, proc = flawed_servers["rapid_reset"]
+
+    async def main() -> Any:
+        ctx = _ctx(f"http://127.0.0.1:{port}/", {**DEFECT, "target_pid": proc.pid})
+        verdict = await h2_flood.flood_case(ctx, BY_NAME["rapid_reset"])
+        return ctx, verdict
+
+    ctx, verdict = trio.run(main)
+    assert verdict is Verdict.VIOLATION
+    counters = ctx.tally.counters
+    assert counters[h2_flood.VIOLATION] == 1
+    assert counters["h2flood.case.rapid_reset.violation"] == 1
+    assert counters["h2flood.sent"] == 1
+    (counter, evidence), = ctx.violations
+    assert counter == h2_flood.VIOLATION and evidence["flood"] == "rapid_reset"
+    assert "control requests" in evidence["reason"]
+    assert evidence["confirmation"]["verdict"] == "violation"
+    assert evidence["control_ms_before"] and evidence["rss_mib"] is not None
+
+
+def _every_flood_passes(url: str, settings: dict[str, Any]) -> dict[str, int]:
+    async def main() -> Any:
+        ctx = _ctx(url, settings)
+        assert await h2_flood.speaks_h2(ctx) == ""
+        for flood in CATALOGUE:
+            assert await h2_flood.flood_case(ctx, flood) in (Verdict.BOUNDED,
+                                                             Verdict.ABSORBED), flood.name
+        return ctx
+
+    ctx = trio.run(main)
+    assert ctx.violations == []
+    counters = ctx.tally.counters
+    assert counters["h2flood.sent"] == len(CATALOGUE)
+    for flood in CATALOGUE:
+        assert counters[f"h2flood.case.{flood.name}.pass"] == 1
+    return counters
+
+
+def test_flawed_server_without_defect_bounds_every_flood(flawed_servers):
+    port, proc = flawed_servers[""]
+    counters = _every_flood_passes(f"http://127.0.0.1:{port}/",
+                                   {**SHORT, "target_pid": proc.pid})
+    assert counters.get("h2flood.bound.absorbed", 0) == 0  # every flood met a bound
+
+
+@contextlib.contextmanager
+def trusting_test_ca() -> Iterator[None]:
+    tls.install(TlsOptions(ca_file=str(test_certs().ca)))
+    try:
+        yield
+    finally:
+        tls.install(TlsOptions())
+
+
+def test_nginx_over_tls_passes_every_flood(tmp_path):
+    with nginx(tmp_path, tls=True) as (url, proc), trusting_test_ca():
+        _every_flood_passes(url, {**SHORT, "target_pid": proc.pid})
+
+
+def test_hypercorn_h2c_passes_every_flood():
+    pytest.importorskip("hypercorn")
+    port = free_port()
+    # Its stderr stays quiet: a rapid reset flood ends hypercorn's connection with an
+    # unhandled priority.TooManyStreamsError traceback (a close, which bounds the flood).
+    proc = subprocess.Popen([sys.executable, "-m", "tests.conformance_apps", "hypercorn",
+                             str(port)], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        _every_flood_passes(f"http://127.0.0.1:{port}/", {**SHORT, "target_pid": proc.pid})
+    finally:
+        stop(proc)
+
+
+def test_a_target_without_http2_is_left_alone():
+    async def main() -> Any:
+        async def http1_only(stream: trio.SocketStream) -> None:
+            with contextlib.suppress(trio.BrokenResourceError):
+                await stream.receive_some(65536)
+                await stream.send_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                                      b"Connection: close\r\n\r\n")
+            await stream.aclose()
+
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(functools.partial(
+                trio.serve_tcp, http1_only, 0, host="127.0.0.1"))
+            port = listeners[0].socket.getsockname()[1]
+            ctx = walker_ctx(port, "h2flood", SHORT, seconds=0.5)
+            await h2_flood.run(ctx)
+            assert trio.current_time() >= ctx.deadline
+            nursery.cancel_scope.cancel()
+        return ctx
+
+    ctx = trio.run(main)
+    assert ctx.tally.counters.get("h2flood.not_h2") == 1
+    assert "h2flood.sent" not in ctx.tally.counters and ctx.violations == []
