@@ -139,6 +139,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
             "stats_metric": config.stats_metric,
             "request_timeout_s": config.request_timeout_s,
             "no_clock": config.no_clock,
+            "target_pid": target_pid,  # h2flood samples its RSS around each flood
             "http2": config.http2,
             "h2_streams_per_conn": config.h2_streams_per_conn,
             "adv_confirm_tries": config.adv_confirm_tries,
