@@ -33,6 +33,7 @@ grace period.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import Callable
@@ -75,6 +76,12 @@ def prepare(settings: dict[str, Any]) -> dict[str, Any]:
     VUs must not fail on the default soft limit of 1024."""
     settings["load_plan_parsed"] = LoadPlan.from_wire(settings["load_plan"])
     fd_limit.raise_to_hard()
+    if settings.get("http2"):  # ``--http2``: the VUs share the actor's HTTP/2 connections
+        from actors.h2_session import DEFAULT_STREAMS_PER_CONN, H2Pool
+
+        settings["h2_pool"] = H2Pool(
+            float(settings.get("request_timeout_s", 10.0)),
+            int(settings.get("h2_streams_per_conn") or DEFAULT_STREAMS_PER_CONN))
     return settings
 
 
@@ -141,8 +148,11 @@ class _Vu:
 class _ScenarioRun:
     """What one scenario's VUs share in this actor: the request, the names, the clock."""
 
-    def __init__(self, ctx: WalkerContext, scenario: Scenario, t0: float) -> None:
+    def __init__(self, ctx: WalkerContext, scenario: Scenario, t0: float,
+                 h2: Any = None) -> None:
         self.ctx = ctx
+        #: ``actors.load_h2.H2Sender`` under ``--http2``, else None (HTTP/1.1 per VU).
+        self.h2 = h2
         self.scenario = scenario
         self.names = Names(scenario.name)
         self.request: CompiledRequest = compile_request(scenario.request,
@@ -183,6 +193,9 @@ class _ScenarioRun:
         for attempt in (0, 1):
             reused = vu.conn is not None
             try:
+                if self.h2 is not None:
+                    response = await self.h2.send(data)
+                    break
                 if vu.conn is None:
                     vu.connecting = True
                     vu.conn = await open_connection(ctx.target)
@@ -223,7 +236,7 @@ class _ScenarioRun:
             if self.checks:
                 for index, passed in enumerate(evaluate_all(self.checks, response)):
                     tally.incr(names.check(index, passed))
-        if not response.keep_alive or vu.conn.parser.buffered_bytes:  # type: ignore[union-attr]
+        if vu.conn is not None and (not response.keep_alive or vu.conn.parser.buffered_bytes):
             vu.drop_connection()  # closing, or bytes past the response: out of step
         return True
 
@@ -425,11 +438,18 @@ async def run(ctx: WalkerContext) -> None:
     plan: LoadPlan = ctx.settings["load_plan_parsed"]
     rank, count, _ = ctx.settings.get("slice_share", (0, 1, 0))
     t0 = trio.current_time()
-    async with trio.open_nursery() as nursery:
-        for scenario in plan.scenarios:
-            scenario_run = _ScenarioRun(ctx, scenario, t0)
-            if scenario.executor.is_open:
-                nursery.start_soon(scenario_run.run_open, rank, count)
-            else:
-                nursery.start_soon(scenario_run.run_closed, rank, count)
+    async with contextlib.AsyncExitStack() as stack:
+        h2 = None
+        pool = ctx.settings.get("h2_pool")
+        if pool is not None:
+            from actors.load_h2 import H2Sender
+
+            h2 = H2Sender(await stack.enter_async_context(pool.member(ctx.target)), ctx.target)
+        async with trio.open_nursery() as nursery:
+            for scenario in plan.scenarios:
+                scenario_run = _ScenarioRun(ctx, scenario, t0, h2)
+                if scenario.executor.is_open:
+                    nursery.start_soon(scenario_run.run_open, rank, count)
+                else:
+                    nursery.start_soon(scenario_run.run_closed, rank, count)
     ctx.tally.incr(DONE)

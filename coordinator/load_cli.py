@@ -83,6 +83,8 @@ def add_load_parser(sub: Any) -> None:
         "(repeatable)")
     add("--body-file", type=Path, metavar="F", help="request body")
     add("--summary-json", type=Path, metavar="FILE", help="also write the summary here")
+    add("--http2", action="store_true", help="send the requests as HTTP/2 streams (ALPN h2 "
+        "over TLS, prior knowledge on http), up to 32 on each shared connection")
 
 
 def config_for(args: argparse.Namespace, mode: str, duration_s: float,
@@ -202,6 +204,15 @@ def run_load(args: argparse.Namespace) -> int:
         args.health_path = "/"  # never probe a path with placeholders literally
     config = config_for(args, "load", plan.duration_s)
     logs.configure(config.log_format)
+    if getattr(args, "http2", False):
+        chunked = [s.name for s in plan.scenarios if any(
+            name.lower() == "transfer-encoding" for name, _ in s.request.headers)]
+        if chunked:
+            sys.stderr.write(f"assay: error: --http2: scenario {chunked[0]} sends "
+                             "Transfer-Encoding, which HTTP/2 does not have (RFC 9113 "
+                             "§8.2.2): drop the header\n")
+            return EXIT_USAGE
+        config = replace(config, http2=True)
     settings: dict[str, Any] = {"load_plan": plan.to_wire()}
     if args.summary_json is not None:
         settings["load_summary_json"] = str(args.summary_json)

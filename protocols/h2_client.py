@@ -320,3 +320,28 @@ def _code_name(code: int) -> str:
         return h2.errors.ErrorCodes(code).name
     except ValueError:
         return f"0x{code:x}"
+
+
+def split_http1_request(wire: bytes) -> tuple[str, str, list[tuple[str, str]], bytes | None]:
+    """(method, target, header fields, body) of one HTTP/1.1 request as ``assay load``
+    renders it, to send the same request over HTTP/2. Host comes back as a field (the
+    caller makes it ``:authority``). Raises ValueError for what HTTP/2 cannot carry: a
+    Transfer-Encoding (RFC 9113 §8.2.2) or a malformed head."""
+    head, sep, body = wire.partition(b"\r\n\r\n")
+    if not sep:
+        raise ValueError("no end of the request head")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        raise ValueError(f"not a request line: {lines[0]!r}")
+    method, target, _ = parts
+    fields = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise ValueError(f"not a header field: {line!r}")
+        if name.lower() == "transfer-encoding":
+            raise ValueError("HTTP/2 has no Transfer-Encoding (RFC 9113 §8.2.2): send the "
+                             "body unchunked")
+        fields.append((name, value.strip(" \t")))
+    return method, target, fields, body or None

@@ -1,7 +1,8 @@
-"""HTTP/2 for the Markov slice (``--http2``): the sans-IO client against an in-memory ``h2``
-server, the I/O shell's ALPN check against a TLS server that offers only http/1.1, and
-``assay run --http2 --slices markov`` against hypercorn (h2c prior knowledge) and nginx
-(TLS, ALPN h2)."""
+"""HTTP/2 for the Markov slice and ``assay load`` (``--http2``): the sans-IO client against an
+in-memory ``h2`` server, the I/O shell against a scripted server (deadlines, a dying
+connection) and a TLS server that offers no h2, and ``assay run --http2 --slices markov``
+(and ``assay load --http2``) against hypercorn (h2c prior knowledge) and nginx (TLS, ALPN
+h2)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import h2.settings
 import pytest
 import trio
 
-from actors import h2_session, tls
+from actors import h2_session, net, tls
 from actors.markov_h2 import known_cause
 from actors.walker import Target
 from protocols.h2_client import (
@@ -30,6 +31,7 @@ from protocols.h2_client import (
     StreamFailure,
     build_response,
     request_fields,
+    split_http1_request,
 )
 from protocols.markov import TRANSPORT_CAUSES
 from protocols.tls_options import TlsOptions
@@ -242,6 +244,20 @@ def test_cancel_resets_the_stream_and_frees_its_slot():
     assert client.usable
 
 
+def test_http1_requests_split_for_http2():
+    method, target, fields, body = split_http1_request(
+        b"POST /items?x=1 HTTP/1.1\r\nHost: h:81\r\nX-A:  v \r\nContent-Length: 2\r\n\r\n{}")
+    assert (method, target, body) == ("POST", "/items?x=1", b"{}")
+    assert fields == [("Host", "h:81"), ("X-A", "v"), ("Content-Length", "2")]
+    assert split_http1_request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")[3] is None
+    for bad in (b"GET / HTTP/1.1\r\nHost: h\r\n",
+                b"GET /\r\n\r\n",
+                b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"):
+        with pytest.raises(ValueError):
+            split_http1_request(bad)
+
+
 def test_every_cause_is_one_the_session_counts():
     for cause in ("tls_verify", "tls_handshake", "tls_timeout", "io_error", "tls_error",
                   *TRANSPORT_CAUSES):
@@ -371,10 +387,19 @@ def test_run_http2_against_hypercorn_h2c(tmp_path: Path):
                       "--slices", "markov", "--markov", str(tmp_path / "model.yaml"),
                       "--duration", "2s", "--procs", "1", "--concurrency", "8",
                       "--leak-probes", "off", "--results", str(tmp_path / "results"))
+        (tmp_path / "body.json").write_text('{"name": "w"}')
+        loaded = _assay("load", "--target", f"http://127.0.0.1:{port}/items", "--http2",
+                        "--vus", "4", "--duration", "1s", "--method", "POST", "--header",
+                        "Content-Type: application/json", "--body-file",
+                        str(tmp_path / "body.json"), "--procs", "1",
+                        "--results", str(tmp_path / "load"))
     finally:
         server.terminate()
         server.wait(timeout=10)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    load = _results(tmp_path / "load")["tier_1"]["slices"]["load"]["counters"]
+    assert load["load.default.requests"] == load["load.default.status.201"] > 20
     document = _results(tmp_path / "results")
     counters = _markov(document)
     assert counters["markov.requests"] > 50
@@ -420,3 +445,82 @@ def _no_leftover_tls() -> None:
     yield
     tls.install(TlsOptions())
 
+
+
+# -- the shell against a scripted h2 server: deadlines, dead connections -------------------
+
+
+async def _scripted_server(stream: trio.SocketStream) -> None:
+    """Answers each request by its path: /hang never, /die closes the connection, anything
+    else 200 with the path as the body."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=False, header_encoding=None))
+    conn.initiate_connection()
+    await stream.send_all(conn.data_to_send())
+    while True:
+        data = await stream.receive_some(65536)
+        if not data:
+            return
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.RequestReceived):
+                path = dict(event.headers)[b":path"]
+                if path == b"/die":
+                    await stream.aclose()
+                    return
+                if path != b"/hang":
+                    conn.send_headers(event.stream_id, [(b":status", b"200")])
+                    conn.send_data(event.stream_id, path, end_stream=True)
+        await stream.send_all(conn.data_to_send())
+
+
+def test_deadlines_and_dead_connections_stay_with_their_streams():
+    async def main() -> dict:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        target = Target.from_url(f"http://127.0.0.1:{port}/")
+        pool = h2_session.H2Pool(5.0)
+        seen: dict = {}
+
+        def fields(path: str) -> list:
+            return request_fields("GET", path, target.host_header, "http", (), None)
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, _scripted_server, listeners)
+            async with pool.member(target) as member:
+                with trio.move_on_after(0.3) as waited:
+                    await member.request(fields("/hang"), None)
+                seen["hang timed out"] = waited.cancelled_caught
+                seen["same connection after"] = (await member.request(fields("/a"), None)).body
+                seen["opened"] = pool.opened
+                hanging = trio.Event()
+
+                async def hang_then_fail() -> None:
+                    try:
+                        hanging.set()
+                        await member.request(fields("/hang"), None)
+                    except net.TransportError as exc:
+                        seen["other stream"] = exc
+
+                async with trio.open_nursery() as walkers:
+                    walkers.start_soon(hang_then_fail)
+                    await hanging.wait()
+                    await trio.sleep(0.05)
+                    try:
+                        await member.request(fields("/die"), None)
+                    except net.TransportError as exc:
+                        seen["died"] = exc
+                seen["next opens another"] = (await member.request(fields("/b"), None)).body
+                seen["opened after"] = pool.opened
+            nursery.cancel_scope.cancel()
+        return seen
+
+    async def bounded() -> dict:
+        with trio.fail_after(10):
+            return await main()
+
+    seen = trio.run(bounded)
+    assert seen["hang timed out"] is True
+    assert seen["same connection after"] == b"/a" and seen["opened"] == 1
+    assert getattr(seen["died"], "cause", None) == "eof"
+    assert getattr(seen["other stream"], "cause", None) == "eof"  # failed, did not hang
+    assert seen["next opens another"] == b"/b" and seen["opened after"] == 2
