@@ -1,0 +1,259 @@
+"""The h2 slice against real servers: nginx 1.22 over TLS (ALPN h2), hypercorn on cleartext
+(prior knowledge) and over TLS, and deliberately defective h2-library servers.
+
+Every non-pass verdict on nginx and hypercorn is listed below with the RFC sentence that
+makes it a violation or allows it; the tests fail if a verdict appears that the table does
+not explain (a false alarm, or a server that changed) or if an explained one disappears.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+from torture_servers import serving, walker_ctx
+
+from actors import h2_torture, tls
+from actors.h2_link import Via
+from actors.walker import Target
+from protocols import h2_frames as fr
+from protocols.h2_cases import BY_NAME, CASES
+from protocols.outcome import Verdict
+from protocols.tls_options import TlsOptions
+from tests.servers import free_port, nginx, stop, wait_for_port
+from tests.tls_certs import test_certs
+
+PASS, VIOLATION, LENIENT = Verdict.PASS, Verdict.VIOLATION, Verdict.LENIENT
+FAST = {"h2_timeout": 2.0, "h2_case_timeout": 1.5, "h2_grace_s": 0.3, "h2_probe_pause_s": 0.05}
+
+#: A server that has already answered (END_STREAM) may treat the stream as "closed" and
+#: discard later frames: §5.1 "An endpoint can perform this minimal processing for all
+#: streams that are in the "closed" state." Timing decides which; both verdicts are right.
+RACY = {name: ({PASS, LENIENT}, "RFC 9113 §5.1 closed: minimal processing allowed")
+        for name in ("data_after_end_stream", "headers_after_end_stream",
+                     "window_update_zero_on_stream", "window_update_overflows_stream")}
+PREFACE = ("RFC 9113 §3.4: 'This sequence MUST be followed by a SETTINGS frame ... Clients and "
+           "servers MUST treat an invalid connection preface as a connection error': a PING "
+           "first is answered instead")
+#: nginx 1.22 (Debian), TLS + http2: every verdict that is not a pass, and why.
+NGINX: dict[str, tuple[set[Verdict], str]] = {
+    **RACY,
+    "preface_ping_instead_of_settings": ({VIOLATION}, PREFACE),
+    "data_on_idle_stream": ({VIOLATION}, "RFC 9113 §5.1 idle: 'Receiving any frame other "
+                            "than HEADERS or PRIORITY on a stream in this state MUST be treated "
+                            "as a connection error': nginx skips frames for unknown streams"),
+    "window_update_on_idle_stream": ({VIOLATION}, "RFC 9113 §5.1 idle (as above)"),
+    "rst_stream_on_idle_stream": ({VIOLATION}, "RFC 9113 §6.4: 'If a RST_STREAM frame "
+                                  "identifying an idle stream is received, the recipient MUST "
+                                  "treat this as a connection error'"),
+    "hpack_huffman_padding_over_7_bits": ({VIOLATION}, "RFC 7541 §5.2: 'A padding strictly "
+                                          "longer than 7 bits MUST be treated as a decoding "
+                                          "error': 11 bits of EOS prefix are decoded"),
+    "field_value_leading_space": ({VIOLATION}, "RFC 9113 §8.2.1: 'A field value MUST NOT start "
+                                  "or end with an ASCII whitespace character' (MED: nginx 1.22 "
+                                  "predates RFC 9113)"),
+    "connection_header": ({VIOLATION}, "RFC 9113 §8.2.2: 'Any message containing connection-"
+                          "specific header fields MUST be treated as malformed' (MED)"),
+    "upgrade_header": ({VIOLATION}, "RFC 9113 §8.2.2 (as above, MED)"),
+    "transfer_encoding_header": ({VIOLATION}, "RFC 9113 §8.2.2 (as above; HIGH: the H2.TE "
+                                 "smuggling vector, I-H2-ACCEPTED)"),
+    "pseudo_header_after_regular": ({VIOLATION}, "RFC 9113 §8.3: 'Any request or response that "
+                                    "contains a pseudo-header field that appears in a field "
+                                    "block after a regular field line MUST be treated as "
+                                    "malformed' (MED)"),
+    "te_not_trailers": ({LENIENT}, "RFC 9113 §8.2.2: the TE MUST NOT binds the sender; graded "
+                        "SHOULD"),
+}
+NGINX_NOT_APPLICABLE = {"data_over_max_frame_size", "headers_over_max_frame_size"}
+#: hypercorn 0.18 (h2 4.x): strict everywhere except the first frame after the magic.
+HYPERCORN: dict[str, tuple[set[Verdict], str]] = {
+    **RACY,
+    "preface_ping_instead_of_settings": ({VIOLATION}, PREFACE),
+}
+
+
+async def _catalogue(url: str, via: Via) -> tuple[dict[str, Any], dict[str, int], list]:
+    ctx = walker_ctx(1, "h2", FAST, seconds=120)
+    ctx.target = Target.from_url(url)
+    verdicts: dict[str, Any] = {}
+    for case in CASES:
+        if via is Via.UPGRADE and case.preface is not None:
+            continue
+        judgement = await h2_torture.case_once(ctx, case, via)
+        verdicts[case.name] = judgement.verdict if judgement else None
+    assert await h2_torture.probe(ctx, via) == ""
+    return verdicts, dict(ctx.tally.counters), ctx.violations
+
+
+def _check(verdicts: dict[str, Any], expected: dict[str, tuple[set[Verdict], str]],
+           not_applicable: set[str] = frozenset()) -> None:
+    wrong = {}
+    for name, verdict in verdicts.items():
+        allowed = {None} if name in not_applicable else expected.get(name, ({PASS}, ""))[0]
+        if verdict not in allowed:
+            wrong[name] = (verdict, expected.get(name, (None, "a pass is expected"))[1])
+    assert wrong == {}
+    for name, (allowed, why) in expected.items():  # every explained verdict still happens
+        assert why and verdicts.get(name) in allowed, name
+        if PASS not in allowed:
+            assert verdicts[name] in allowed
+
+
+@pytest.fixture(scope="module")
+def ca() -> str:
+    certs = test_certs()
+    tls.install(TlsOptions(ca_file=str(certs.ca)))
+    return str(certs.ca)
+
+
+def test_nginx_over_tls(ca: str) -> None:
+    with nginx(Path(tempfile.mkdtemp()), tls=True) as (url, _):
+        verdicts, counters, violations = trio.run(_catalogue, url, Via.ALPN)
+    _check(verdicts, NGINX, NGINX_NOT_APPLICABLE)
+    assert counters["h2.not_applicable"] == 2 and not counters.get("h2.unjudged")
+    assert counters["h2.sent"] == len(CASES) - 2
+    assert counters["h2.accepted_malformed"] == 1  # transfer_encoding_header (HIGH)
+    (counter, evidence), = violations
+    assert counter == "h2.accepted_malformed" and evidence["case"] == "transfer_encoding_header"
+    assert b"chunked" in evidence["sent"] and evidence["received"]  # name from the static table
+    assert "§8.2.2" in evidence["rfc"] and "response status 200" in evidence["detail"]
+    assert counters["h2.must_violation"] == 9
+
+
+def _hypercorn(port: int, certs: Any = None) -> subprocess.Popen:
+    args = [sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{port}", "--log-level",
+            "ERROR"]
+    if certs is not None:
+        args += ["--certfile", str(certs.cert), "--keyfile", str(certs.key)]
+    return subprocess.Popen([*args, "tests.conformance_apps:asgi_app"],
+                            cwd=Path(__file__).resolve().parent.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_hypercorn(ca: str, scheme: str) -> None:
+    pytest.importorskip("hypercorn")
+    port = free_port()
+    proc = _hypercorn(port, test_certs() if scheme == "https" else None)
+    try:
+        wait_for_port(port, 20)
+        via = Via.ALPN if scheme == "https" else Via.PRIOR
+        verdicts, counters, violations = trio.run(_catalogue, f"{scheme}://127.0.0.1:{port}/",
+                                                  via)
+    finally:
+        stop(proc)
+    _check(verdicts, HYPERCORN)
+    assert violations == [] and counters["h2.must_violation"] == 1
+
+
+# --- deliberately defective servers --------------------------------------------------------
+
+
+class DefectiveH2:
+    """An h2-library server with one defect: ``lax`` serves requests whatever their
+    headers (h2's validation off), ``drop`` discards a zero WINDOW_UPDATE before h2 sees it
+    (a frame it must refuse is ignored), ``crash`` stops answering anyone after an unknown
+    frame type (a frame it must ignore kills it)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.dead = False
+
+    async def handler(self, stream: trio.SocketStream) -> None:
+        import h2.config
+        import h2.connection
+        import h2.events
+        import h2.exceptions
+
+        if self.dead:
+            return
+        lax = self.mode == "lax"
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=False, validate_inbound_headers=not lax,
+            normalize_inbound_headers=not lax))
+        conn.initiate_connection()
+        await stream.send_all(conn.data_to_send())
+        magic = b""
+        reader = fr.FrameReader(max_frame_size=1 << 24)
+        while data := await stream.receive_some(65536):
+            if len(magic) < len(fr.CLIENT_MAGIC):
+                take = len(fr.CLIENT_MAGIC) - len(magic)
+                magic += data[:take]
+                conn.receive_data(data[:take])
+                data = data[take:]
+            passed = b""
+            for frame in reader.feed(data):
+                if self.mode == "crash" and frame.type == 0xFA:
+                    self.dead = True
+                    return
+                if self.mode == "drop" and frame.type == fr.FrameType.WINDOW_UPDATE and \
+                        frame.payload == b"\0\0\0\0":
+                    continue
+                passed += fr.build_frame(frame.type, frame.flags, frame.stream_id,
+                                         frame.payload)
+            try:
+                events = conn.receive_data(passed)
+            except h2.exceptions.ProtocolError:
+                await stream.send_all(conn.data_to_send())
+                return
+            for event in events:
+                if isinstance(event, h2.events.RequestReceived):
+                    conn.send_headers(event.stream_id, [(":status", "200"),
+                                                        ("content-length", "2")])
+                    conn.send_data(event.stream_id, b"ok", end_stream=True)
+            await stream.send_all(conn.data_to_send())
+
+
+def _ctx(port: int, cases: list[str], seconds: float = 60) -> Any:
+    return walker_ctx(port, "h2", {**FAST, "h2_cases": cases}, seconds)
+
+
+def test_oracle_fires_on_defective_servers() -> None:
+    pytest.importorskip("h2")
+
+    async def main() -> None:
+        async with serving(DefectiveH2("lax").handler) as port:
+            ctx = _ctx(port, [])
+            for name in ("transfer_encoding_header", "connection_header", "field_value_lf"):
+                judgement = await h2_torture.case_once(ctx, BY_NAME[name], Via.PRIOR)
+                assert judgement is not None and judgement.verdict is VIOLATION, name
+            counters = ctx.tally.counters
+            assert counters["h2.accepted_malformed"] == 2  # TE and LF: HIGH
+            assert counters["h2.must_violation"] == 1  # connection: MED
+            assert [c for c, _ in ctx.violations] == ["h2.accepted_malformed"] * 2
+            assert b"a\nb" in ctx.violations[1][1]["sent"]
+        async with serving(DefectiveH2("drop").handler) as port:
+            ctx = _ctx(port, [])
+            judgement = await h2_torture.case_once(
+                ctx, BY_NAME["window_update_zero_on_connection"], Via.PRIOR)
+            assert judgement is not None and judgement.verdict is VIOLATION
+            assert judgement.reaction.value == "alive"
+            assert ctx.tally.counters["h2.must_violation"] == 1
+
+    trio.run(main)
+
+
+def test_walker_discovers_the_way_and_reports_a_crash() -> None:
+    """``run`` with no ``h2_via``: prior knowledge is found; the unknown frame type kills the
+    server, the survival probe fails twice: I-H2-CRASHED (HIGH) and the walker stops."""
+    pytest.importorskip("h2")
+
+    async def main() -> None:
+        server = DefectiveH2("crash")
+        async with serving(server.handler) as port:
+            ctx = _ctx(port, ["unknown_frame_type_ignored"], seconds=10)
+            with trio.fail_after(8):
+                await h2_torture.run(ctx)
+        assert server.dead
+        counters = ctx.tally.counters
+        assert counters["h2.case.unknown_frame_type_ignored.violation"] == 1
+        assert counters["h2.probes"] == 2 and counters["h2.crashed"] == 1
+        counter, evidence = ctx.violations[-1]
+        assert counter == "h2.crashed" and evidence["case"] == "unknown_frame_type_ignored"
+
+    trio.run(main)
