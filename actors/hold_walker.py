@@ -18,6 +18,14 @@ one of tens of thousands of idle connections. The receive buffer is capped small
 (``RCVBUF``): a held connection carries almost nothing. The name is resolved once per
 actor, not per dial.
 
+For an ``https://`` target each connection completes a TLS handshake before it counts as
+established (``actors.tls_socket``; within the connect timeout and the hold): a server's
+TLS limits apply to real TLS clients, and each held connection costs both sides a TLS
+session. A handshake the peer resets or closes counts as established and then ``reset`` /
+``closed_by_peer`` (the TCP connection was accepted, as a reset before ``connect``
+returned); one that times out is a connect ``timeout``; one refused with an alert or an
+untrusted certificate is a connect failure ``other``, its reason kept as the example.
+
 The open-file limit is raised to its hard limit in ``prepare``; connections beyond what
 this actor can then hold are never dialed (``hold.fd_limited``): running out of
 descriptors would also break the actor's own sockets to the coordinator.
@@ -30,7 +38,7 @@ from typing import Any
 
 import trio
 
-from actors import fd_limit, net
+from actors import fd_limit, net, tls_socket
 from actors.walker import WalkerContext
 from protocols.hold_stats import (
     CLOSED_BY_PEER,
@@ -93,6 +101,7 @@ class _Holder:
         self.request = (build_request("GET", plan.path, ctx.target.host_header)
                         if plan.send_http else None)
         self.record_connect = ctx.tally.latency_recorder((CONNECT_HISTOGRAM,))
+        self.target = ctx.target
 
     async def hold_one(self, index: int) -> None:
         tally = self.tally
@@ -106,12 +115,36 @@ class _Holder:
                 tally.incr_each((CONNECT_FAILED, failure.counter))
             return
         try:
+            conn = sock
+            if self.target.scheme == "https":
+                conn = await self._secure(sock, index, started)
+                if conn is None:
+                    return
             tally.incr(ESTABLISHED)
             self.record_connect((trio.current_time() - started) * 1e6)
             with trio.move_on_at(self.end):
-                tally.incr(await self._hold(sock, index))
+                tally.incr(await self._hold(conn, index))
         finally:
             sock.close()
+
+    async def _secure(self, sock: Any, index: int, started: float) -> Any:
+        """The TLS connection over ``sock``, or None once the failed handshake is counted."""
+        tally = self.tally
+        deadline = min(started + self.plan.connect_timeout_s, self.end)
+        try:
+            return await tls_socket.secure(sock, self.target, deadline - trio.current_time())
+        except net.TransportError as exc:
+            example = {"connection": index, "error": str(exc), "when": "TLS handshake"}
+            if exc.cause in ("reset", "eof"):
+                ended = RESET if exc.cause == "reset" else CLOSED_BY_PEER
+                tally.incr_each((ESTABLISHED, ended))
+                tally.keep_example(ended, example)
+            else:
+                failure = (ConnectFailure.TIMEOUT if exc.cause == "tls_timeout"
+                           else ConnectFailure.OTHER)
+                tally.incr_each((CONNECT_FAILED, failure.counter))
+                tally.keep_example(failure.counter, example)
+            return None
 
     async def _dial(self, index: int) -> tuple[Any, ConnectFailure | None]:
         """A connected socket, or why there is none by the connect deadline (None: the

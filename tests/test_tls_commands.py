@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,3 +61,33 @@ def test_replay_speaks_tls_to_an_https_target(tmp_path: Path) -> None:
         untrusted = assay("replay", str(path), "--target", url, timeout=60)
         assert untrusted.returncode == 3 and "Traceback" not in untrusted.stderr
         assert "tls_verify" in untrusted.stderr, untrusted.stderr
+
+
+def test_hold_and_loris_complete_tls_first(tmp_path: Path) -> None:
+    """Every held connection is a TLS session (its GET is answered 200: plaintext would get
+    400 and a close); loris drips its headers inside TLS (plaintext would be answered 400
+    and closed at once), and its control traffic stays served."""
+    ca = str(test_certs().ca)
+    with nginx(tmp_path, tls=True) as (url, _):
+        hold = assay("hold", "--target", url, "--ca-file", ca, "--connections", "30",
+                     "--delay", "0", "--hold", "1s", "--send-http", "--procs", "1",
+                     "--results", str(tmp_path / "results"),
+                     "--summary-json", str(tmp_path / "hold.json"), timeout=60)
+        assert hold.returncode == 0, hold.stdout + hold.stderr
+        held = json.loads((tmp_path / "hold.json").read_text())
+        assert held["established"] == 30 and held["still_open"] == 30, held
+        assert held["http"]["status_codes"] == {"200": 30}, held["http"]
+        loris = assay("loris", "--target", url, "--ca-file", ca, "--connections", "30",
+                      "--rate", "300", "--interval", "300ms", "--duration", "2s",
+                      "--control-rate", "20", "--procs", "1",
+                      "--results", str(tmp_path / "results"),
+                      "--summary-json", str(tmp_path / "loris.json"), timeout=60)
+        assert loris.returncode == 0, loris.stdout + loris.stderr
+        slow = json.loads((tmp_path / "loris.json").read_text())
+        assert slow["connected"] == 30 and slow["still_open"] == 30, slow
+        assert slow["closed_by_server"] == 0 and slow["answers"] == {}
+        assert slow["control_ok"] == slow["control_due"] > 0
+        untrusted = assay("hold", "--target", url, "--connections", "5", "--hold", "1s",
+                          "--procs", "1", "--results", str(tmp_path / "results"), timeout=60)
+        assert untrusted.returncode == 3 and "certificate verify failed" in untrusted.stderr
+        assert "Traceback" not in untrusted.stderr
