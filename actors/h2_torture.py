@@ -85,14 +85,19 @@ def _case_cycle(ctx: WalkerContext, via: Via) -> Iterator[H2Case]:
 
 
 async def _via(ctx: WalkerContext) -> Via | None:
+    """The way given by the coordinator's gate, else discovered (``h2.via_discovered``)."""
     named = ctx.settings.get("h2_via")
     if named:
-        return Via(named)
-    via, why = await h2_discover.discover(ctx.target, _timeout(ctx), _path(ctx))
-    if via is None:
-        ctx.tally.incr(f"{SLICE}.not_http2")
-        ctx.tally.keep_example(f"{SLICE}.not_http2", {"reason": why})
-        ctx.record_exchange(slice=SLICE, error=why)
+        via: Via | None = Via(named)
+    else:
+        via, why = await h2_discover.discover(ctx.target, _timeout(ctx), _path(ctx))
+        ctx.tally.incr(f"{SLICE}.via_discovered")
+        if via is None:
+            ctx.tally.incr(f"{SLICE}.not_http2")
+            ctx.tally.keep_example(f"{SLICE}.not_http2", {"reason": why})
+            ctx.record_exchange(slice=SLICE, error=why)
+    if via is not None:
+        ctx.tally.incr(f"{SLICE}.via.{via.value}")
     return via
 
 

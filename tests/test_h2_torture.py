@@ -257,3 +257,88 @@ def test_walker_discovers_the_way_and_reports_a_crash() -> None:
         assert counter == "h2.crashed" and evidence["case"] == "unknown_frame_type_ignored"
 
     trio.run(main)
+
+
+def test_upgrade_only_server_is_driven_over_the_upgraded_connection() -> None:
+    """A server that refuses prior knowledge but takes ``Upgrade: h2c``: the walker finds
+    the upgrade, opens its cases from stream 3 (stream 1 is the upgrade's request) and
+    judges them there; the preface cases, which cannot follow a 101, are left out."""
+    pytest.importorskip("h2")
+    from torture_servers import H2cServer
+
+    names = ["unknown_frame_type_ignored", "data_on_idle_stream", "field_value_lf",
+             "stream_id_lower_than_previous", "preface_bad_magic"]
+
+    async def main() -> None:
+        async with serving(H2cServer("upgrade").handler) as port:
+            ctx = _ctx(port, names, seconds=1.0)
+            await h2_torture.run(ctx)
+        counters = ctx.tally.counters
+        for name in names[:-1]:
+            assert counters.get(f"h2.case.{name}.pass", 0) >= 1, (name, counters)
+        assert not any(k.startswith("h2.case.preface_bad_magic") for k in counters)
+        assert not counters.get("h2.unjudged") and ctx.violations == []
+        sent = [e["sent"] for e in ctx.recent if e.get("case") == "data_on_idle_stream"]
+        assert sent and fr.FrameReader().feed(sent[0])[0].stream_id == 3
+
+    trio.run(main)
+
+
+def test_gate_names_the_way_or_why_not(ca: str, tmp_path: Path) -> None:
+    from coordinator.h2_preflight import gate
+
+    with nginx(tmp_path / "tls", tls=True) as (url, _):
+        assert gate(url, ["markov", "h2"]) == ({}, {"h2_via": "alpn"})
+    with nginx(tmp_path / "plain") as (url, _):
+        absent, settings = gate(url, ["markov", "h2", "h2flood"])
+        assert gate(url, ["markov"]) == ({}, {})
+    assert settings == {} and set(absent) == {"h2", "h2flood"}
+    assert absent["h2"].startswith("not judged: the target does not speak HTTP/2")
+    assert "prior knowledge" in absent["h2"] and "h2c upgrade declined" in absent["h2"]
+
+
+def test_assay_run_slices_h2(tmp_path: Path) -> None:
+    """``assay run --slices h2`` end to end against hypercorn (h2c prior knowledge): the
+    gate finds the way and hands it to the walkers, the slice's invariants are judged
+    (I-H2-MUST fails on the PING-first preface, exit 1, and nothing else fails)."""
+    pytest.importorskip("hypercorn")
+    from tests.assay_cli import assay, invariant_status, only_results
+
+    port = free_port()
+    proc = _hypercorn(port)
+    try:
+        wait_for_port(port, 20)
+        done = assay("run", "--target", f"http://127.0.0.1:{port}/", "--slices", "h2",
+                     "--duration", "2s", "--procs", "1", "--concurrency", "1",
+                     "--leak-probes", "off", "--results", str(tmp_path / "results"))
+    finally:
+        stop(proc)
+    document = only_results(tmp_path / "results")
+    counters = document["tier_1"]["slices"]["h2"]["counters"]
+    assert counters["h2.via.prior"] == 1 and "h2.via_discovered" not in counters  # the gate's
+    # On a slow machine the 2 s may end before the PING-first preface case came round.
+    missed = counters.get("h2.case.preface_ping_instead_of_settings.violation", 0)
+    assert counters.get("h2.must_violation", 0) == missed
+    assert done.returncode == (1 if missed else 0), done.stderr[-3000:]
+    assert invariant_status(document, "I-H2-MUST") == ("failed" if missed else "passed")
+    assert invariant_status(document, "I-H2-ACCEPTED") == "passed"
+    assert invariant_status(document, "I-H2-CRASHED") == "passed"
+    failed = {entry["id"] for entry in document["invariants"]["failed"]}
+    assert failed == ({"I-H2-MUST"} if missed else set())
+    assert counters["h2.sent"] >= 20 and counters["h2.probes"] >= counters["h2.sent"]
+
+
+def test_assay_run_without_http2_is_not_judged(tmp_path: Path) -> None:
+    from tests.assay_cli import assay, invariant_status, only_results
+
+    with nginx(tmp_path) as (url, _):
+        done = assay("run", "--target", url, "--slices", "markov,h2", "--duration", "1s",
+                     "--procs", "1", "--concurrency", "2", "--leak-probes", "off",
+                     "--results", str(tmp_path / "results"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = only_results(tmp_path / "results")
+    for inv in ("I-H2-MUST", "I-H2-ACCEPTED", "I-H2-CRASHED"):
+        assert invariant_status(document, inv) == "not_judged"
+    reasons = [e.get("reason", "") for e in document["invariants"]["not_judged"]
+               if e["id"] == "I-H2-MUST"]
+    assert "does not speak HTTP/2" in reasons[0]
