@@ -33,7 +33,7 @@ from actors import net, tls
 from actors.walker import Target
 from protocols.h2_client import Finished, H2Client, StreamFailure
 from protocols.http1 import DEFAULT_MAX_BODY_BYTES, Response
-from protocols.tls_options import ALPN_H2
+from protocols.tls_options import ALPN_H2, ALPN_HTTP1
 
 READ_SIZE = 65536
 #: Requests one connection carries at once (fewer if the server allows fewer).
@@ -41,6 +41,10 @@ DEFAULT_STREAMS_PER_CONN = 32
 #: Attempts of one request: a stream the server refused unprocessed (REFUSED_STREAM, or
 #: above a GOAWAY's last stream) is sent again on another connection.
 ATTEMPTS = 3
+#: ALPN offered: h2, and http/1.1 after it, so that an HTTP/1.1-only server completes the
+#: handshake choosing http/1.1 (and the run can say so) instead of failing it with
+#: no_application_protocol (RFC 7301 §3.2), which would name no protocol.
+OFFERED_ALPN = (*ALPN_H2, *ALPN_HTTP1)
 
 
 def not_h2_detail(chosen: str | None) -> str:
@@ -107,7 +111,7 @@ class H2Conn:
 
     async def _open(self) -> None:
         pool = self.pool
-        self.stream = await net.connect(pool.target, pool.timeout, alpn=ALPN_H2)
+        self.stream = await net.connect(pool.target, pool.timeout, alpn=OFFERED_ALPN)
         if pool.target.scheme == "https":
             chosen = tls.negotiated_alpn(self.stream)
             if chosen != "h2":
