@@ -11,19 +11,21 @@ fresh TLS connection (``net.connect``, the run's ``--ca-file``/``--insecure``) w
 ``GET`` of the health path, which must get a well-formed HTTP answer within
 ``tls_timeout``. Every case is followed by another control request.
 
-A failed control request is re-checked once after ``tls_pause_s`` (a control that failed
-during the case re-runs the case beside it, one that failed after it just asks again);
-failing twice is ``tls.control_failed`` (I-TLS-LIVE, HIGH), reported with the case's bytes
-and both controls' evidence. A ServerHello where RFC 8446 says the connection MUST end is
+A failed control request is re-checked once after ``tls_pause_s`` (one that failed after
+the case just asks again; one that failed during it re-runs the case beside a control, then
+asks once more without the case: if that baseline times out too, the server is saturated,
+not held by the case, and only ``tls.unconfirmed`` is counted); failing twice is
+``tls.control_failed`` (I-TLS-LIVE, HIGH), reported with the case's bytes and every
+control's evidence. A ServerHello where RFC 8446 says the connection MUST end is
 ``tls.must_violation`` (I-TLS-MUST, MED). Our own failure to connect for a case is
 ``tls.unjudged`` (the control after it still says whether the target lives).
 
 Counters: ``tls.sent``, ``tls.case.<name>.<pass|lenient|violation>``,
 ``tls.reaction.<kind>``, ``tls.alert.<description>``, ``tls.control``,
-``tls.control_rechecks``, ``tls.control_latency`` (µs). Settings: ``tls_timeout``
-(connect/send/read/control, default 5 s), ``tls_drip_s`` (how long a drip lasts at most,
-default 2 s), ``tls_pause_s`` (before the re-check, default 1 s), ``tls_cases`` (names to
-restrict to, default all).
+``tls.control_rechecks``, ``tls.unconfirmed``, ``tls.control_latency`` (µs).
+Settings: ``tls_timeout`` (connect/send/read/control, default 5 s), ``tls_drip_s`` (how
+long a drip lasts at most, default 2 s), ``tls_pause_s`` (before the re-check, default
+1 s), ``tls_cases`` (names to restrict to, default all).
 """
 
 from __future__ import annotations
@@ -121,23 +123,44 @@ async def run_case(ctx: WalkerContext, case: TlsCase) -> bool:
         return True
     tally.incr(f"{SLICE}.control_rechecks")
     await trio.sleep(float(ctx.settings.get("tls_pause_s", 1.0)))
-    if attack.during is not None and not attack.during["ok"]:
-        again = await _attack(ctx, case, count=False)
-        recheck = again.during or {"ok": True}
-    else:
-        recheck = await control(ctx)
-    if recheck["ok"]:
-        return True  # one slow answer is not a verdict; the next case tries again
+    held = attack.during is not None and not attack.during["ok"]
+    rechecks = await _recheck(ctx, case, held)
+    if rechecks is None:
+        return True  # one slow answer, or a saturated server: not a verdict
     tally.incr(f"{SLICE}.case.{case.name}.{Verdict.VIOLATION.value}")
     ctx.report_violation(CONTROL_FAILED, {
         **_evidence(ctx, attack),
-        "reason": "the control request failed " + ("while the case held its connection"
-                                                   if attack.during and not attack.during["ok"]
-                                                   else "after the case") + ", twice: "
-        + "; ".join(c["reason"] for c in (*failed, recheck)),
-        "controls": [*failed, recheck],
+        "reason": "the control request failed "
+        + ("while the case held its connection" if held else "after the case") + ", twice: "
+        + "; ".join(c["reason"] for c in (*failed, *rechecks) if not c["ok"]),
+        "controls": [*failed, *rechecks],
     })
     return False
+
+
+async def _recheck(ctx: WalkerContext, case: TlsCase, held: bool) -> list[dict[str, Any]] | None:
+    """The controls that confirm a failure, or None when it did not hold.
+
+    A control that failed after the case is asked again: failing again, the server is down
+    or wedged. One that failed while the case held its connection is re-run beside the
+    case; failing again, a control right after the case is the baseline: answered, or
+    refused (the server died of it), the case is to blame; timed out too, the server is
+    merely saturated and nothing is counted but ``tls.unconfirmed``."""
+    if not held:
+        again = await control(ctx)
+        return None if again["ok"] else [again]
+    rerun = await _attack(ctx, case, count=False)
+    during = rerun.during or {"ok": True}
+    if during["ok"]:
+        return None
+    baseline = await control(ctx)
+    if not baseline["ok"] and baseline.get("hang"):
+        ctx.tally.incr_each((f"{SLICE}.unconfirmed", f"{SLICE}.case.{case.name}.unconfirmed"))
+        ctx.tally.keep_example(f"{SLICE}.unconfirmed", {
+            "case": case.name, "reason": "the control beside the re-run and the baseline "
+            "after it both timed out: saturation", "controls": [during, baseline]})
+        return None
+    return [during, {**baseline, "role": "baseline"}]
 
 
 def _judge(ctx: WalkerContext, attack: _Attack) -> None:
@@ -255,7 +278,8 @@ async def control(ctx: WalkerContext) -> dict[str, Any]:
     ctx.tally.incr(f"{SLICE}.control")
     started = trio.current_time()
     timeout = _timeout(ctx)
-    evidence: dict[str, Any] = {"ok": False, "reason": f"no answer within {timeout:.1f} s"}
+    evidence: dict[str, Any] = {"ok": False, "reason": f"no answer within {timeout:.1f} s",
+                                "hang": True}
     with ctx.aside_case("control"), trio.move_on_after(timeout):  # one deadline for it all
         evidence = await _control(ctx, timeout)
     elapsed = trio.current_time() - started
@@ -271,7 +295,8 @@ async def _control(ctx: WalkerContext, timeout: float) -> dict[str, Any]:
     try:
         stream = await net.connect(ctx.target, timeout)
     except TransportError as exc:
-        return {"ok": False, "reason": f"connect failed: {exc}"}
+        return {"ok": False, "reason": f"connect failed: {exc}",
+                "hang": exc.cause in ("connect_timeout", "tls_timeout")}
     try:
         try:
             await net.send_all(stream, request, timeout)
@@ -287,4 +312,4 @@ async def _control(ctx: WalkerContext, timeout: float) -> dict[str, Any]:
     if isinstance(head, HeadError):
         return {"ok": False, "reason": f"garbage: {head.reason}", "received": result.data}
     return {"ok": False, "reason": f"no response ({result.ending.value})",
-            "received": result.data}
+            "received": result.data, "hang": result.ending is Ending.TIMEOUT}
