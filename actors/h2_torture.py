@@ -7,7 +7,8 @@ read the server's SETTINGS and ACK it, send the case's frames and a PING with fr
 data, then read until ``protocols.h2_oracle`` has decided or the case deadline passes. The
 judgement moves ``h2.case.<name>.<verdict>``; a MUST miss moves ``h2.must_violation``
 (I-H2-MUST, MED); a malformed request served moves ``h2.accepted_malformed`` (I-H2-ACCEPTED,
-HIGH, through ``ctx.report_violation``), each with the bytes sent and received.
+HIGH, through ``ctx.report_violation``), each with the bytes sent and received. A violation
+counts only once re-sent alone reproduces it (``actors.confirm``, ``adv_confirm_tries``).
 
 After every case a survival probe opens a fresh HTTP/2 connection and PINGs: two failures
 in a row (pause between) are ``h2.crashed`` (I-H2-CRASHED, HIGH). The received bytes in the
@@ -30,13 +31,14 @@ from typing import Any
 
 import trio
 
-from actors import h2_discover, net
+from actors import confirm, h2_discover, net
 from actors.h2_link import H2Link, NotHttp2, Via, open_link, server_preface
 from actors.net import TransportError
 from actors.walker import WalkerContext
 from protocols import h2_frames as fr
+from protocols.confirmation import Attempt, Confirmed, Decision
 from protocols.errors import HarnessError
-from protocols.h2_case_model import H2Case, H2Env
+from protocols.h2_case_model import H2Case, H2Env, H2Reaction
 from protocols.h2_cases import CASES
 from protocols.h2_oracle import COUNTER_SEVERITY, H2Judgement, H2Oracle
 from protocols.outcome import Severity, Verdict
@@ -122,13 +124,47 @@ def env_for(ctx: WalkerContext, via: Via, server_settings: fr.Frame | None) -> H
 
 
 async def case_once(ctx: WalkerContext, case: H2Case, via: Via) -> H2Judgement | None:
-    """One case on a fresh connection, judged and counted; None when not judged."""
+    """One case on a fresh connection, judged and counted; None when not judged.
+
+    A violation is re-sent alone first (``actors.confirm``): only one that reproduces is
+    counted; a hang also needs a PING on a fresh connection answered in that round (else
+    the target is saturated, not wrong)."""
     ctx.begin_case(case.name)  # crash attribution (actors.flight)
     done = await _exchange(ctx, case, via)
     if done is None:
         return None
-    _account(ctx, case, done)
+    decision: Decision | None = None
+    if done.judgement.verdict is Verdict.VIOLATION and confirm.enabled(ctx):
+        decision = await confirm.confirm(ctx, SLICE, case.name, _attempt(done.judgement),
+                                         lambda _: _resend(ctx, case, via),
+                                         evidence(case, done))
+    _account(ctx, case, done, decision)
     return done.judgement
+
+
+def _attempt(judgement: H2Judgement, baseline_answered: bool | None = None) -> Attempt:
+    return Attempt(violation=judgement.verdict is Verdict.VIOLATION,
+                   key=judgement.counter or "violation",
+                   hang=judgement.reaction is H2Reaction.HANG,
+                   judged=judgement.verdict is not Verdict.UNJUDGED,
+                   baseline_answered=baseline_answered,
+                   detail=f"{judgement.verdict.value}: {judgement.reaction.value}")
+
+
+async def _resend(ctx: WalkerContext, case: H2Case, via: Via) -> Attempt:
+    """One confirmation round: the case alone on a fresh connection (not counted), and for
+    a hang a PING on another fresh connection."""
+    done = await _exchange(ctx, case, via, count=False)
+    if done is None:
+        return Attempt.unjudged("the re-send could not be judged (connect or preface failed)")
+    ctx.record_exchange(slice=SLICE, case=case.name, confirm_round=True, sent=done.sent,
+                        received=done.received, reaction=done.judgement.reaction.value,
+                        verdict=done.judgement.verdict.value)
+    answered = None
+    if done.judgement.reaction is H2Reaction.HANG:
+        with ctx.aside_case("baseline"):
+            answered = await probe(ctx, via) == ""
+    return _attempt(done.judgement, baseline_answered=answered)
 
 
 async def _open(ctx: WalkerContext, case: H2Case, via: Via) -> tuple[H2Link, bytes | None]:
@@ -149,22 +185,28 @@ async def _open(ctx: WalkerContext, case: H2Case, via: Via) -> tuple[H2Link, byt
     return link, case.build(env_for(ctx, via, first))
 
 
-async def _exchange(ctx: WalkerContext, case: H2Case, via: Via) -> CaseRun | None:
+async def _exchange(ctx: WalkerContext, case: H2Case, via: Via,
+                    count: bool = True) -> CaseRun | None:
+    """Send the case and judge the answer; ``count``: move the sent/unjudged counters (a
+    confirmation round does not)."""
     tally = ctx.tally
     started = trio.current_time()
     try:
         link, payload = await _open(ctx, case, via)
     except (TransportError, NotHttp2) as exc:
         why = f"connect failed: {exc.cause}" if isinstance(exc, TransportError) else str(exc)
-        _unjudged(ctx, case, why)
+        if count:
+            _unjudged(ctx, case, why)
         await trio.sleep(CONNECT_BACKOFF_S)
         return None
     try:
         if payload is None:
-            tally.incr(f"{SLICE}.not_applicable")
-            tally.incr(f"{SLICE}.case.{case.name}.not_applicable")
+            if count:
+                tally.incr(f"{SLICE}.not_applicable")
+                tally.incr(f"{SLICE}.case.{case.name}.not_applicable")
             return None
-        tally.incr(f"{SLICE}.sent")
+        if count:
+            tally.incr(f"{SLICE}.sent")
         canary = ctx.rng.randbytes(8)
         wire = payload + fr.ping(canary)
         oracle = H2Oracle(case, canary, frozenset({1}) if via is Via.UPGRADE else frozenset())
@@ -224,13 +266,17 @@ def evidence(case: H2Case, done: CaseRun) -> dict[str, Any]:
     }
 
 
-def _account(ctx: WalkerContext, case: H2Case, done: CaseRun) -> None:
+def _account(ctx: WalkerContext, case: H2Case, done: CaseRun,
+             decision: Decision | None = None) -> None:
+    """Count a judged case; an unconfirmed violation was counted by ``actors.confirm``."""
     tally = ctx.tally
     judgement = done.judgement
     tally.record_latency(f"{SLICE}.latency", done.elapsed * 1e6)
-    tally.incr(f"{SLICE}.case.{case.name}.{judgement.verdict.value}")
     ctx.record_exchange(slice=SLICE, case=case.name, sent=done.sent, received=done.received,
                         reaction=judgement.reaction.value, verdict=judgement.verdict.value)
+    if decision is not None and not isinstance(decision, Confirmed):
+        return
+    tally.incr(f"{SLICE}.case.{case.name}.{judgement.verdict.value}")
     if judgement.verdict is Verdict.UNJUDGED:
         tally.incr(f"{SLICE}.unjudged")
     if judgement.verdict in (Verdict.VIOLATION, Verdict.LENIENT):
@@ -239,11 +285,14 @@ def _account(ctx: WalkerContext, case: H2Case, done: CaseRun) -> None:
     counter = judgement.counter
     if counter is None:
         return
+    proof = evidence(case, done)
+    if decision is not None:
+        proof.update(confirm.confirmation_note(decision))
     if COUNTER_SEVERITY[counter] is Severity.HIGH and judgement.verdict is Verdict.VIOLATION:
-        ctx.report_violation(counter, evidence(case, done))
+        ctx.report_violation(counter, proof)
     else:
         tally.incr(counter)
-        tally.keep_example(counter, evidence(case, done))
+        tally.keep_example(counter, proof)
 
 
 async def survival(ctx: WalkerContext, case: H2Case, via: Via) -> bool:

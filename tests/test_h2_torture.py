@@ -122,6 +122,7 @@ def test_nginx_over_tls(ca: str) -> None:
     assert counter == "h2.accepted_malformed" and evidence["case"] == "transfer_encoding_header"
     assert b"chunked" in evidence["sent"] and evidence["received"]  # name from the static table
     assert "§8.2.2" in evidence["rfc"] and "response status 200" in evidence["detail"]
+    assert evidence["confirmation"] == "confirmed"  # re-sent alone, it reproduced
     assert counters["h2.must_violation"] == 9
 
 
@@ -239,8 +240,9 @@ def test_oracle_fires_on_defective_servers() -> None:
 
 
 def test_walker_discovers_the_way_and_reports_a_crash() -> None:
-    """``run`` with no ``h2_via``: prior knowledge is found; the unknown frame type kills the
-    server, the survival probe fails twice: I-H2-CRASHED (HIGH) and the walker stops."""
+    """``run`` with no ``h2_via``: prior knowledge is found (``h2.via_discovered``); the
+    unknown frame type kills the server, the survival probe fails twice: I-H2-CRASHED
+    (HIGH) and the walker stops."""
     pytest.importorskip("h2")
 
     async def main() -> None:
@@ -251,7 +253,10 @@ def test_walker_discovers_the_way_and_reports_a_crash() -> None:
                 await h2_torture.run(ctx)
         assert server.dead
         counters = ctx.tally.counters
-        assert counters["h2.case.unknown_frame_type_ignored.violation"] == 1
+        assert counters["h2.via_discovered"] == 1 and counters["h2.via.prior"] == 1
+        # the case's own violation cannot be re-sent to a dead server: unconfirmed, uncounted
+        assert counters["h2.case.unknown_frame_type_ignored.unconfirmed"] == 1
+        assert "h2.case.unknown_frame_type_ignored.violation" not in counters
         assert counters["h2.probes"] == 2 and counters["h2.crashed"] == 1
         counter, evidence = ctx.violations[-1]
         assert counter == "h2.crashed" and evidence["case"] == "unknown_frame_type_ignored"
