@@ -5,17 +5,18 @@ prior knowledge on http); one that does not is counted ``h2flood.not_h2`` and le
 Then, for each flood class of ``protocols.h2_floods.CATALOGUE`` in an order shuffled by the
 walker's PRNG (cycling until the deadline): a baseline of control requests (one HTTP/2 GET
 on a fresh connection each, ``actors.h2_control``), then the flood on its own connection
-with control requests running beside it in the same nursery, bounded in frames, seconds and
-send time (``FloodBounds``); with the target's pid, its RSS before, at the peak and after
-the flood (the flood connection still open, idle). ``protocols.h2_flood_verdict.judge``
-decides. A violation is re-run once (the baseline first waits for the target to recover)
-and counts only if it repeats: ``h2flood.violation`` with the evidence; a violation that
-does not repeat is ``h2flood.unconfirmed``.
+with control requests started at a fixed pace beside it in the same nursery, bounded in
+frames, bytes, seconds and send time (``FloodBounds``); with the target's pid, its RSS
+before, at the peak and after the flood (the flood connection still open, idle).
+``protocols.h2_flood_verdict.judge`` decides. A violation is re-run once (the baseline
+first waits for the target to recover) and counts only if it repeats:
+``h2flood.violation`` with the evidence; one that does not repeat is
+``h2flood.unconfirmed`` (its evidence kept as that counter's example).
 
 Settings: ``h2flood_classes`` (names, default all), ``h2flood_seconds`` (3),
 ``h2flood_max_frames`` (50000), ``h2flood_max_mib`` (128: bytes sent),
-``h2flood_baseline`` (control requests, 5), ``h2flood_control_min`` (control requests
-during the flood, at least 5), ``h2flood_control_timeout_s`` (5),
+``h2flood_baseline`` (control requests, 5), ``h2flood_probe_interval_s`` (a control
+request every 0.1 s during the flood), ``h2flood_control_timeout_s`` (5),
 ``h2flood_settle_s`` (0.5), ``h2flood_pause_s`` (1), ``h2flood_recover_s`` (10),
 ``h2flood_rss_limit_mib`` (64), ``target_pid``, ``health_path``.
 """
@@ -142,8 +143,11 @@ async def flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
         if confirmed:
             tally.incr(f"{SLICE}.case.{flood.name}.violation")
             ctx.report_violation(VIOLATION, evidence)
-        else:
+        else:  # a violation that did not repeat is not counted; its evidence is kept
             tally.incr(f"{SLICE}.unconfirmed")
+            if isinstance(again, str):
+                tally.incr(f"{SLICE}.unconfirmed.no_rerun")
+            tally.keep_example(f"{SLICE}.unconfirmed", evidence)
             verdict = Verdict.UNJUDGED
     if verdict is Verdict.UNJUDGED:
         tally.incr(f"{SLICE}.unjudged")
@@ -172,18 +176,19 @@ async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool) -> Attem
     pid = _pid(ctx)
     rss = [rss_of(pid)] * 3  # before, peak, after
     during: list[ControlSample] = []
-    done = trio.Event()
+    done, sending_over = trio.Event(), trio.Event()
 
     def settled() -> None:
         rss[2] = rss_of(pid)
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_control_loop, ctx, during, done)
+        nursery.start_soon(_control_probes, ctx, during, sending_over)
         if rss[0] is not None:
             nursery.start_soon(_sample_peak, pid, rss, done)
         try:
-            reaction = await flood_once(ctx, flood, bounds, settled)
+            reaction = await flood_once(ctx, flood, bounds, settled, sending_over)
         finally:
+            sending_over.set()
             done.set()
     if isinstance(reaction, str):
         return reaction
@@ -212,17 +217,28 @@ async def _baseline(ctx: WalkerContext, recover: bool) -> list[ControlSample]:
                 for _ in range(int(_setting(ctx, "baseline", 5)))]
 
 
-async def _control_loop(ctx: WalkerContext, during: list[ControlSample],
-                        done: trio.Event) -> None:
-    """Control requests back to back from the flood's start until it is over and settled,
-    and at least ``h2flood_control_min`` of them: the median is then what a sequential
-    client saw, a stall the server recovers from once the flood ends weighs as one slow
-    request, and a stall that outlasts the flood shows in every request after it."""
+async def _control_probes(ctx: WalkerContext, during: list[ControlSample],
+                          sending_over: trio.Event) -> None:
+    """A control request every ``h2flood_probe_interval_s`` from the flood's first byte to
+    its last, each on its own connection and awaited to its end (or its timeout).
+
+    Why at a fixed pace and not back to back: the median then says for how much of the
+    flood a new client met that latency. Back to back, a server stalled for most of the
+    flood gives one slow sample and then many fast ones once it catches up."""
     timeout = _setting(ctx, "control_timeout_s", 5.0)
-    least = max(1, int(_setting(ctx, "control_min", 5)))
+    interval = _setting(ctx, "probe_interval_s", 0.1)
+
+    async def probe() -> None:
+        during.append(await control_request(ctx.target, _path(ctx), timeout))
+
     with ctx.aside_case("control"):
-        while not done.is_set() or len(during) < least:
-            during.append(await control_request(ctx.target, _path(ctx), timeout))
+        async with trio.open_nursery() as probes:
+            while True:
+                probes.start_soon(probe)
+                with trio.move_on_after(interval):
+                    await sending_over.wait()
+                if sending_over.is_set():
+                    break
 
 
 async def _sample_peak(pid: int | None, rss: list[int | None], done: trio.Event) -> None:
@@ -235,7 +251,7 @@ async def _sample_peak(pid: int | None, rss: list[int | None], done: trio.Event)
 
 
 async def flood_once(ctx: WalkerContext, flood: FloodClass, bounds: FloodBounds,
-                     settled: Any) -> FloodReaction | str:
+                     settled: Any, sending_over: trio.Event) -> FloodReaction | str:
     """Send ``flood`` within ``bounds`` while reading what the server answers; after the
     last burst keep reading for ``h2flood_settle_s`` (a late GOAWAY still counts), call
     ``settled()`` (the RSS "after" sample, the connection still open) and close."""
@@ -255,6 +271,7 @@ async def flood_once(ctx: WalkerContext, flood: FloodClass, bounds: FloodBounds,
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_drain, link, seen)
             sent, stopped = await _send_bursts(link, flood, state, bounds, seen)
+            sending_over.set()
             await trio.sleep(_setting(ctx, "settle_s", 0.5))
             settled()
             nursery.cancel_scope.cancel()
