@@ -76,6 +76,8 @@ class H2Conn:
         self.waiters: dict[int, _Waiter] = {}
         #: No new request: its host left, or it died.
         self.closing = False
+        #: Its reader task has returned and the socket is closed.
+        self.ended = False
         self._sending = False
         self._reader = trio.CancelScope()
 
@@ -108,6 +110,7 @@ class H2Conn:
                 self.pool.conns.remove(self)
             if self.stream is not None:
                 await net.aclose_quietly(self.stream)
+            self.ended = True
 
     async def _open(self) -> None:
         pool = self.pool
@@ -219,6 +222,8 @@ class H2Pool:
         self.opened += 1
         if self.on_open is not None:
             self.on_open()
+        # A long run opens a connection per server keep-alive limit: forget ended ones.
+        hosted[:] = [c for c in hosted if not c.ended]
         hosted.append(conn)
         nursery.start_soon(conn.run)
         return conn
