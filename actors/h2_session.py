@@ -270,6 +270,9 @@ class H2Member:
         if conn.failure is not None:
             raise net.TransportError(*conn.failure)
         if conn.closing or not conn.client.usable:
+            client = conn.client
+            if client.ended:  # it ended before this request got on: say why, try another
+                return StreamFailure(client.end_cause, client.ended, retry=True)
             return None
         stream_id = conn.client.start(fields, body)
         waiter = conn.waiters[stream_id] = _Waiter()

@@ -144,8 +144,10 @@ class H2Client:
         self._conn = _GracefulConnection(config)
         self._streams: dict[int, _Stream] = {}
         self._max_body = max_body_bytes
-        #: Why the connection takes no new stream ("" while it does).
+        #: Why the connection takes no new stream ("" while it does), and the transport
+        #: cause that goes with it.
         self.ended = ""
+        self.end_cause = ""
         #: The server's first bytes, until its first frame header is complete.
         self._preface: bytearray | None = bytearray()
 
@@ -237,7 +239,8 @@ class H2Client:
 
     def lost(self, cause: str, detail: str) -> list[Finished]:
         """The connection is gone (EOF, reset, protocol error): every stream fails."""
-        self.ended = self.ended or detail
+        if not self.ended:
+            self.ended, self.end_cause = detail, cause
         done = [Finished(sid, StreamFailure(cause, detail)) for sid in self._streams]
         self._streams.clear()
         return done
@@ -291,7 +294,7 @@ class H2Client:
     def _on_goaway(self, event: h2.events.ConnectionTerminated,
                    done: list[Finished]) -> None:
         code = _code_name(event.error_code)
-        self.ended = f"GOAWAY {code}"
+        self.ended, self.end_cause = f"GOAWAY {code}", "reset"
         last = event.last_stream_id if event.last_stream_id is not None else 2**31
         graceful = event.error_code == h2.errors.ErrorCodes.NO_ERROR
         for sid in [sid for sid in self._streams if sid > last or not graceful]:

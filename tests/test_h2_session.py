@@ -214,8 +214,9 @@ def test_garbage_is_a_protocol_error_and_lost_fails_the_rest():
     assert done[0].stream_id == sid and done[0].outcome.cause == "protocol_error"
     assert "did not answer HTTP/2" in done[0].outcome.detail
     assert "HTTP/1.1 400" in done[0].outcome.detail
-    assert not client.usable
+    assert not client.usable and client.end_cause == "protocol_error"
     assert client.lost("eof", "gone") == []
+    assert client.end_cause == "protocol_error"  # the first reason stays
 
 
 def test_server_limit_on_concurrent_streams_is_honoured():
