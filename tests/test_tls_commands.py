@@ -15,11 +15,22 @@ from actors import tls
 from actors.walker import Target
 from protocols.program import Action, Check, Program, ReadUntil, Step
 from protocols.tls_options import TlsOptions
+from replay.checks import CheckResult, labelled, register
+from replay.evidence import Derived
 from replay.executor import execute
+from replay.reduce import Judge, shrink_derived
 from replay.repro import Repro, save_repro
 from tests.tls_certs import test_certs
 
 GET = b"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"
+
+
+@register("test_tls_index_served")
+def index_served(params: dict, transcript: object) -> CheckResult:
+    """Test oracle: the read labelled ``index`` got nginx's index page (only over TLS)."""
+    hits = labelled(params, transcript, "index")  # type: ignore[arg-type]
+    served = any(b"assay nginx target" in result.data for _, result in hits)
+    return CheckResult(served, "index served" if served else "index not served")
 
 
 @contextlib.contextmanager
@@ -34,7 +45,8 @@ def trusting_test_ca() -> Iterator[None]:
 def test_replay_speaks_tls_to_an_https_target(tmp_path: Path) -> None:
     """Sends, reads, a FIN (a TCP half-close under TLS), an RST and a probe, each over TLS
     (plaintext would get nginx's 400 "plain HTTP request was sent to HTTPS port"); then the
-    same through ``assay replay FILE --target https://... --ca-file``."""
+    same through ``assay replay FILE --target https://... --ca-file``, and a shrink whose
+    candidates run over TLS."""
     program = Program((
         Step(Action.SEND, conn=1, data=GET, template=True),
         Step(Action.READ, conn=1),
@@ -61,6 +73,20 @@ def test_replay_speaks_tls_to_an_https_target(tmp_path: Path) -> None:
         untrusted = assay("replay", str(path), "--target", url, timeout=60)
         assert untrusted.returncode == 3 and "Traceback" not in untrusted.stderr
         assert "tls_verify" in untrusted.stderr, untrusted.stderr
+        # the shrinker runs its candidates through the same executor: over TLS too
+        units = tuple((Step(Action.SEND, conn=n, data=request, template=True),
+                       Step(Action.READ, conn=n, label=label))
+                      for n, (request, label) in enumerate((
+                          (b"GET /a HTTP/1.1\r\nHost: {host}\r\n\r\n", ""),
+                          (GET, "index"),
+                          (b"GET /b HTTP/1.1\r\nHost: {host}\r\n\r\n", ""))))
+        derived = Derived(units, Check("test_tls_index_served"), {"source": "test"})
+        judge = Judge(derived.check, dict(derived.meta), live_url=url, launcher=None)
+        with trusting_test_ca():
+            shrunk = trio.run(lambda: shrink_derived(derived, judge, max_attempts=20,
+                                                     max_seconds=15, stall_limit=10))
+        assert shrunk.verified and not shrunk.result.flaky
+        assert [s.label for s in shrunk.program.steps] == ["", "index"]
 
 
 def test_hold_and_loris_complete_tls_first(tmp_path: Path) -> None:
@@ -91,3 +117,10 @@ def test_hold_and_loris_complete_tls_first(tmp_path: Path) -> None:
                           "--procs", "1", "--results", str(tmp_path / "results"), timeout=60)
         assert untrusted.returncode == 3 and "certificate verify failed" in untrusted.stderr
         assert "Traceback" not in untrusted.stderr
+
+
+def test_hold_target_shorthand_stays_plain_tcp() -> None:
+    from coordinator.hold_cli import parse_target
+
+    assert parse_target("127.0.0.1:8443") == ("http://127.0.0.1:8443/", "/")
+    assert parse_target("https://127.0.0.1:8443/x") == ("https://127.0.0.1:8443/x", "/x")
