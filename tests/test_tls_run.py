@@ -37,8 +37,12 @@ def test_a_run_over_tls_passes_against_nginx(tmp_path: Path) -> None:
         done = assay("run", "--target", url, "--ca-file", str(certs.ca), "--duration", "6s",
                      "--procs", "1", "--concurrency", "12", "--results", str(tmp_path / "r"),
                      timeout=120)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     document = only_results(tmp_path / "r")
+    # nginx 1.22 misses RFC 9113 MUSTs that the h2 slice checks (each one tabled with its
+    # RFC sentence in tests/test_h2_torture.py); nothing else may fail.
+    failed = {entry["id"] for entry in document["invariants"]["failed"]}
+    assert failed <= {"I-H2-ACCEPTED", "I-H2-MUST"}, done.stdout[-3000:]
+    assert done.returncode == (1 if failed else 0), done.stdout[-3000:] + done.stderr[-2000:]
     assert document["target"]["tls"] == f"verified, ca-file={certs.ca}"
     slices = document["tier_1"]["slices"]
     # h2c is cleartext only: never planned against https, and said so.
