@@ -24,6 +24,7 @@ request every 0.1 s during the flood), ``h2flood_control_timeout_s`` (5),
 from __future__ import annotations
 
 import itertools
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,8 @@ import trio
 
 from actors import h2_link, net
 from actors.h2_control import control_request, rss_of
+from actors.h2_flood_send import flood_once
 from actors.walker import WalkerContext
-from protocols import h2_frames as fr
 from protocols.h2_flood_verdict import (
     MIB,
     ControlSample,
@@ -43,7 +44,7 @@ from protocols.h2_flood_verdict import (
     Verdict,
     judge,
 )
-from protocols.h2_floods import BY_NAME, CATALOGUE, FloodBounds, FloodClass, FloodState
+from protocols.h2_floods import BY_NAME, CATALOGUE, FloodBounds, FloodClass
 
 SLICE = "h2flood"
 VIOLATION = f"{SLICE}.violation"
@@ -121,8 +122,27 @@ async def speaks_h2(ctx: WalkerContext) -> str:
     return "" if settings is not None else f"no server preface ({link.closed or 'silent'})"
 
 
+#: One flood at a time per actor process (per trio run): walkers of one actor would
+#: otherwise take each other's floods for their baseline and their harm for the server's.
+_FLOOD_LOCKS: weakref.WeakKeyDictionary[object, trio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _flood_lock() -> trio.Lock:
+    root = trio.lowlevel.current_root_task()
+    lock = _FLOOD_LOCKS.get(root)
+    if lock is None:
+        lock = _FLOOD_LOCKS[root] = trio.Lock()
+    return lock
+
+
 async def flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
-    """One flood class: flood, judge, confirm a violation by a second flood, count."""
+    """One flood class (alone in this actor): flood, judge, confirm a violation by a second
+    flood, count."""
+    async with _flood_lock():
+        return await _flood_case(ctx, flood)
+
+
+async def _flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
     ctx.begin_case(flood.name)  # crash attribution (actors.flight)
     tally = ctx.tally
     first = await attempt(ctx, flood, recover=False)
@@ -186,7 +206,9 @@ async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool) -> Attem
         if rss[0] is not None:
             nursery.start_soon(_sample_peak, pid, rss, done)
         try:
-            reaction = await flood_once(ctx, flood, bounds, settled, sending_over)
+            reaction = await flood_once(
+                ctx, flood, bounds, _path(ctx), _setting(ctx, "control_timeout_s", 5.0),
+                _setting(ctx, "settle_s", 0.5), settled, sending_over)
         finally:
             sending_over.set()
             done.set()
@@ -248,97 +270,6 @@ async def _sample_peak(pid: int | None, rss: list[int | None], done: trio.Event)
             rss[1] = now
         with trio.move_on_after(RSS_EVERY_S):
             await done.wait()
-
-
-async def flood_once(ctx: WalkerContext, flood: FloodClass, bounds: FloodBounds,
-                     settled: Any, sending_over: trio.Event) -> FloodReaction | str:
-    """Send ``flood`` within ``bounds`` while reading what the server answers; after the
-    last burst keep reading for ``h2flood_settle_s`` (a late GOAWAY still counts), call
-    ``settled()`` (the RSS "after" sample, the connection still open) and close."""
-    timeout = _setting(ctx, "control_timeout_s", 5.0)
-    try:
-        with trio.fail_after(timeout * 2):
-            link = await h2_link.open_link(ctx.target, timeout, settings=flood.preface_settings)
-    except (trio.TooSlowError, net.TransportError, h2_link.NotHttp2) as exc:
-        return f"flood connection failed: {exc}"
-    try:
-        if await h2_link.server_preface(link, timeout) is None:
-            return f"no server preface on the flood connection ({link.closed or 'silent'})"
-        link.reader.cap = 1 << 40  # frames are counted, not kept: no cap on what we drain
-        seen = _Seen(closed=link.closed)
-        seen.take(link.frames)
-        state = FloodState(ctx.target.host_header, _path(ctx), ctx.target.scheme)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_drain, link, seen)
-            sent, stopped = await _send_bursts(link, flood, state, bounds, seen)
-            sending_over.set()
-            await trio.sleep(_setting(ctx, "settle_s", 0.5))
-            settled()
-            nursery.cancel_scope.cancel()
-    finally:
-        await link.aclose(reset=True)
-    return FloodReaction(frames_sent=sent, goaway_code=seen.goaway_code,
-                         rst_streams=seen.rst_streams, closed=seen.closed,
-                         stopped_reading=stopped)
-
-
-async def _send_bursts(link: h2_link.H2Link, flood: FloodClass, state: FloodState,
-                       bounds: FloodBounds, seen: _Seen) -> tuple[int, bool]:
-    """(frames sent, whether the server stopped reading)."""
-    sent = octets = 0
-    end = trio.current_time() + bounds.max_seconds
-    data, count = flood.opening(state)
-    while True:
-        if data:
-            try:
-                with trio.fail_after(bounds.send_timeout_s):
-                    await link.stream.send_all(data)
-            except trio.TooSlowError:
-                return sent, True
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                seen.closed = seen.closed or "reset"
-                return sent, False
-            sent += count
-            octets += len(data)
-        if (sent >= bounds.max_frames or octets >= bounds.max_bytes or seen.ended
-                or trio.current_time() >= end):
-            return sent, False
-        data, count = flood.burst(state)
-        if not data:  # the stream ids ran out
-            return sent, False
-
-
-@dataclass
-class _Seen:
-    goaway_code: int | None = None
-    rst_streams: int = 0
-    closed: str = ""
-
-    @property
-    def ended(self) -> bool:
-        return self.goaway_code is not None or bool(self.closed)
-
-    def take(self, frames: list[fr.Frame]) -> None:
-        for frame in frames:
-            if frame.type == fr.FrameType.GOAWAY and self.goaway_code is None:
-                self.goaway_code = frame.error_code()
-            elif frame.type == fr.FrameType.RST_STREAM:
-                self.rst_streams += 1
-
-
-async def _drain(link: h2_link.H2Link, seen: _Seen) -> None:
-    """Read everything the server sends on the flood connection, counting what bounds it
-    (a server whose answers we left unread would stall on them, not on the flood)."""
-    while not seen.closed:
-        try:
-            chunk = await link.stream.receive_some(h2_link.READ_CHUNK)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            seen.closed = "reset"
-            return
-        if not chunk:
-            seen.closed = "eof"
-            return
-        seen.take(link.reader.feed(chunk))
 
 
 def evidence_of(done: Attempt) -> dict[str, Any]:
