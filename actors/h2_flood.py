@@ -49,6 +49,8 @@ from protocols.h2_floods import BY_NAME, CATALOGUE, FloodBounds, FloodClass
 SLICE = "h2flood"
 VIOLATION = f"{SLICE}.violation"
 RSS_EVERY_S = 0.1
+#: The confirmation's answer when the target never answered a control request again.
+NOT_RECOVERED = "no control request answered since the first flood"
 #: A flood shorter than this measures nothing worth judging.
 MIN_FLOOD_S = 0.3
 
@@ -158,7 +160,10 @@ async def _flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
     evidence = evidence_of(first)
     if verdict is Verdict.VIOLATION:
         again = await attempt(ctx, flood, recover=True)
-        confirmed = not isinstance(again, str) and again.judgement.verdict is Verdict.VIOLATION
+        # The harm outlasting the first flood (no control request answered since) is the
+        # same harm, repeated: it confirms.
+        confirmed = again == NOT_RECOVERED or (
+            isinstance(again, Attempt) and again.judgement.verdict is Verdict.VIOLATION)
         evidence["confirmation"] = again if isinstance(again, str) else evidence_of(again)
         if confirmed:
             tally.incr(f"{SLICE}.case.{flood.name}.violation")
@@ -187,6 +192,8 @@ async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool) -> Attem
     """Baseline, flood with control traffic beside it, verdict; a string says why nothing
     could be judged (the flood connection failed, no server preface)."""
     baseline = await _baseline(ctx, recover)
+    if baseline is None:
+        return NOT_RECOVERED
     seconds = min(_setting(ctx, "seconds", 3.0), ctx.remaining() - 1.0)
     if seconds < MIN_FLOOD_S:
         return "too little time left for a flood"
@@ -225,16 +232,18 @@ async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool) -> Attem
     return Attempt(flood, judgement, reaction, baseline, during, trace)
 
 
-async def _baseline(ctx: WalkerContext, recover: bool) -> list[ControlSample]:
+async def _baseline(ctx: WalkerContext, recover: bool) -> list[ControlSample] | None:
     """Control requests just before the flood. ``recover``: first wait (up to
-    ``h2flood_recover_s``) for one to succeed, so a confirmation starts from a target that
-    came back from the first flood; one that never does keeps its failed baseline."""
+    ``h2flood_recover_s``) for one to succeed, so that a confirmation starts from a target
+    that came back from the first flood; None when it never did."""
     timeout = _setting(ctx, "control_timeout_s", 5.0)
     with ctx.aside_case("baseline"):
         if recover:
-            with trio.move_on_after(_setting(ctx, "recover_s", 10.0)):
+            with trio.move_on_after(_setting(ctx, "recover_s", 10.0)) as waited:
                 while (await control_request(ctx.target, _path(ctx), timeout)).latency_s is None:
                     await trio.sleep(0.2)
+            if waited.cancelled_caught:
+                return None
         return [await control_request(ctx.target, _path(ctx), timeout)
                 for _ in range(int(_setting(ctx, "baseline", 5)))]
 

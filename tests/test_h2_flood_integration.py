@@ -193,3 +193,38 @@ def test_a_target_without_http2_is_left_alone():
     ctx = trio.run(main)
     assert ctx.tally.counters.get("h2flood.not_h2") == 1
     assert "h2flood.sent" not in ctx.tally.counters and ctx.violations == []
+
+
+def _attempt_with(verdict: Verdict) -> h2_flood.Attempt:
+    from protocols.h2_flood_verdict import Bound, FloodReaction, Judgement
+
+    return h2_flood.Attempt(BY_NAME["ping"], Judgement(verdict, "why", Bound.NONE, 0.01, 2.0, 0),
+                            FloodReaction(frames_sent=10), [], [], None)
+
+
+@pytest.mark.parametrize("second,counted,unconfirmed", [
+    (Verdict.VIOLATION, True, False),
+    (h2_flood.NOT_RECOVERED, True, False),  # the harm outlasted the first flood
+    (Verdict.ABSORBED, False, True),
+    ("too little time left for a flood", False, True),
+])
+def test_only_a_repeated_violation_counts(monkeypatch, second, counted, unconfirmed):
+    answers = [_attempt_with(Verdict.VIOLATION),
+               _attempt_with(second) if isinstance(second, Verdict) else second]
+
+    async def fake_attempt(ctx: Any, flood: Any, recover: bool) -> Any:
+        assert recover is (len(answers) == 1)  # the second flood waits for a recovery
+        return answers.pop(0)
+
+    monkeypatch.setattr(h2_flood, "attempt", fake_attempt)
+
+    async def main() -> Any:
+        ctx = _ctx("http://127.0.0.1:9/", SHORT)
+        return ctx, await h2_flood.flood_case(ctx, BY_NAME["ping"])
+
+    ctx, verdict = trio.run(main)
+    counters = ctx.tally.counters
+    assert (verdict is Verdict.VIOLATION) is counted
+    assert counters.get(h2_flood.VIOLATION, 0) == int(counted) == len(ctx.violations)
+    assert counters.get("h2flood.unconfirmed", 0) == int(unconfirmed)
+    assert counters.get("h2flood.case.ping.unjudged", 0) == int(unconfirmed)
