@@ -65,11 +65,15 @@ async def run(ctx: WalkerContext) -> None:
     if via is None:
         return
     cases = _case_cycle(ctx, via)
-    while not ctx.expired():
-        case = next(cases)
-        await case_once(ctx, case, via)
-        if not await survival(ctx, case, via):
-            return  # a dead target: the coordinator's liveness check takes it from here
+    # A case (and its confirmation and probe) started just before the deadline may finish
+    # after it, but not by more than one case's worth of time.
+    overrun = float(ctx.settings.get("h2_case_timeout", 3.0)) + _timeout(ctx)
+    with trio.move_on_after(max(ctx.remaining(), 0.0) + overrun):
+        while not ctx.expired():
+            case = next(cases)
+            await case_once(ctx, case, via)
+            if not await survival(ctx, case, via):
+                return  # a dead target: the coordinator's liveness check takes it from here
 
 
 def _case_cycle(ctx: WalkerContext, via: Via) -> Iterator[H2Case]:
