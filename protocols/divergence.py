@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from protocols import adversarial_cases, websocket_cases
+from protocols import adversarial_cases, h2_cases, tls_cases, websocket_cases
 
 SEVERITY_ORDER = {"HIGH": 0, "MED": 1, "LOW": 2}
 #: Within a severity: invariants (the verdicts) first, then the cases and counters behind them.
@@ -46,6 +46,8 @@ KIND_ORDER = {"invariant": 0, "case": 1, "cell": 2, "counter": 3}
 CATALOGUES: dict[str, Mapping[str, Any]] = {
     "adv": adversarial_cases.BY_NAME,
     "ws": websocket_cases.BY_NAME,
+    "h2": h2_cases.BY_NAME,
+    "tls": tls_cases.BY_NAME,
 }
 #: Result blocks of fleet commands that judge outside the tallies (their own verdicts).
 COMMAND_BLOCKS = ("watch", "proxy")
