@@ -51,9 +51,10 @@ Q_UNKNOWN = ("Implementations MUST ignore unknown or unsupported values in all e
 Q_UNKNOWN_IN_BLOCK = ("However, extension frames that appear in the middle of a field block "
                       "(Section 4.3) are not permitted; these MUST be treated as a connection "
                       "error (Section 5.4.1) of type PROTOCOL_ERROR.")
-Q_FLAGS = ("Unused flags MUST be ignored on receipt and MUST be left unset (0x0) when sending.")
-Q_RESERVED = ("Reserved: A reserved 1-bit field. The semantics of this bit are undefined, and "
-              "the bit MUST remain unset (0x0) when sending and MUST be ignored when receiving.")
+Q_FLAGS = ("Unused flags MUST be ignored on receipt and MUST be left unset (0x00) when "
+           "sending.")
+Q_RESERVED = ("A reserved 1-bit field. The semantics of this bit are undefined, and the bit "
+              "MUST remain unset (0x00) when sending and MUST be ignored when receiving.")
 Q_SETTINGS_STREAM = ("If an endpoint receives a SETTINGS frame whose Stream Identifier field is "
                      "anything other than 0x00, the endpoint MUST respond with a connection "
                      "error (Section 5.4.1) of type PROTOCOL_ERROR.")
