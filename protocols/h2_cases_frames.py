@@ -11,9 +11,11 @@ them: the connection must still answer it.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from protocols import h2_frames as fr
 from protocols.h2_case_model import (
+    Builder,
     Expect,
     Group,
     H2Case,
@@ -119,8 +121,8 @@ def _settings(**values: int) -> bytes:
         {getattr(fr.Setting, k.upper()): v for k, v in values.items()}))
 
 
-def _case(name: str, group: Group, build, expect: Expect, rfc: str, quote: str,
-          codes: frozenset[int] = frozenset(), **more) -> H2Case:
+def _case(name: str, group: Group, build: Builder, expect: Expect, rfc: str, quote: str,
+          codes: frozenset[int] = frozenset(), **more: Any) -> H2Case:
     return H2Case(name, group, build, expect, rfc, quote, codes=codes, **more)
 
 

@@ -12,8 +12,18 @@ vulnerabilities"): HIGH (I-H2-ACCEPTED).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from protocols import h2_frames as fr
-from protocols.h2_case_model import Expect, Group, H2Case, H2Env, H2Reaction, request_block
+from protocols.h2_case_model import (
+    Builder,
+    Expect,
+    Group,
+    H2Case,
+    H2Env,
+    H2Reaction,
+    request_block,
+)
 from protocols.outcome import Requirement, Severity
 
 E = fr.ErrorCode
@@ -137,7 +147,10 @@ def _fields(env: H2Env, method: str = "GET", scheme: str | None = None,
                              scheme or env.scheme)
 
 
-def _request(fields_of, end_stream: bool = True):
+FieldsOf = Callable[[H2Env], list[tuple[str, str]]]
+
+
+def _request(fields_of: FieldsOf, end_stream: bool = True) -> Builder:
     """A builder sending one HEADERS whose (possibly malformed) fields ``fields_of(env)``
     gives, encoded plainly (no Huffman) so the evidence is readable."""
     def build(env: H2Env) -> bytes:
@@ -146,7 +159,7 @@ def _request(fields_of, end_stream: bool = True):
     return build
 
 
-def _malformed(name: str, fields_of, rfc: str, quote: str,
+def _malformed(name: str, fields_of: FieldsOf, rfc: str, quote: str,
                requirement: Requirement = Requirement.MUST,
                severity: Severity = Severity.HIGH) -> H2Case:
     """A malformed request. HIGH when serving it carries a known attack on (a framing
@@ -159,15 +172,15 @@ def _malformed(name: str, fields_of, rfc: str, quote: str,
                   severity=severity, codes=PROTOCOL)
 
 
-def _extra(name: str, value: str):
+def _extra(name: str, value: str) -> FieldsOf:
     return lambda env: [*_fields(env), (name, value)]
 
 
-def _without(pseudo: str):
+def _without(pseudo: str) -> FieldsOf:
     return lambda env: [f for f in _fields(env) if f[0] != pseudo]
 
 
-def _late(name: str, build, rfc: str, quote: str) -> H2Case:
+def _late(name: str, build: Builder, rfc: str, quote: str) -> H2Case:
     # The head is valid, so the response may come before the defect arrives (§8.1.1 "A
     # server MAY generate a final response before receiving an entire request"): a response
     # with no reset afterwards is tolerated, not proof of acceptance.
@@ -176,7 +189,7 @@ def _late(name: str, build, rfc: str, quote: str) -> H2Case:
                   tolerated=frozenset({H2Reaction.ALIVE, H2Reaction.ACCEPTED}))
 
 
-def _post_with(after: bytes = b"", content_length: str | None = None):
+def _post_with(after: bytes = b"", content_length: str | None = None) -> Builder:
     def build(env: H2Env) -> bytes:
         extra = [("content-length", content_length)] if content_length else []
         head = fr.header_block([*_fields(env, "POST"), *extra], huffman=False)

@@ -11,9 +11,11 @@ the RFC's rules for a "closed" stream apply and ignoring is tolerated (graded le
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from protocols import h2_frames as fr
 from protocols.h2_case_model import (
+    Builder,
     Expect,
     Group,
     H2Case,
@@ -91,8 +93,8 @@ Q_MINIMAL = ("An endpoint can perform this minimal processing for all streams th
 RACY_CLOSE = frozenset({H2Reaction.ALIVE})
 
 
-def _case(name: str, group: Group, build, expect: Expect, rfc: str, quote: str,
-          codes: frozenset[int] = frozenset(), **more) -> H2Case:
+def _case(name: str, group: Group, build: Builder, expect: Expect, rfc: str, quote: str,
+          codes: frozenset[int] = frozenset(), **more: Any) -> H2Case:
     return H2Case(name, group, build, expect, rfc, quote, codes=codes, **more)
 
 
