@@ -109,6 +109,11 @@ class FloodClass:
     #: Our SETTINGS in the connection preface (None: the defaults).
     preface_settings: Mapping[int, int] | None = None
 
+    @property
+    def rfc(self) -> str:
+        """What results and reports print beside a failing case (``coordinator.results``)."""
+        return self.reference
+
 
 def hpack_int(value: int, prefix_bits: int, first: int = 0) -> bytes:
     """RFC 7541 §5.1 integer representation, ``first`` holding the bits above the prefix."""
@@ -133,11 +138,13 @@ def literal_field(name: bytes, value: bytes, indexed: bool) -> bytes:
 
 def _rapid_reset(state: FloodState) -> Burst:
     out = bytearray()
-    for _ in range(100):
+    pairs = 0
+    while pairs < 100 and not state.exhausted:
+        pairs += 1
         sid = state.new_stream()
         out += fr.headers(sid, state.request_block())
         out += fr.rst_stream(sid, fr.ErrorCode.CANCEL)
-    return bytes(out), 200
+    return bytes(out), 2 * pairs
 
 
 def _continuation_open(state: FloodState) -> Burst:
@@ -187,9 +194,9 @@ def _hpack_table(state: FloodState) -> Burst:
     indexing (~45 KB a block, in a HEADERS and two CONTINUATION frames): a decoder that
     honours the size keeps them all."""
     out = bytearray()
-    for _ in range(4):
-        if state.exhausted:
-            break
+    blocks = 0
+    while blocks < 4 and not state.exhausted:
+        blocks += 1
         sid = state.new_stream()
         first = bytearray(hpack_int(HUGE_TABLE_SIZE, 5, 0x20))
         first += fr.header_block(fr.request_fields("HEAD", state.authority, state.path,
@@ -198,7 +205,7 @@ def _hpack_table(state: FloodState) -> Burst:
         out += fr.headers(sid, bytes(first), end_headers=False)
         out += fr.continuation(sid, _indexed_fields(state, 5), end_headers=False)
         out += fr.continuation(sid, _indexed_fields(state, 5), end_headers=True)
-    return bytes(out), 12
+    return bytes(out), 3 * blocks
 
 
 def _indexed_fields(state: FloodState, count: int) -> bytes:
@@ -210,11 +217,11 @@ def _indexed_fields(state: FloodState, count: int) -> bytes:
 def _zero_window(state: FloodState) -> Burst:
     """Requests whose responses the server may not send (our initial window is 0)."""
     out = bytearray()
-    for _ in range(20):
-        if state.exhausted:
-            break
+    count = 0
+    while count < 20 and not state.exhausted:
         out += fr.headers(state.new_stream(), state.request_block())
-    return bytes(out), 20
+        count += 1
+    return bytes(out), count
 
 
 CATALOGUE: tuple[FloodClass, ...] = (
