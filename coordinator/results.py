@@ -155,7 +155,8 @@ def failing_cases(counters: Mapping[str, int], examples: Mapping[str, Any]) -> d
 def case_reference(slice_name: str, case: str) -> tuple[str | None, str | None]:
     """The RFC section and requirement of a catalogue case, from the catalogue itself."""
     catalogues = {"adv": "protocols.adversarial_cases", "ws": "protocols.websocket_cases",
-                  "h2": "protocols.h2_cases", "tls": "protocols.tls_cases"}
+                  "h2": "protocols.h2_cases", "tls": "protocols.tls_cases",
+                  "h2flood": "protocols.h2_floods"}
     module_name = catalogues.get(slice_name)
     if module_name is None:
         return None, None
