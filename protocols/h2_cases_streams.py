@@ -86,6 +86,8 @@ Q_CONT_VALID = ("Any number of CONTINUATION frames can be sent, as long as the p
                 "without the END_HEADERS flag set.")
 Q_MINIMAL = ("An endpoint can perform this minimal processing for all streams that are in the "
              "\"closed\" state.")
+Q_PUSH = ("A client cannot push. Thus, servers MUST treat the receipt of a PUSH_PROMISE frame "
+          "as a connection error (Section 5.4.1) of type PROTOCOL_ERROR.")
 #: The server may have answered and closed the stream before our frame arrives (§5.1
 #: "closed": "An endpoint MAY treat receipt of any other type of frame on a closed stream as
 #: a connection error", and "An endpoint can perform this minimal processing for all streams
@@ -115,6 +117,13 @@ def _three_fragments(env: H2Env) -> bytes:
     return (fr.headers(env.sid(), block[:a], end_headers=False)
             + fr.continuation(env.sid(), block[a:b], end_headers=False)
             + fr.continuation(env.sid(), block[b:]))
+
+
+def _push_promise(env: H2Env) -> bytes:
+    """A PUSH_PROMISE on the client's open stream promising server stream 2 (§6.6)."""
+    promised = struct.pack("!I", 2) + request_block(env)
+    return (fr.headers(env.sid(), request_block(env, "POST"), end_stream=False)
+            + fr.build_frame(T.PUSH_PROMISE, fr.FLAG_END_HEADERS, env.sid(), promised))
 
 
 def _priority(stream: int) -> bytes:
@@ -149,6 +158,8 @@ STATE_CASES = (
           PROTOCOL),
     _case("priority_on_stream_0", Group.STREAM_STATES, lambda env: _priority(0), C,
           "RFC 9113 §6.3", Q_PRIORITY_0, PROTOCOL),
+    _case("push_promise_from_client", Group.STREAM_STATES, _push_promise, C, "RFC 9113 §8.4",
+          Q_PUSH, PROTOCOL),
     _case("window_update_after_end_stream_ignored", Group.FLOW_CONTROL,
           lambda env: get(env) + fr.window_update(env.sid(), 1024), IGN, "RFC 9113 §6.9",
           Q_WU_CLOSED),
