@@ -156,6 +156,7 @@ async def _flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
     tally.incr(f"{SLICE}.sent")
     tally.incr(f"{SLICE}.frames", first.reaction.frames_sent)
     tally.incr(f"{SLICE}.bound.{first.judgement.bound.value}")
+    tally.incr(f"{SLICE}.drew.{flood.name}.{first.judgement.bound.value}")  # per class
     verdict = first.judgement.verdict
     evidence = evidence_of(first)
     if verdict is Verdict.VIOLATION:
@@ -179,7 +180,8 @@ async def _flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
     if verdict is not Verdict.VIOLATION:
         tally.incr(f"{SLICE}.case.{flood.name}.{_case_verdict(verdict)}")
     ctx.record_exchange(slice=SLICE, flood=flood.name, verdict=verdict.value,
-                        reason=first.judgement.reason)
+                        reason=first.judgement.reason, frames=first.reaction.frames_sent,
+                        server=first.reaction.describe())
     return verdict
 
 
