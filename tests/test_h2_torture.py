@@ -157,7 +157,8 @@ def test_hypercorn(ca: str, scheme: str) -> None:
 
 class DefectiveH2:
     """An h2-library server with one defect: ``lax`` serves requests whatever their
-    headers (h2's validation off), ``drop`` discards a zero WINDOW_UPDATE before h2 sees it
+    headers (h2's validation off; ``slow`` refuses them with a 400, but only 0.2 s after
+    it answered the PING that followed), ``drop`` discards a zero WINDOW_UPDATE before h2 sees it
     (a frame it must refuse is ignored), ``crash`` stops answering anyone after an unknown
     frame type (a frame it must ignore kills it)."""
 
@@ -173,7 +174,7 @@ class DefectiveH2:
 
         if self.dead:
             return
-        lax = self.mode == "lax"
+        lax = self.mode in ("lax", "slow")
         conn = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=False, validate_inbound_headers=not lax,
             normalize_inbound_headers=not lax))
@@ -204,6 +205,13 @@ class DefectiveH2:
                 return
             for event in events:
                 if isinstance(event, h2.events.RequestReceived):
+                    if self.mode == "slow":  # 400, 0.2 s after the PING was answered
+                        await stream.send_all(conn.data_to_send())
+                        await trio.sleep(0.2)
+                        conn.send_headers(event.stream_id, [(":status", "400"),
+                                                            ("content-length", "0")],
+                                          end_stream=True)
+                        continue
                     conn.send_headers(event.stream_id, [(":status", "200"),
                                                         ("content-length", "2")])
                     conn.send_data(event.stream_id, b"ok", end_stream=True)
@@ -235,6 +243,27 @@ def test_oracle_fires_on_defective_servers() -> None:
             assert judgement is not None and judgement.verdict is VIOLATION
             assert judgement.reaction.value == "alive"
             assert ctx.tally.counters["h2.must_violation"] == 1
+
+    trio.run(main)
+
+
+def test_a_malformed_requests_answer_may_lag_the_ping_by_the_grace() -> None:
+    """The application answers after the PING: within ``h2_grace_s`` the 400 is seen (a
+    refusal, pass); with a grace shorter than the lag the stream looks left open (MUST)."""
+    pytest.importorskip("h2")
+
+    async def main() -> None:
+        async with serving(DefectiveH2("slow").handler) as port:
+            patient = walker_ctx(port, "h2", {**FAST, "h2_grace_s": 1.0}, 30)
+            hasty = walker_ctx(port, "h2", {**FAST, "h2_grace_s": 0.02,
+                                             "adv_confirm_tries": 0}, 30)
+            case = BY_NAME["connection_header"]
+            waited = await h2_torture.case_once(patient, case, Via.PRIOR)
+            rushed = await h2_torture.case_once(hasty, case, Via.PRIOR)
+        assert waited is not None and (waited.reaction.value, waited.verdict) == ("refused",
+                                                                                  PASS)
+        assert rushed is not None and (rushed.reaction.value, rushed.verdict) == ("alive",
+                                                                                  VIOLATION)
 
     trio.run(main)
 
