@@ -12,7 +12,8 @@ counts only once re-sent alone reproduces it (``actors.confirm``, ``adv_confirm_
 
 After every case a survival probe opens a fresh HTTP/2 connection and PINGs: two failures
 in a row (pause between) are ``h2.crashed`` (I-H2-CRASHED, HIGH). The received bytes in the
-evidence are the frames as read, re-serialised (identical octets except a set R bit).
+evidence are the frames as read, re-serialised (identical octets except a set R bit); the
+sent bytes are the whole connection's, preface included (replayable on a bare connection).
 
 Settings: ``h2_via`` ("alpn", "prior", "upgrade"), ``h2_path`` (default the target's path),
 ``h2_timeout`` (connect/send, seconds, default 5), ``h2_case_timeout`` (how long a server may
@@ -41,6 +42,7 @@ from protocols.errors import HarnessError
 from protocols.h2_case_model import H2Case, H2Env, H2Reaction
 from protocols.h2_cases import CASES
 from protocols.h2_oracle import COUNTER_SEVERITY, H2Judgement, H2Oracle
+from protocols.h2c import build_upgrade_request
 from protocols.outcome import Severity, Verdict
 from protocols.tls_options import ALPN_H2
 
@@ -189,6 +191,17 @@ async def _open(ctx: WalkerContext, case: H2Case, via: Via) -> tuple[H2Link, byt
     return link, case.build(env_for(ctx, via, first))
 
 
+def _prologue(ctx: WalkerContext, case: H2Case, via: Via) -> bytes:
+    """What the connection carried before the case's own bytes (``actors.h2_link``): the
+    h2c upgrade request, our preface and the ACK of the server's SETTINGS; a preface case
+    sends its own preface instead. With it the evidence replays on a bare connection."""
+    if case.preface is not None:
+        return b""
+    upgrade = build_upgrade_request(_path(ctx), ctx.target.host_header) \
+        if via is Via.UPGRADE else b""
+    return upgrade + fr.client_preface(fr.DEFAULT_SETTINGS) + fr.SETTINGS_ACK
+
+
 async def _exchange(ctx: WalkerContext, case: H2Case, via: Via,
                     count: bool = True) -> CaseRun | None:
     """Send the case and judge the answer; ``count``: move the sent/unjudged counters (a
@@ -224,7 +237,8 @@ async def _exchange(ctx: WalkerContext, case: H2Case, via: Via,
         judgement = oracle.finish(ending, link.reader.problem)
         received = b"".join(fr.build_frame(f.type, f.flags, f.stream_id, f.payload)
                             for f in link.frames)
-        return CaseRun(judgement, wire, received, trio.current_time() - started)
+        sent = _prologue(ctx, case, via) + wire
+        return CaseRun(judgement, sent, received, trio.current_time() - started)
     finally:
         await link.aclose()
 

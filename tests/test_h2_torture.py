@@ -121,6 +121,7 @@ def test_nginx_over_tls(ca: str) -> None:
     (counter, evidence), = violations
     assert counter == "h2.accepted_malformed" and evidence["case"] == "transfer_encoding_header"
     assert b"chunked" in evidence["sent"] and evidence["received"]  # name from the static table
+    assert evidence["sent"].startswith(fr.CLIENT_MAGIC)  # replayable: preface included
     assert "§8.2.2" in evidence["rfc"] and "response status 200" in evidence["detail"]
     assert evidence["confirmation"] == "confirmed"  # re-sent alone, it reproduced
     assert counters["h2.must_violation"] == 9
@@ -313,7 +314,11 @@ def test_upgrade_only_server_is_driven_over_the_upgraded_connection() -> None:
         assert not any(k.startswith("h2.case.preface_bad_magic") for k in counters)
         assert not counters.get("h2.unjudged") and ctx.violations == []
         sent = [e["sent"] for e in ctx.recent if e.get("case") == "data_on_idle_stream"]
-        assert sent and fr.FrameReader().feed(sent[0])[0].stream_id == 3
+        # the evidence is the whole connection: upgrade request, preface, then the case
+        upgrade, _, frames = sent[0].partition(fr.CLIENT_MAGIC)
+        assert b"Upgrade: h2c" in upgrade
+        data = [f for f in fr.FrameReader().feed(frames) if f.type == fr.FrameType.DATA]
+        assert [f.stream_id for f in data] == [3]
 
     trio.run(main)
 
