@@ -59,6 +59,13 @@ TRANSPORT_CAUSES = (
     "timeout",
     "protocol_error",
     "too_large",
+    # Over TLS (actors.tls): the handshake refused the certificate, failed, or timed out,
+    # or a record was bad mid-stream; and an OS error the transport could not name.
+    "tls_verify",
+    "tls_handshake",
+    "tls_timeout",
+    "tls_error",
+    "io_error",
 )
 RETRY_AFTER_MAX_S = 2.0
 #: Wait after a 429 that carries no usable Retry-After.
