@@ -2,7 +2,8 @@
 I-H2-FLOOD for its own flood class; the same server without a defect and nginx 1.22 (TLS,
 ALPN h2) pass every flood class; a target without
 HTTP/2 is counted ``h2flood.not_h2`` and left alone. hypercorn does not pass every class: it
-stalls other clients under PING and SETTINGS floods (see its test).
+stalls other clients under SETTINGS floods, and under PING floods near the limit (see its
+test).
 
 Floods are short here (0.6 s); a defect's memory limit is 16 MiB (``h2flood_rss_limit_mib``)
 where a run uses 64 MiB, because a 0.6 s flood on a loaded 2-core machine does not reach
@@ -105,10 +106,11 @@ def test_rapid_reset_defect_is_confirmed_and_reported(flawed_servers):
     assert evidence["control_ms_before"] and evidence["rss_mib"] is not None
 
 
-def _every_flood_judged(url: str, settings: dict[str, Any],
-                        failing: tuple[str, ...] = ()) -> dict[str, int]:
+def _every_flood_judged(url: str, settings: dict[str, Any], failing: tuple[str, ...] = (),
+                        either: tuple[str, ...] = ()) -> dict[str, int]:
     """Every flood class once through ``flood_case``: those in ``failing`` are confirmed
-    violations, every other one passes (bounded or absorbed)."""
+    violations, those in ``either`` may go both ways (counted as such), every other one
+    passes (bounded or absorbed)."""
     async def main() -> Any:
         ctx = _ctx(url, settings)
         assert await h2_flood.speaks_h2(ctx) == ""
@@ -116,17 +118,19 @@ def _every_flood_judged(url: str, settings: dict[str, Any],
             verdict = await h2_flood.flood_case(ctx, flood)
             if flood.name in failing:
                 assert verdict is Verdict.VIOLATION, flood.name
-            else:
+            elif flood.name not in either:
                 assert verdict in (Verdict.BOUNDED, Verdict.ABSORBED), flood.name
         return ctx
 
     ctx = trio.run(main)
-    assert sorted(e["flood"] for _, e in ctx.violations) == sorted(failing)
+    reported = sorted(e["flood"] for _, e in ctx.violations)
+    assert sorted(set(reported) - set(either)) == sorted(failing)
     counters = ctx.tally.counters
     assert counters["h2flood.sent"] == len(CATALOGUE)
     for flood in CATALOGUE:
-        verdict = "violation" if flood.name in failing else "pass"
-        assert counters[f"h2flood.case.{flood.name}.{verdict}"] == 1
+        if flood.name not in either:
+            verdict = "violation" if flood.name in failing else "pass"
+            assert counters[f"h2flood.case.{flood.name}.{verdict}"] == 1
     return counters
 
 
@@ -151,12 +155,13 @@ def test_nginx_over_tls_passes_every_flood(tmp_path):
         _every_flood_judged(url, {**SHORT, "target_pid": proc.pid})
 
 
-def test_hypercorn_h2c_stalls_under_ping_and_settings_floods_and_passes_the_rest():
-    """hypercorn (h2 underneath) sets no limit on PING or SETTINGS frames and its event loop
-    serves the flood connection first: control requests on other connections wait 0.3-1.4 s
-    while it works through the frames (CVE-2019-9512 / -9515 class), every time. The other
-    floods it bounds (rapid reset ends the connection, CONTINUATION, HPACK and a 101st
-    stream get a GOAWAY) or absorbs (empty DATA) without harm."""
+def test_hypercorn_h2c_stalls_under_settings_floods_and_passes_the_rest():
+    """hypercorn (h2 underneath) sets no limit on SETTINGS or PING frames and its event loop
+    serves the flood connection first: under 50k SETTINGS control requests on other
+    connections wait 0.4-1.4 s while it works through them (CVE-2019-9515 class), every
+    time; under 50k PINGs (CVE-2019-9512) 0.3-0.7 s, near the limit. The other floods it
+    bounds (rapid reset ends the connection, CONTINUATION, HPACK and a 101st stream get a
+    GOAWAY) or absorbs (empty DATA) without harm."""
     pytest.importorskip("hypercorn")
     port = free_port()
     # Its stderr stays quiet: a rapid reset flood ends hypercorn's connection with an
@@ -165,8 +170,11 @@ def test_hypercorn_h2c_stalls_under_ping_and_settings_floods_and_passes_the_rest
                              str(port)], cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
-        _every_flood_judged(f"http://127.0.0.1:{port}/", {**SHORT, "target_pid": proc.pid},
-                            failing=("settings", "ping"))
+        # The run's flood length (3 s, 50k frames). 50k PINGs stall it 0.3-0.7 s, around
+        # the 250 ms slack: confirmed in most runs, not in all.
+        _every_flood_judged(f"http://127.0.0.1:{port}/",
+                            {**SHORT, "h2flood_seconds": 3.0, "target_pid": proc.pid},
+                            failing=("settings",), either=("ping",))
     finally:
         stop(proc)
 
