@@ -1,9 +1,10 @@
 """The verdict on one HTTP/2 flood (I-H2-FLOOD): pure, from what was measured.
 
 How this works: control requests run on other connections before the flood (the baseline)
-and during it; the flood connection records how the server reacted (GOAWAY, RST_STREAM,
-close, stopped reading, or nothing); with the target's pid, its RSS before, at the peak and
-after. ``judge`` turns that into one ``Judgement``.
+and during it (one started at a fixed pace, so the median says for how much of the flood a
+new client met that latency); the flood connection records how the server reacted
+(GOAWAY, RST_STREAM, close, stopped reading, or nothing); with the target's pid, its RSS
+before, at the peak and after. ``judge`` turns that into one ``Judgement``.
 
 What fails, and why only that: RFC 9113 §10.5 asks servers to "track the use of these
 features and set limits on their use" (a SHOULD) and lets them answer with
