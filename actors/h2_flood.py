@@ -160,7 +160,8 @@ async def _flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
     verdict = first.judgement.verdict
     evidence = evidence_of(first)
     if verdict is Verdict.VIOLATION:
-        again = await attempt(ctx, flood, recover=True)
+        reference = None if first.rss is None else first.rss.before
+        again = await attempt(ctx, flood, recover=True, rss_reference=reference)
         # The harm outlasting the first flood (no control request answered since) is the
         # same harm, repeated: it confirms.
         confirmed = again == NOT_RECOVERED or (
@@ -190,9 +191,14 @@ def _case_verdict(verdict: Verdict) -> str:
     return "unjudged" if verdict is Verdict.UNJUDGED else "pass"
 
 
-async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool) -> Attempt | str:
+async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool,
+                  rss_reference: int | None = None) -> Attempt | str:
     """Baseline, flood with control traffic beside it, verdict; a string says why nothing
-    could be judged (the flood connection failed, no server preface)."""
+    could be judged (the flood connection failed, no server preface).
+
+    ``rss_reference``: a confirmation measures memory growth from the first flood's
+    "before": an allocator that kept the first flood's pages reuses them for the second,
+    whose own growth then looks small although the server holds as much again."""
     baseline = await _baseline(ctx, recover)
     if baseline is None:
         return NOT_RECOVERED
@@ -225,7 +231,8 @@ async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool) -> Attem
         return reaction
     trace = None
     if None not in rss:
-        trace = RssTrace(before=rss[0], peak=max(rss), after=rss[2])  # type: ignore[type-var]
+        before = rss[0] if rss_reference is None else min(rss[0], rss_reference)
+        trace = RssTrace(before=before, peak=max(rss), after=rss[2])  # type: ignore[type-var]
     criteria = Criteria(rss_limit=int(_setting(ctx, "rss_limit_mib", 64) * MIB))
     judgement = judge(baseline, during, reaction, trace, criteria)
     for sample in during:

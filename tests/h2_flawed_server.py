@@ -167,8 +167,9 @@ class Connection:
 
     async def respond(self, stream_id: int, method: bytes, scope: trio.CancelScope) -> None:
         with scope:
-            async with POOL:
-                await trio.sleep(WORK_S)
+            if method != b"HEAD":  # HEAD is metadata only: no work, no worker taken
+                async with POOL:
+                    await trio.sleep(WORK_S)
             try:
                 self.conn.send_headers(stream_id, [(b":status", b"200"),
                                                    (b"content-length", b"%d" % len(BODY))],
