@@ -23,16 +23,20 @@ from protocols.h2_flood_verdict import ControlSample
 CONTROL_SETTINGS = {fr.Setting.ENABLE_PUSH: 0, fr.Setting.INITIAL_WINDOW_SIZE: 1 << 20}
 
 
-async def control_request(target: Target, path: str, timeout: float) -> ControlSample:
-    """GET ``path`` on a new HTTP/2 connection; the sample ends at the response's status."""
+async def control_request(target: Target, path: str, timeout: float,
+                          via: h2_link.Via | None = None) -> ControlSample:
+    """GET ``path`` on a new HTTP/2 connection; the sample ends at the response's status.
+    Through an h2c upgrade the upgrade request itself is the GET (stream 1)."""
     started = trio.current_time()
     link: h2_link.H2Link | None = None
     try:
         with trio.fail_after(timeout):
-            link = await h2_link.open_link(target, timeout, settings=CONTROL_SETTINGS)
-            block = fr.header_block(fr.request_fields("GET", target.host_header, path,
-                                                      target.scheme))
-            await link.send(fr.headers(1, block), timeout)
+            link = await h2_link.open_link(target, timeout, via=via,
+                                           settings=CONTROL_SETTINGS, path=path)
+            if link.via is not h2_link.Via.UPGRADE:
+                block = fr.header_block(fr.request_fields("GET", target.host_header, path,
+                                                          target.scheme))
+                await link.send(fr.headers(1, block), timeout)
             if await h2_link.server_preface(link, timeout) is None:
                 return ControlSample(None, error=f"no server preface ({link.closed or 'none'})")
             status = await _status(link, timeout)

@@ -18,7 +18,8 @@ Settings: ``h2flood_classes`` (names, default all), ``h2flood_seconds`` (3),
 ``h2flood_baseline`` (control requests, 5), ``h2flood_probe_interval_s`` (a control
 request every 0.1 s during the flood), ``h2flood_control_timeout_s`` (5),
 ``h2flood_settle_s`` (0.5), ``h2flood_pause_s`` (1), ``h2flood_recover_s`` (10),
-``h2flood_rss_limit_mib`` (64), ``target_pid``, ``health_path``.
+``h2flood_rss_limit_mib`` (64), ``target_pid``, ``health_path``, ``h2_via`` (the HTTP/2
+gate's way to the target: "alpn", "prior" or "upgrade").
 """
 
 from __future__ import annotations
@@ -81,6 +82,13 @@ def _pid(ctx: WalkerContext) -> int | None:
     return int(pid) if pid else None
 
 
+def via_of(ctx: WalkerContext) -> h2_link.Via | None:
+    """How the coordinator's HTTP/2 gate reached the target (``h2_via``); None: the default
+    (ALPN on https, prior knowledge on http)."""
+    named = ctx.settings.get("h2_via")
+    return h2_link.Via(named) if named else None
+
+
 def floods_of(ctx: WalkerContext) -> list[FloodClass]:
     names = ctx.settings.get(f"{SLICE}_classes")
     return [BY_NAME[n] for n in names] if names else list(CATALOGUE)
@@ -110,7 +118,8 @@ async def speaks_h2(ctx: WalkerContext) -> str:
     timeout = _setting(ctx, "control_timeout_s", 5.0)
     try:
         with trio.fail_after(timeout * 2):
-            link = await h2_link.open_link(ctx.target, timeout)
+            link = await h2_link.open_link(ctx.target, timeout, via=via_of(ctx),
+                                           path=_path(ctx))
             try:
                 settings = await h2_link.server_preface(link, timeout)
             finally:
@@ -222,7 +231,8 @@ async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool,
             nursery.start_soon(_sample_peak, pid, rss, done)
         try:
             reaction = await flood_once(
-                ctx, flood, bounds, _path(ctx), _setting(ctx, "control_timeout_s", 5.0),
+                ctx, flood, bounds, via_of(ctx), _path(ctx),
+                _setting(ctx, "control_timeout_s", 5.0),
                 _setting(ctx, "settle_s", 0.5), settled, sending_over)
         finally:
             sending_over.set()
@@ -245,16 +255,18 @@ async def _baseline(ctx: WalkerContext, recover: bool) -> list[ControlSample] | 
     """Control requests just before the flood. ``recover``: first wait (up to
     ``h2flood_recover_s``) for one to succeed, so that a confirmation starts from a target
     that came back from the first flood; None when it never did."""
-    timeout = _setting(ctx, "control_timeout_s", 5.0)
+    async def control() -> ControlSample:
+        return await control_request(ctx.target, _path(ctx),
+                                     _setting(ctx, "control_timeout_s", 5.0), via_of(ctx))
+
     with ctx.aside_case("baseline"):
         if recover:
             with trio.move_on_after(_setting(ctx, "recover_s", 10.0)) as waited:
-                while (await control_request(ctx.target, _path(ctx), timeout)).latency_s is None:
+                while (await control()).latency_s is None:
                     await trio.sleep(0.2)
             if waited.cancelled_caught:
                 return None
-        return [await control_request(ctx.target, _path(ctx), timeout)
-                for _ in range(int(_setting(ctx, "baseline", 5)))]
+        return [await control() for _ in range(int(_setting(ctx, "baseline", 5)))]
 
 
 async def _control_probes(ctx: WalkerContext, during: list[ControlSample],
@@ -269,7 +281,7 @@ async def _control_probes(ctx: WalkerContext, during: list[ControlSample],
     interval = _setting(ctx, "probe_interval_s", 0.1)
 
     async def probe() -> None:
-        during.append(await control_request(ctx.target, _path(ctx), timeout))
+        during.append(await control_request(ctx.target, _path(ctx), timeout, via_of(ctx)))
 
     with ctx.aside_case("control"):
         async with trio.open_nursery() as probes:

@@ -21,15 +21,17 @@ from protocols.h2_floods import FloodBounds, FloodClass, FloodState
 
 
 async def flood_once(ctx: WalkerContext, flood: FloodClass, bounds: FloodBounds,
-                     path: str, timeout: float, settle_s: float, settled: Callable[[], None],
-                     sending_over: trio.Event) -> FloodReaction | str:
+                     via: h2_link.Via | None, path: str, timeout: float, settle_s: float,
+                     settled: Callable[[], None], sending_over: trio.Event
+                     ) -> FloodReaction | str:
     """Send ``flood`` within ``bounds`` while reading what the server answers; set
     ``sending_over`` after the last burst, keep reading for ``settle_s`` (a late GOAWAY
     still counts), call ``settled()`` (the RSS "after" sample, the connection still open)
     and close. A string says why no flood could be sent."""
     try:
         with trio.fail_after(timeout * 2):
-            link = await h2_link.open_link(ctx.target, timeout, settings=flood.preface_settings)
+            link = await h2_link.open_link(ctx.target, timeout, via=via,
+                                           settings=flood.preface_settings, path=path)
     except (trio.TooSlowError, net.TransportError, h2_link.NotHttp2) as exc:
         return f"flood connection failed: {exc}"
     try:
@@ -39,6 +41,8 @@ async def flood_once(ctx: WalkerContext, flood: FloodClass, bounds: FloodBounds,
         seen = _Seen(closed=link.closed)
         seen.take(link.frames)
         state = FloodState(ctx.target.host_header, path, ctx.target.scheme)
+        if link.via is h2_link.Via.UPGRADE:
+            state.next_stream_id = 3  # stream 1 was the upgrade request (RFC 7540 §3.2)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_drain, link, seen)
             sent, stopped = await _send_bursts(link, flood, state, bounds, seen)
