@@ -157,10 +157,12 @@ def test_hypercorn_h2c_stalls_under_settings_floods_and_passes_the_rest():
     try:
         wait_for_port(port)
         # The run's flood length (3 s, 50k frames). 50k PINGs stall it 0.3-0.7 s, around
-        # the 250 ms slack: confirmed in most runs, not in all.
+        # the 250 ms slack: confirmed in most runs, not in all. A rapid reset costs it
+        # 100-190 ms before it drops the connection: under the slack here, but close enough
+        # that a slower CI host may cross it, so either verdict is accepted for it too.
         _every_flood_judged(f"http://127.0.0.1:{port}/",
                             {**SHORT, "h2flood_seconds": 3.0, "target_pid": proc.pid},
-                            failing=("settings",), either=("ping",))
+                            failing=("settings",), either=("ping", "rapid_reset"))
     finally:
         stop(proc)
 
