@@ -266,9 +266,9 @@ class H2Member:
         if not conn.ready.is_set():
             self.connecting = True
             await conn.ready.wait()
-            self.connecting = False
-        if conn.failure is not None:
+        if conn.failure is not None:  # ``connecting`` stays: nothing reached the target
             raise net.TransportError(*conn.failure)
+        self.connecting = False
         if conn.closing or not conn.client.usable:
             client = conn.client
             if client.ended:  # it ended before this request got on: say why, try another

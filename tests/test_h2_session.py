@@ -525,3 +525,21 @@ def test_deadlines_and_dead_connections_stay_with_their_streams():
     assert getattr(seen["died"], "cause", None) == "eof"
     assert getattr(seen["other stream"], "cause", None) == "eof"  # failed, did not hang
     assert seen["next opens another"] == b"/b" and seen["opened after"] == 2
+
+
+def test_a_refused_connect_is_marked_as_connecting():
+    """A connection that never opened reached nothing: the walker records no ``sent_at``
+    for it (crash attribution keeps refused connects apart, as over HTTP/1.1)."""
+    async def main() -> tuple[str, bool]:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        port = listeners[0].socket.getsockname()[1]
+        for listener in listeners:
+            await listener.aclose()
+        target = Target.from_url(f"http://127.0.0.1:{port}/")
+        async with h2_session.H2Pool(5.0).member(target) as member:
+            with pytest.raises(net.TransportError) as raised:
+                await member.request(
+                    request_fields("GET", "/", target.host_header, "http", (), None), None)
+            return raised.value.cause, member.connecting
+
+    assert trio.run(main) == ("connect_refused", True)
