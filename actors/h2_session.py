@@ -137,7 +137,7 @@ class H2Conn:
                 return
             self._deliver(client.receive(data))
             await self.flush()  # WINDOW_UPDATE, SETTINGS and PING acknowledgements
-            if (client.ended or self.closing) and not self.waiters:
+            if (client.ended or self.closing) and not self.reserved:
                 return
 
     def _deliver(self, finished: list[Finished]) -> None:
@@ -176,11 +176,16 @@ class H2Conn:
         self._reader.cancel()
 
     def forget(self, stream_id: int) -> None:
-        """The caller gave up on ``stream_id`` (its deadline): reset it and, when this was
-        the last stream of a closing connection, let the reader end."""
+        """The caller gave up on ``stream_id`` (its deadline): reset it. (The reader of a
+        closing connection ends when the caller releases its reservation.)"""
         self.waiters.pop(stream_id, None)
         self.client.cancel(stream_id)
-        if self.closing and not self.waiters:
+
+    def end_if_idle(self) -> None:
+        """A closing connection that no request is placed on ends: its reader stops. One
+        that still has requests placed on it (waiting for it to open, or in flight) lives
+        on until the last of them ends, each under its own deadline."""
+        if self.closing and not self.reserved:
             self._reader.cancel()
 
 
@@ -251,6 +256,7 @@ class H2Member:
                 outcome = await self._exchange(conn, fields, body)
             finally:
                 conn.reserved -= 1
+                conn.end_if_idle()
             if outcome is None:  # the connection filled up or closed meanwhile: another
                 continue
             if isinstance(outcome, Response):
@@ -269,10 +275,12 @@ class H2Member:
         if conn.failure is not None:  # ``connecting`` stays: nothing reached the target
             raise net.TransportError(*conn.failure)
         self.connecting = False
-        if conn.closing or not conn.client.usable:
-            client = conn.client
-            if client.ended:  # it ended before this request got on: say why, try another
-                return StreamFailure(client.end_cause, client.ended, retry=True)
+        # A connection whose host left meanwhile (``closing``, not ended) still carries
+        # the requests placed on it before: its reader runs until they end.
+        client = conn.client
+        if client.ended:  # it ended before this request got on: say why, try another
+            return StreamFailure(client.end_cause, client.ended, retry=True)
+        if not client.usable:
             return None
         stream_id = conn.client.start(fields, body)
         waiter = conn.waiters[stream_id] = _Waiter()
@@ -294,8 +302,7 @@ class H2Member:
             conn.closing = True
             if conn in self.pool.conns:
                 self.pool.conns.remove(conn)
-            if not conn.waiters:
-                conn._reader.cancel()
+            conn.end_if_idle()
 
 
 async def check(target: Target, path: str, timeout: float) -> str | None:

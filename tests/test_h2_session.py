@@ -543,3 +543,93 @@ def test_a_refused_connect_is_marked_as_connecting():
             return raised.value.cause, member.connecting
 
     assert trio.run(main) == ("connect_refused", True)
+
+
+async def _late_server(stream: trio.SocketStream) -> None:
+    """Answers each request 0.3 s after it came, with its path as the body."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=False, header_encoding=None))
+    conn.initiate_connection()
+    lock = trio.Lock()
+
+    async def send() -> None:
+        async with lock:
+            await stream.send_all(conn.data_to_send())
+
+    async def answer(stream_id: int, path: bytes) -> None:
+        await trio.sleep(0.3)
+        conn.send_headers(stream_id, [(b":status", b"200")])
+        conn.send_data(stream_id, path, end_stream=True)
+        await send()
+
+    async with trio.open_nursery() as nursery:
+        await send()
+        while data := await stream.receive_some(65536):
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.RequestReceived):
+                    nursery.start_soon(answer, event.stream_id, dict(event.headers)[b":path"])
+            await send()
+        nursery.cancel_scope.cancel()
+
+
+def test_a_walker_leaving_keeps_the_requests_others_placed_on_its_connections(monkeypatch):
+    """The walker that opened a connection leaves while another walker's request is on
+    it, in flight or waiting for the connection to open: that request is answered (it
+    was counted 'eof: the connection closed while opening'), and the leaving walker waits
+    for it, no longer."""
+    real_connect = net.connect
+
+    async def slow_connect(*args: object, **kwargs: object) -> object:
+        await trio.sleep(0.2)
+        return await real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(h2_session.net, "connect", slow_connect)
+
+    async def main() -> dict:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        target = Target.from_url(f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}/")
+        pool = h2_session.H2Pool(5.0)
+        seen: dict = {}
+
+        def fields(path: str) -> list:
+            return request_fields("GET", path, target.host_header, "http", (), None)
+
+        async def other(name: str, placed: trio.Event) -> None:
+            await placed.wait()
+            async with pool.member(target) as member:
+                try:
+                    seen[name] = (await member.request(fields(f"/{name}"), None)).body
+                except net.TransportError as exc:
+                    seen[name] = str(exc)
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, _late_server, listeners)
+            opening, in_flight = trio.Event(), trio.Event()
+            async with trio.open_nursery() as walkers:
+                walkers.start_soon(other, "opening", opening)
+                async with pool.member(target) as host:
+                    with trio.move_on_after(0.1):  # the host gives up while it opens
+                        opening.set()
+                        await host.request(fields("/host"), None)
+                seen["host left (opening)"] = trio.current_time()
+            async with trio.open_nursery() as walkers:
+                walkers.start_soon(other, "in flight", in_flight)
+                async with pool.member(target) as host:
+                    seen["host"] = (await host.request(fields("/host"), None)).body
+                    in_flight.set()
+                    await trio.sleep(0.1)
+                    left_at = trio.current_time()
+                seen["host waited"] = trio.current_time() - left_at
+            seen["opened"] = pool.opened
+            nursery.cancel_scope.cancel()
+        return seen
+
+    async def bounded() -> dict:
+        with trio.fail_after(10):
+            return await main()
+
+    seen = trio.run(bounded)
+    assert seen["opening"] == b"/opening"
+    assert seen["host"] == b"/host" and seen["in flight"] == b"/in flight"
+    assert 0.1 < seen["host waited"] < 1.0  # until the other's answer (0.3 s), not forever
+    assert seen["opened"] == 2  # one connection per host; nobody opened a spare
