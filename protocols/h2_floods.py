@@ -29,14 +29,20 @@ from protocols import h2_frames as fr
 Q_MONITOR = ("An endpoint that doesn't monitor use of these features exposes itself to a "
              "risk of denial of service. Implementations SHOULD track the use of these "
              "features and set limits on their use.")
-Q_SETTINGS = ("The SETTINGS frame can be abused to cause a peer to expend additional "
-              "processing time.")
+Q_SETTINGS = ("The SETTINGS frame might also be abused to cause a peer to expend "
+              "additional processing time.")
 Q_SMALL_FRAMES = ("Large numbers of small or empty frames can be abused to cause a peer to "
                   "expend time processing frame headers.")
 Q_STATE = ("Both field section compression and flow control depend on a commitment of a "
            "greater amount of state. Settings for these features ensure that memory "
            "commitments for these features are strictly bounded.")
-Q_PROCESSING = "Processing capacity cannot be guarded as effectively as state capacity."
+#: Rapid reset: a reset stream is "closed" at once, so it no longer counts toward
+#: SETTINGS_MAX_CONCURRENT_STREAMS while the work it started may go on (RFC 9113 §5.1.2).
+#: (RFC 7540's "Processing capacity cannot be guarded as effectively as state capacity" is
+#: not in RFC 9113.)
+Q_RESET = ('[§5.1.2] Streams that are in the "open" state or in either of the "half-closed" '
+           "states count toward the maximum number of streams that an endpoint is permitted "
+           f"to open. [§10.5] {Q_MONITOR}")
 #: RFC 9113 §10.5.1.
 Q_FIELD_BLOCK = ("A large field block (Section 4.3) can cause an implementation to commit a "
                  "large amount of state.")
@@ -225,7 +231,7 @@ def _zero_window(state: FloodState) -> Burst:
 
 
 CATALOGUE: tuple[FloodClass, ...] = (
-    FloodClass("rapid_reset", "CVE-2023-44487; RFC 9113 §10.5, §5.1.2", Q_PROCESSING,
+    FloodClass("rapid_reset", "CVE-2023-44487; RFC 9113 §10.5, §5.1.2", Q_RESET,
                "requests cancelled at once still start work that other clients wait for",
                _rapid_reset),
     FloodClass("continuation", "CVE-2024-27316; RFC 9113 §10.5.1, §4.3", Q_FIELD_BLOCK,

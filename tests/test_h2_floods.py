@@ -240,3 +240,53 @@ def test_a_bound_does_not_excuse_harm():
     calm = FloodReaction(goaway_code=fr.ErrorCode.ENHANCE_YOUR_CALM)
     got = judge(FAST, samples(None, None), calm, None)
     assert got.verdict is Verdict.VIOLATION and "ENHANCE_YOUR_CALM" in got.reason
+
+
+#: The RFC text the flood quotes come from, copied verbatim (RFC 9113 as published; its
+#: §10.5 rewords RFC 7540's, whose sentences must not be cited under RFC 9113).
+RFC_TEXT = {
+    "RFC 9113 §5.1.2": (
+        'Streams that are in the "open" state or in either of the "half-closed" states '
+        "count toward the maximum number of streams that an endpoint is permitted to "
+        "open."),
+    "RFC 9113 §10.5": (
+        "An HTTP/2 connection can demand a greater commitment of resources to operate than "
+        "an HTTP/1.1 connection.  Both field section compression and flow control depend on "
+        "a commitment of a greater amount of state.  Settings for these features ensure "
+        "that memory commitments for these features are strictly bounded. "
+        "Large numbers of small or empty frames can be abused to cause a peer to expend "
+        "time processing frame headers.  Caution is required here as some uses of small "
+        "frames are entirely legitimate, such as the sending of an empty DATA or "
+        "CONTINUATION frame at the end of a stream. "
+        "The SETTINGS frame might also be abused to cause a peer to expend additional "
+        "processing time.  This might be done by pointlessly changing settings, sending "
+        "multiple undefined settings, or changing the same setting multiple times in the "
+        "same frame. "
+        "An endpoint that doesn't monitor use of these features exposes itself to a risk "
+        "of denial of service.  Implementations SHOULD track the use of these features and "
+        "set limits on their use.  An endpoint MAY treat activity that is suspicious as a "
+        "connection error (Section 5.4.1) of type ENHANCE_YOUR_CALM."),
+    "RFC 9113 §10.5.1": (
+        "A large field block (Section 4.3) can cause an implementation to commit a large "
+        "amount of state."),
+    "RFC 7541 §6.3": (
+        "The new maximum size MUST be lower than or equal to the limit determined by the "
+        "protocol using HPACK.  A value that exceeds this limit MUST be treated as a "
+        "decoding error."),
+}
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("flood", CATALOGUE, ids=lambda f: f.name)
+def test_every_flood_quote_is_verbatim_rfc_text(flood):
+    """Each sentence of a flood's quote (pieces joined by "[§x]" markers) is in the RFC
+    text this file holds: no paraphrase, no RFC 7540 wording cited as RFC 9113."""
+    import re
+
+    corpus = _words(" ".join(RFC_TEXT.values()))
+    for piece in re.split(r"\s*\[§[^\]]*\]\s*", flood.quote):
+        if piece:
+            assert _words(piece) in corpus, (flood.name, piece)
