@@ -27,7 +27,7 @@ import trio
 from trio.lowlevel import wait_readable, wait_writable
 
 from actors.walker import Target
-from protocols.tls_options import ALPN_HTTP1, TlsOptions
+from protocols.tls_options import ALPN_HTTP1, TlsOptions, no_passphrase
 
 _options = TlsOptions()
 
@@ -52,7 +52,7 @@ def client_context(alpn: tuple[str, ...] = ALPN_HTTP1) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if options.cert:
-        context.load_cert_chain(options.cert, options.key)
+        context.load_cert_chain(options.cert, options.key, password=no_passphrase)
     if alpn:
         context.set_alpn_protocols(list(alpn))
     return context
@@ -95,15 +95,17 @@ async def handshake(stream: trio.SocketStream, target: Target, alpn: tuple[str, 
     ``TransportError`` raised."""
     from actors.net import TransportError, aclose_quietly
 
-    tls = trio.SSLStream(stream, client_context(alpn), server_hostname=server_hostname(target),
-                         https_compatible=True)
     try:
+        # ssl refuses some names as server_hostname (a leading dot, a label over 63
+        # bytes) with a ValueError: counted like any other refused handshake.
+        tls = trio.SSLStream(stream, client_context(alpn),
+                             server_hostname=server_hostname(target), https_compatible=True)
         with trio.fail_after(timeout):
             await tls.do_handshake()
     except trio.TooSlowError:
         await aclose_quietly(stream)
         raise TransportError("tls_timeout", f"no TLS handshake within {timeout:.1f} s") from None
-    except (trio.BrokenResourceError, OSError) as exc:
+    except (trio.BrokenResourceError, OSError, ValueError) as exc:
         await aclose_quietly(stream)
         cause, detail = describe_failure(exc)
         raise TransportError(cause, detail) from None
@@ -123,8 +125,13 @@ async def wrap_nonblocking(sock: socket.socket, target: Target,
     ``BlockingIOError``."""
     from actors.net import TransportError
 
-    tls = client_context(alpn).wrap_socket(sock, server_hostname=server_hostname(target),
-                                           do_handshake_on_connect=False)
+    try:
+        tls = client_context(alpn).wrap_socket(sock, server_hostname=server_hostname(target),
+                                               do_handshake_on_connect=False)
+    except (OSError, ValueError) as exc:  # a server name ssl refuses (see ``handshake``)
+        sock.close()
+        cause, detail = describe_failure(exc)
+        raise TransportError(cause, detail) from None
     fd = tls.fileno()
     try:
         while True:

@@ -14,7 +14,7 @@ import ssl
 from pathlib import Path
 
 from coordinator.config import ConfigError
-from protocols.tls_options import TlsOptions
+from protocols.tls_options import TlsOptions, no_passphrase
 
 
 def add_tls_options(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +46,13 @@ def check(options: TlsOptions) -> None:
         raise ConfigError("--key needs --cert")
     if options.sni is not None and (not options.sni or any(c in options.sni for c in " /\x00")):
         raise ConfigError(f"--sni {options.sni!r} is not a host name")
+    if options.sni is not None:
+        try:  # what every handshake will do with it (a ValueError there is no OSError)
+            ssl.create_default_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(),
+                                                  server_hostname=options.sni)
+        except ValueError as exc:
+            raise ConfigError(f"--sni {options.sni!r} is not a host name ssl can send "
+                              f"({exc})") from None
     for flag, path in (("--ca-file", options.ca_file), ("--cert", options.cert),
                        ("--key", options.key)):
         if path is not None and not Path(path).is_file():
@@ -58,11 +65,19 @@ def check(options: TlsOptions) -> None:
             raise ConfigError(f"--ca-file {options.ca_file}: not a PEM CA bundle "
                               f"({_reason(exc)})") from None
     if options.cert:
+        asked: list[bool] = []
+
+        def passphrase() -> bytes:
+            asked.append(True)
+            return no_passphrase()
+
         try:
-            context.load_cert_chain(options.cert, options.key)
+            context.load_cert_chain(options.cert, options.key, password=passphrase)
         except (ssl.SSLError, OSError, ValueError) as exc:
+            reason = ("the key is encrypted; assay needs an unencrypted key" if asked
+                      else _reason(exc))
             raise ConfigError(f"--cert {options.cert}: cannot load the certificate and key "
-                              f"({_reason(exc)})") from None
+                              f"({reason})") from None
 
 
 def _reason(exc: BaseException) -> str:

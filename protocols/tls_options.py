@@ -16,6 +16,14 @@ ALPN_HTTP1 = ("http/1.1",)
 ALPN_H2 = ("h2",)
 
 
+def no_passphrase() -> bytes:
+    """The ``password`` for ``load_cert_chain``: assay takes unencrypted keys only. Without
+    a callback OpenSSL prompts for a passphrase on the terminal, which hangs every actor
+    (and the coordinator's flag check) waiting for input no one gives; an encrypted key
+    fails to load instead."""
+    return b""
+
+
 @dataclass(frozen=True)
 class TlsOptions:
     #: Skip certificate and host name verification (curl ``-k``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import ssl
+from pathlib import Path
 
 import pytest
 import trio
@@ -130,3 +131,66 @@ def test_an_untrusted_server_is_tls_verify_on_both_paths(
         trio.run(_with_server, server_context, body)
     finally:
         tls.install(TlsOptions())
+
+
+@pytest.mark.parametrize("name", [".leading-dot.example", "a" * 64 + ".example"])
+def test_a_server_name_ssl_refuses_is_a_config_error(name: str) -> None:
+    """ssl refuses these as server_hostname (ValueError, not OSError): caught at the flag,
+    they must not become a traceback at the first handshake."""
+    with pytest.raises(ConfigError, match="--sni"):
+        options_from_args(_args(sni=name))
+
+
+def test_a_host_name_ssl_refuses_is_a_transport_error_on_both_paths(
+        server_context: ssl.SSLContext) -> None:
+    """A server name ssl refuses (a leading dot: refused in C, whatever idna codec is
+    registered; reached here through --sni installed without the flag check): a
+    TransportError, not a ValueError traceback, on the stream path and the hot path."""
+    async def body(port: int) -> None:
+        target = Target.from_url(f"https://127.0.0.1:{port}/")
+        with trio.fail_after(10):
+            with pytest.raises(net.TransportError) as first:
+                await net.connect(target, 5)
+            with pytest.raises(net.TransportError) as second:
+                await keepalive.open_connection(target)
+        causes = (first.value.cause, second.value.cause)
+        assert causes == ("tls_handshake", "tls_handshake"), (first.value, second.value)
+
+    tls.install(TlsOptions(ca_file=str(test_certs().ca), sni=".leading-dot.example"))
+    try:
+        trio.run(_with_server, server_context, body)
+    finally:
+        tls.install(TlsOptions())
+
+
+def test_an_encrypted_key_is_a_config_error_without_a_passphrase_prompt(
+        tmp_path: Path) -> None:
+    """OpenSSL's default passphrase callback prompts on the terminal (a hang in every
+    actor); assay asks for no passphrase: an encrypted --key is a usage error."""
+    from cryptography.hazmat.primitives import serialization
+
+    certs = test_certs()
+    key = serialization.load_pem_private_key(certs.client_key.read_bytes(), password=None)
+    encrypted = tmp_path / "encrypted.pem"
+    encrypted.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret")))
+    asked: list[bool] = []
+    real = ssl.SSLContext.load_cert_chain
+
+    def no_prompt(self: ssl.SSLContext, certfile: str, keyfile: str | None = None,
+                  password: object = None) -> None:
+        asked.append(password is None)  # None lets OpenSSL prompt on the terminal
+        real(self, certfile, keyfile, password)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ssl.SSLContext, "load_cert_chain", no_prompt)
+        with pytest.raises(ConfigError, match="encrypted"):
+            options_from_args(_args(cert=str(certs.client_cert), key=str(encrypted)))
+        tls.install(TlsOptions(insecure=True, cert=str(certs.client_cert), key=str(encrypted)))
+        try:
+            with pytest.raises(ssl.SSLError):
+                tls.client_context()
+        finally:
+            tls.install(TlsOptions())
+    assert asked and not any(asked)
