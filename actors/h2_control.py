@@ -64,7 +64,7 @@ async def _status(link: h2_link.H2Link, timeout: float) -> int | str:
     while True:
         for frame in link.frames:
             if frame.type == fr.FrameType.HEADERS and frame.stream_id == 1:
-                status = fr.status_of(frame.payload)
+                status = fr.status_of(fr.field_block_fragment(frame))
                 return status if status is not None else "response without a :status"
             if frame.stream_id == 1 and frame.type == fr.FrameType.RST_STREAM:
                 return f"stream reset ({frame.describe()})"

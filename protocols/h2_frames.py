@@ -285,6 +285,21 @@ def request_fields(method: str, authority: str, path: str, scheme: str = "http",
             (":path", path), *extra]
 
 
+def field_block_fragment(frame: Frame) -> bytes:
+    """The field block fragment a HEADERS or PUSH_PROMISE carries (§6.2, §6.6): its payload
+    less the Pad Length octet and padding (PADDED), the priority fields (HEADERS with
+    PRIORITY) or the Promised Stream ID (PUSH_PROMISE). Other frames: the payload as is."""
+    payload = frame.payload
+    pad = 0
+    if frame.type in (FrameType.HEADERS, FrameType.PUSH_PROMISE) and frame.flags & FLAG_PADDED:
+        pad, payload = (payload[0], payload[1:]) if payload else (0, b"")
+    if frame.type == FrameType.PUSH_PROMISE:
+        payload = payload[4:]
+    elif frame.type == FrameType.HEADERS and frame.flags & FLAG_PRIORITY:
+        payload = payload[5:]
+    return payload[: max(len(payload) - pad, 0)]
+
+
 def status_of(block: bytes) -> int | None:
     """The ``:status`` of a response header block, decoded with a fresh decoder; None when
     the block does not decode on its own (it used the dynamic table) or has no status."""

@@ -129,7 +129,7 @@ class H2Oracle:
                 return
             self._block += frame.payload
         else:
-            self._block = bytearray(_fragment(frame, promise))
+            self._block = bytearray(fr.field_block_fragment(frame))
             self._block_stream = frame.stream_id
         if not frame.flags & fr.FLAG_END_HEADERS:
             return
@@ -228,19 +228,6 @@ def _judge(case: H2Case, reaction: H2Reaction, code: int | None, status: int | N
     served_high = reaction is R.ACCEPTED and case.severity is Severity.HIGH
     counter = ACCEPTED_COUNTER if served_high else MUST_COUNTER
     return H2Judgement(reaction, Verdict.VIOLATION, detail, counter, code, status)
-
-
-def _fragment(frame: fr.Frame, promise: bool) -> bytes:
-    """The field block fragment of a HEADERS/PUSH_PROMISE: strip padding and priority."""
-    payload = frame.payload
-    pad = 0
-    if frame.flags & fr.FLAG_PADDED:
-        pad, payload = payload[0], payload[1:]
-    if promise:
-        payload = payload[4:]
-    elif frame.flags & fr.FLAG_PRIORITY:
-        payload = payload[5:]
-    return payload[: len(payload) - pad] if pad else payload
 
 
 def _status(fields: list[tuple[object, object]]) -> int | None:

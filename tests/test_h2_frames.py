@@ -148,3 +148,33 @@ def test_header_block_and_status() -> None:
     first = fr.header_block([("x-a", "1")], encoder)
     second = fr.header_block([("x-a", "1")], encoder)
     assert len(second) < len(first)  # the shared encoder indexed it
+
+
+def test_field_block_fragment_strips_padding_priority_and_promised_id():
+    block = fr.header_block([(":status", "200")])
+    padded = fr.Frame(fr.FrameType.HEADERS, fr.FLAG_PADDED | fr.FLAG_END_HEADERS, 1,
+                      b"\x03" + block + b"\0\0\0")
+    prioritised = fr.Frame(fr.FrameType.HEADERS, fr.FLAG_PRIORITY | fr.FLAG_PADDED, 1,
+                           b"\x01" + b"\0\0\0\0\x0f" + block + b"\0")
+    promise = fr.Frame(fr.FrameType.PUSH_PROMISE, fr.FLAG_END_HEADERS, 1, b"\0\0\0\x02" + block)
+    for frame in (padded, prioritised, promise):
+        assert fr.field_block_fragment(frame) == block
+        assert fr.status_of(fr.field_block_fragment(frame)) == 200
+    # garbage never raises: a PADDED flag on an empty payload, padding longer than it
+    assert fr.field_block_fragment(fr.Frame(fr.FrameType.HEADERS, fr.FLAG_PADDED, 1)) == b""
+    assert fr.field_block_fragment(fr.Frame(fr.FrameType.HEADERS, fr.FLAG_PADDED, 1,
+                                            b"\x09ab")) == b""
+
+
+def test_a_control_request_reads_the_status_of_a_padded_response():
+    """A server may pad its HEADERS (§6.2): the control request still finds the status
+    (it decoded the raw payload: "response without a :status", a failed control sample)."""
+    import trio
+
+    from actors import h2_control, h2_link
+
+    block = fr.header_block([(":status", "200")])
+    link = h2_link.H2Link(stream=None, via=h2_link.Via.PRIOR)  # type: ignore[arg-type]
+    link.frames.append(fr.Frame(fr.FrameType.HEADERS, fr.FLAG_PADDED | fr.FLAG_END_HEADERS, 1,
+                                b"\x04" + block + b"\0\0\0\0"))
+    assert trio.run(h2_control._status, link, 1.0) == 200
