@@ -18,7 +18,10 @@ sent bytes are the whole connection's, preface included (replayable on a bare co
 Settings: ``h2_via`` ("alpn", "prior", "upgrade"), ``h2_path`` (default the target's path),
 ``h2_timeout`` (connect/send, seconds, default 5), ``h2_case_timeout`` (how long a server may
 take to react, default 3), ``h2_grace_s`` (after the PING answer, how long a malformed
-request's stream may take to settle, default 0.5), ``h2_probe_pause_s`` (default 1),
+request's stream may take to settle, default the case timeout: the protocol layer answers
+the PING, the application may answer the request later, much later on a loaded server; a
+correct server always settles the stream, so only a defective one costs the wait),
+``h2_probe_pause_s`` (default 1),
 ``h2_cases`` (names to restrict the catalogue to).
 """
 
@@ -246,8 +249,9 @@ async def _exchange(ctx: WalkerContext, case: H2Case, via: Via,
 async def _read_answer(ctx: WalkerContext, link: H2Link, oracle: H2Oracle) -> None:
     """Read until the oracle decides, the link ends, or the case deadline (a malformed
     request's stream gets ``h2_grace_s`` past the PING answer to settle)."""
-    deadline = trio.current_time() + float(ctx.settings.get("h2_case_timeout", 3.0))
-    grace = float(ctx.settings.get("h2_grace_s", 0.5))
+    case_timeout = float(ctx.settings.get("h2_case_timeout", 3.0))
+    deadline = trio.current_time() + case_timeout
+    grace = float(ctx.settings.get("h2_grace_s", case_timeout))
     while not oracle.decided and not link.closed and not link.reader.problem \
             and not link.reader.capped:
         now = trio.current_time()

@@ -163,8 +163,9 @@ class DefectiveH2:
     (a frame it must refuse is ignored), ``crash`` stops answering anyone after an unknown
     frame type (a frame it must ignore kills it)."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, lag: float = 0.2) -> None:
         self.mode = mode
+        self.lag = lag
         self.dead = False
 
     async def handler(self, stream: trio.SocketStream) -> None:
@@ -206,9 +207,9 @@ class DefectiveH2:
                 return
             for event in events:
                 if isinstance(event, h2.events.RequestReceived):
-                    if self.mode == "slow":  # 400, 0.2 s after the PING was answered
+                    if self.mode == "slow":  # 400, ``lag`` s after the PING was answered
                         await stream.send_all(conn.data_to_send())
-                        await trio.sleep(0.2)
+                        await trio.sleep(self.lag)
                         conn.send_headers(event.stream_id, [(":status", "400"),
                                                             ("content-length", "0")],
                                           end_stream=True)
@@ -267,6 +268,23 @@ def test_a_malformed_requests_answer_may_lag_the_ping_by_the_grace() -> None:
                                                                                   VIOLATION)
 
     trio.run(main)
+
+
+def test_by_default_a_malformed_requests_answer_may_lag_the_ping_to_the_case_deadline():
+    """A loaded server's application may refuse a malformed request well after its protocol
+    layer answered the PING: by default the stream may settle until the case deadline
+    (a 0.5 s grace judged a 0.8 s-late 400 a MUST violation)."""
+    pytest.importorskip("h2")
+
+    async def main() -> Any:
+        async with serving(DefectiveH2("slow", lag=0.8).handler) as port:
+            settings = {k: v for k, v in FAST.items() if k != "h2_grace_s"}
+            ctx = walker_ctx(port, "h2", {**settings, "adv_confirm_tries": 0}, 30)
+            return await h2_torture.case_once(ctx, BY_NAME["connection_header"], Via.PRIOR)
+
+    judgement = trio.run(main)
+    assert judgement is not None and (judgement.reaction.value, judgement.verdict) == (
+        "refused", PASS)
 
 
 def test_walker_discovers_the_way_and_reports_a_crash() -> None:
