@@ -62,8 +62,9 @@ def main(args: argparse.Namespace) -> int:
         return _error(EXIT_USAGE, str(exc))
     target_url: str | None = _opt(args, "target")
     builtin = target_url is None
-    if target_url is not None and urlsplit(target_url).scheme != "http":
-        return _error(EXIT_USAGE, f"--target must be an http:// URL, got {target_url!r}")
+    if target_url is not None and urlsplit(target_url).scheme not in ("http", "https"):
+        return _error(EXIT_USAGE, f"--target must be an http:// or https:// URL, "
+                      f"got {target_url!r}")
     defects = list(_opt(args, "refapp_defect") or [])
     if defects and not builtin:
         return _error(EXIT_USAGE, "--refapp-defect only applies to the built-in refapp")

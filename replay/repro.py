@@ -189,7 +189,9 @@ async def ensure_reachable(target: Target, timeout: float = 3.0) -> None:
     try:
         stream = await net.connect(target, timeout)
     except net.TransportError as exc:
-        raise TargetUnreachable(f"{target.host}:{target.port}: {exc.cause}") from None
+        # A TLS failure says which (OpenSSL's verify reason, and what to do about it).
+        detail = str(exc) if exc.cause.startswith("tls_") else exc.cause
+        raise TargetUnreachable(f"{target.host}:{target.port}: {detail}") from None
     await net.aclose_quietly(stream)
 
 

@@ -73,6 +73,14 @@ def test_replay_speaks_tls_to_an_https_target(tmp_path: Path) -> None:
         untrusted = assay("replay", str(path), "--target", url, timeout=60)
         assert untrusted.returncode == 3 and "Traceback" not in untrusted.stderr
         assert "tls_verify" in untrusted.stderr, untrusted.stderr
+        assert "certificate verify failed: unable to get local issuer" in untrusted.stderr
+        assert len(untrusted.stderr.strip().splitlines()) == 1, untrusted.stderr
+        # a Tier 3 seed replays over TLS too (the same executor); untrusted: exit 3
+        seed = assay("replay", "--seed", "2", "--target", url, "--ca-file", ca, timeout=60)
+        assert seed.returncode == 0, seed.stdout + seed.stderr
+        assert "verdict: PASS" in seed.stdout and "segment(s) judged" in seed.stdout
+        seed = assay("replay", "--seed", "2", "--target", url, timeout=60)
+        assert seed.returncode == 3 and "certificate verify failed" in seed.stderr, seed.stderr
         # the shrinker runs its candidates through the same executor: over TLS too
         units = tuple((Step(Action.SEND, conn=n, data=request, template=True),
                        Step(Action.READ, conn=n, label=label))
