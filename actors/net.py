@@ -200,8 +200,13 @@ async def aclose_quietly(stream: trio.SocketStream) -> None:
 
 
 def cause_of(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError) or (isinstance(exc, trio.BrokenResourceError)
-                                         and isinstance(exc.__cause__, ssl.SSLError)):
+    tls_error = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
+    if isinstance(tls_error, ssl.SSLEOFError):
+        # The TCP connection under TLS ended without a close_notify: a send on a kept-alive
+        # connection the server reset raises this where a plain socket raises ECONNRESET,
+        # and the walkers must see the same stale connection (retried once), not a TLS fault.
+        return "reset"
+    if isinstance(tls_error, ssl.SSLError):
         return "tls_error"
     # trio.open_tcp_stream wraps per-address failures in an ExceptionGroup as __cause__.
     group = exc.__cause__

@@ -194,3 +194,56 @@ def test_an_encrypted_key_is_a_config_error_without_a_passphrase_prompt(
         finally:
             tls.install(TlsOptions())
     assert asked and not any(asked)
+
+
+def test_a_kept_alive_tls_connection_the_server_reset_is_stale_not_a_tls_error(
+        server_context: ssl.SSLContext) -> None:
+    """Over TCP, a send on a kept-alive connection the server reset while idle fails with
+    ECONNRESET ("reset", which the load and watch walkers retry once on a fresh connection,
+    RFC 9112 §9.3.1); over TLS the same send fails with ``ssl.SSLEOFError``: it must be the
+    same cause, not a ``tls_error`` counted against a correct server."""
+    async def answer_then_reset(stream: trio.SSLStream) -> None:
+        await stream.receive_some(65536)
+        await stream.send_all(RESPONSE)
+        tcp = stream.transport_stream
+        net.arm_reset_socket(tcp.socket)  # type: ignore[attr-defined]
+        await tcp.aclose()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(trio.serve_ssl_over_tcp, answer_then_reset, 0,
+                                            server_context)
+            port = listeners[0].transport_listener.socket.getsockname()[1]
+            target = Target.from_url(f"https://127.0.0.1:{port}/")
+            causes = []
+            with trio.fail_after(10):
+                conn = await keepalive.open_connection(target)
+                keepalive.begin(conn, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+                assert (await keepalive.complete(conn)).status == 200
+                await trio.sleep(0.2)  # the RST is in
+                try:
+                    keepalive.begin(conn, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET")
+                    await keepalive.complete(conn)
+                except (net.TransportError, OSError) as exc:
+                    causes.append(keepalive.failure_cause(exc))
+                conn.close()
+                stream = await net.connect(target, 5)
+                await net.send_all(stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 5)
+                await net.receive_some(stream, 5)
+                await trio.sleep(0.2)
+                try:
+                    await net.send_all(stream, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 5)
+                    await net.receive_some(stream, 5)
+                except net.TransportError as exc:
+                    causes.append(exc.cause)
+                await net.aclose_quietly(stream)
+            nursery.cancel_scope.cancel()
+        assert causes and set(causes) <= {"reset", "eof"}, causes
+
+    tls.install(TlsOptions(ca_file=str(test_certs().ca)))
+    try:
+        trio.run(main)
+    finally:
+        tls.install(TlsOptions())
+    assert net.cause_of(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")) == "reset"
+    assert net.cause_of(ssl.SSLError(1, "bad record mac")) == "tls_error"
