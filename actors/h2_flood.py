@@ -52,8 +52,14 @@ VIOLATION = f"{SLICE}.violation"
 RSS_EVERY_S = 0.1
 #: The confirmation's answer when the target never answered a control request again.
 NOT_RECOVERED = "no control request answered since the first flood"
+#: The confirmation's answer when the run ended before the target could be seen to
+#: recover (or not): unconfirmed, the first flood's evidence kept.
+NO_TIME_TO_RECOVER = "the run ended before the target could be seen to recover"
 #: A flood shorter than this measures nothing worth judging.
 MIN_FLOOD_S = 0.3
+#: The actor cancels its walkers this long after the deadline (``actors.actor``); a wait
+#: that would outlast it loses what it waits for.
+ACTOR_GRACE_S = 1.0
 
 
 @dataclass
@@ -170,7 +176,14 @@ async def _flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
     evidence = evidence_of(first)
     if verdict is Verdict.VIOLATION:
         reference = None if first.rss is None else first.rss.before
-        again = await attempt(ctx, flood, recover=True, rss_reference=reference)
+        try:
+            again = await attempt(ctx, flood, recover=True, rss_reference=reference)
+        except trio.Cancelled:  # the run ends (deadline, Stop): keep what was measured
+            tally.incr(f"{SLICE}.unconfirmed")
+            tally.incr(f"{SLICE}.unconfirmed.no_rerun")
+            tally.keep_example(f"{SLICE}.unconfirmed",
+                               {**evidence, "confirmation": "cancelled: the run ended"})
+            raise
         # The harm outlasting the first flood (no control request answered since) is the
         # same harm, repeated: it confirms.
         confirmed = again == NOT_RECOVERED or (
@@ -209,8 +222,8 @@ async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool,
     "before": an allocator that kept the first flood's pages reuses them for the second,
     whose own growth then looks small although the server holds as much again."""
     baseline = await _baseline(ctx, recover)
-    if baseline is None:
-        return NOT_RECOVERED
+    if isinstance(baseline, str):
+        return baseline
     seconds = min(_setting(ctx, "seconds", 3.0), ctx.remaining() - 1.0)
     if seconds < MIN_FLOOD_S:
         return "too little time left for a flood"
@@ -251,21 +264,25 @@ async def attempt(ctx: WalkerContext, flood: FloodClass, recover: bool,
     return Attempt(flood, judgement, reaction, baseline, during, trace)
 
 
-async def _baseline(ctx: WalkerContext, recover: bool) -> list[ControlSample] | None:
+async def _baseline(ctx: WalkerContext, recover: bool) -> list[ControlSample] | str:
     """Control requests just before the flood. ``recover``: first wait (up to
-    ``h2flood_recover_s``) for one to succeed, so that a confirmation starts from a target
-    that came back from the first flood; None when it never did."""
+    ``h2flood_recover_s``, and no later than the actor lets the walker run) for one to
+    succeed, so that a confirmation starts from a target that came back from the first
+    flood; ``NOT_RECOVERED`` when it never did in the whole wait, ``NO_TIME_TO_RECOVER``
+    when the run's end cut the wait short."""
     async def control() -> ControlSample:
         return await control_request(ctx.target, _path(ctx),
                                      _setting(ctx, "control_timeout_s", 5.0), via_of(ctx))
 
     with ctx.aside_case("baseline"):
         if recover:
-            with trio.move_on_after(_setting(ctx, "recover_s", 10.0)) as waited:
+            wanted = _setting(ctx, "recover_s", 10.0)
+            allowed = min(wanted, ctx.remaining() + ACTOR_GRACE_S / 2)
+            with trio.move_on_after(max(allowed, 0.0)) as waited:
                 while (await control()).latency_s is None:
                     await trio.sleep(0.2)
             if waited.cancelled_caught:
-                return None
+                return NOT_RECOVERED if allowed >= wanted else NO_TIME_TO_RECOVER
         return [await control() for _ in range(int(_setting(ctx, "baseline", 5)))]
 
 

@@ -225,3 +225,50 @@ def test_only_a_repeated_violation_counts(monkeypatch, second, counted, unconfir
     assert counters.get(h2_flood.VIOLATION, 0) == int(counted) == len(ctx.violations)
     assert counters.get("h2flood.unconfirmed", 0) == int(unconfirmed)
     assert counters.get("h2flood.case.ping.unjudged", 0) == int(unconfirmed)
+
+
+def test_the_wait_for_recovery_ends_with_the_run_and_says_so(monkeypatch):
+    """A target still down after the first flood, 0.2 s left in the run: the confirmation
+    does not wait ``h2flood_recover_s`` (the actor would cancel the walker at the deadline
+    + 1 s and the first flood's evidence would be lost), nor call it "not recovered"."""
+    from protocols.h2_flood_verdict import ControlSample
+
+    async def down(*_: Any) -> ControlSample:
+        await trio.sleep(0.01)
+        return ControlSample(None, error="timeout")
+
+    monkeypatch.setattr(h2_flood, "control_request", down)
+
+    async def main() -> Any:
+        ctx = walker_ctx(9, "h2flood", {**SHORT, "h2flood_recover_s": 5}, seconds=0.2)
+        started = trio.current_time()
+        answer = await h2_flood.attempt(ctx, BY_NAME["ping"], recover=True)
+        return answer, trio.current_time() - started
+
+    answer, took = trio.run(main)
+    assert answer == h2_flood.NO_TIME_TO_RECOVER and took < 2.0
+
+
+def test_a_confirmation_cut_by_the_run_keeps_the_first_floods_evidence(monkeypatch):
+    first = _attempt_with(Verdict.VIOLATION)
+
+    async def fake_attempt(ctx: Any, flood: Any, recover: bool, rss_reference: Any = None
+                           ) -> Any:
+        if not recover:
+            return first
+        await trio.sleep_forever()
+
+    monkeypatch.setattr(h2_flood, "attempt", fake_attempt)
+
+    async def main() -> Any:
+        ctx = _ctx("http://127.0.0.1:9/", SHORT)
+        with trio.move_on_after(0.1):
+            await h2_flood.flood_case(ctx, BY_NAME["ping"])
+        return ctx
+
+    ctx = trio.run(main)
+    counters = ctx.tally.counters
+    assert counters["h2flood.unconfirmed"] == counters["h2flood.unconfirmed.no_rerun"] == 1
+    assert ctx.violations == [] and h2_flood.VIOLATION not in counters
+    kept = ctx.tally.examples["h2flood.unconfirmed"]
+    assert kept["flood"] == "ping" and "cancelled" in kept["confirmation"]
