@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from protocols.tls_hello import (
-    MAX_CIPHERTEXT,
+    MAX_CIPHERTEXT_TLS12,
     MAX_PLAINTEXT,
     AlertDescription,
     ContentType,
@@ -101,14 +101,21 @@ class TlsCase:
 
 #: Over 32 KiB: RFC 8446 puts no bound on a ClientHello, servers cap it (OpenSSL 128 KiB).
 OVERSIZED_HELLO = 40 * 1024
-#: One record this long is over both limits (2^14 plaintext, 2^14 + 256 ciphertext).
-OVERFLOW_RECORD = MAX_CIPHERTEXT + 256
+#: One record this long is over every limit a server may apply before the version is
+#: agreed: RFC 8446's 2^14 (plaintext) and 2^14 + 256 (ciphertext), and RFC 5246's
+#: 2^14 + 2048 for a TLS 1.2 TLSCiphertext - the only bound TLS 1.2 makes the receiver
+#: enforce ("record_overflow: A TLSCiphertext record was received that had a length more
+#: than 2^14+2048 bytes", §7.2.2). A record between the two would fail a server that
+#: reads the ClientHello by TLS 1.2's rules, which RFC 5246 allows.
+OVERFLOW_RECORD = MAX_CIPHERTEXT_TLS12 + 256
 
 Q_FRAGMENT = ('RFC 8446 §5.1: "Handshake messages MAY be coalesced into a single TLSPlaintext '
               'record or fragmented across several records"')
 Q_OVERFLOW = ('RFC 8446 §5.1: "The length MUST NOT exceed 2^14 bytes. An endpoint that '
               'receives a record that exceeds this length MUST terminate the connection with '
-              'a "record_overflow" alert."')
+              'a "record_overflow" alert." and RFC 5246 §7.2.2 (TLS 1.2): "record_overflow '
+              'A TLSCiphertext record was received that had a length more than 2^14+2048 '
+              'bytes [...] This message is always fatal"')
 Q_UNEXPECTED = ('RFC 8446 §5: "If a TLS implementation receives an unexpected record type, '
                 'it MUST terminate the connection with an "unexpected_message" alert."')
 Q_DECODE = ('RFC 8446 §6: "Peers which receive a message which cannot be parsed according to '

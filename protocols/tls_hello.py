@@ -25,6 +25,8 @@ from dataclasses import dataclass
 MAX_PLAINTEXT = 2 ** 14
 #: RFC 8446 §5.2: "The length MUST NOT exceed 2^14 + 256 bytes."
 MAX_CIPHERTEXT = 2 ** 14 + 256
+#: RFC 5246 §6.2.3 (TLS 1.2): "The length MUST NOT exceed 2^14 + 2048."
+MAX_CIPHERTEXT_TLS12 = 2 ** 14 + 2048
 RECORD_HEADER = 5
 
 
