@@ -10,15 +10,18 @@ bodies are capped; flow-control credit is given back as DATA arrives (RFC 9113 �
 "A receiver ... MUST ... send WINDOW_UPDATE frames ... as it consumes data"), and
 request bodies larger than the peer's window wait for its WINDOW_UPDATE.
 
-Two departures from what ``h2`` does on its own, both for correctness of the counts:
+Three departures from what ``h2`` does on its own, all for correctness of the counts:
 - A graceful GOAWAY (NO_ERROR) does not end the streams the server said it will still
   answer. RFC 9113 §6.8: "Activity on streams numbered lower than or equal to the last
   stream identifier might still complete successfully." ``h2`` moves the connection to
   CLOSED on any GOAWAY and then refuses every later frame (even the rest of the same
   read), which would turn each in-flight request at a server's routine
-  ``keepalive_requests`` limit into a false error; so ``_GracefulConnection`` keeps the
+  ``keepalive_requests`` limit into a false error; so ``GracefulConnection`` keeps the
   connection open for reading after a graceful GOAWAY, and no new stream is started on
   it (``usable`` is False).
+- A malformed response (a bad field, a body that disagrees with its content-length)
+  fails its own stream (RST_STREAM PROTOCOL_ERROR), not the connection and every other
+  request on it, as ``h2`` would (``protocols.h2_tolerant``).
 - Streams the server never processed are marked ``retry``: those above a GOAWAY's last
   stream identifier, and those reset with REFUSED_STREAM (RFC 9113 §8.7: "The
   REFUSED_STREAM error code can be included in a RST_STREAM frame to indicate that the
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import h2.config
 import h2.connection
@@ -39,6 +41,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from protocols.h2_tolerant import GracefulConnection, Malformed
 from protocols.http1 import DEFAULT_MAX_BODY_BYTES, Response
 
 #: RFC 9113 §8.2.2: "An endpoint MUST NOT generate an HTTP/2 message containing
@@ -91,6 +94,13 @@ def request_fields(method: str, target: str, authority: str, scheme: str,
     return fields
 
 
+def valid_status(value: bytes) -> bool:
+    """RFC 9110 §15: "The status code of a response is a three-digit integer code";
+    RFC 9113 §8.1.1: a malformed response "MUST be treated as a stream error (Section
+    5.4.2) of type PROTOCOL_ERROR"."""
+    return len(value) == 3 and value.isdigit()
+
+
 def build_response(headers: Iterable[tuple[bytes, bytes]], body: bytes,
                    trailers: Iterable[tuple[bytes, bytes]] = ()) -> Response:
     """A ``Response`` from a final response's header list: ``:status`` read, the other
@@ -99,7 +109,7 @@ def build_response(headers: Iterable[tuple[bytes, bytes]], body: bytes,
     regular = []
     for name, value in headers:
         if name == b":status":
-            status = int(value)  # h2 validated it: three digits
+            status = int(value)  # ``valid_status`` checked it: three digits
         elif not name.startswith(b":"):
             regular.append((name, value))
     return Response(status=status, reason=b"", http_version=b"2", headers=tuple(regular),
@@ -119,18 +129,6 @@ class _Stream:
         self.trailers: list[tuple[bytes, bytes]] = []
 
 
-class _GracefulConnection(h2.connection.H2Connection):
-    """``H2Connection`` that, after a GOAWAY with NO_ERROR, still reads the streams the
-    server will answer (see the module docstring). h2 dispatches frames through a table
-    of bound methods built in ``__init__``, so overriding the GOAWAY handler is enough."""
-
-    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
-        frames, events = super()._receive_goaway_frame(frame)
-        if frame.error_code == h2.errors.ErrorCodes.NO_ERROR:
-            self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
-        return frames, events
-
-
 class H2Client:
     """One client connection's HTTP/2 state: streams in flight and their outcomes."""
 
@@ -141,7 +139,7 @@ class H2Client:
         config = h2.config.H2Configuration(client_side=True, header_encoding=None,
                                            validate_outbound_headers=False,
                                            normalize_outbound_headers=False)
-        self._conn = _GracefulConnection(config)
+        self._conn = GracefulConnection(config)
         self._streams: dict[int, _Stream] = {}
         self._max_body = max_body_bytes
         #: Why the connection takes no new stream ("" while it does), and the transport
@@ -202,13 +200,14 @@ class H2Client:
         if self._streams.pop(stream_id, None) is not None:
             self._reset(stream_id)
 
-    def _reset(self, stream_id: int) -> None:
+    def _reset(self, stream_id: int,
+               code: h2.errors.ErrorCodes = h2.errors.ErrorCodes.CANCEL) -> None:
         # h2 closes the whole connection on a RST_STREAM it finds invalid in its state (a
         # connection already CLOSED): send one only while the connection is open.
         if self._conn.state_machine.state is h2.connection.ConnectionState.CLOSED:
             return
         try:
-            self._conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
+            self._conn.reset_stream(stream_id, code)
         except h2.exceptions.StreamClosedError:  # already closed on the server's side
             pass
 
@@ -249,7 +248,15 @@ class H2Client:
 
     def _on_event(self, event: h2.events.Event, done: list[Finished]) -> None:
         streams = self._streams
-        if isinstance(event, h2.events.DataReceived):
+        if isinstance(event, Malformed):  # before ResponseReceived: it is one
+            if event.flow_controlled_length:  # the connection's window was spent on it
+                self._conn.acknowledge_received_data(event.flow_controlled_length,
+                                                     event.stream_id)
+            if streams.pop(event.stream_id, None) is not None:
+                self._reset(event.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+                done.append(Finished(event.stream_id, StreamFailure(
+                    "protocol_error", f"malformed response: {event.detail}")))
+        elif isinstance(event, h2.events.DataReceived):
             sid = event.stream_id
             # Credit back what arrived, kept or not: the connection window is shared.
             if event.flow_controlled_length:
@@ -266,8 +273,17 @@ class H2Client:
             stream.body.append(event.data)
         elif isinstance(event, h2.events.ResponseReceived):
             stream = streams.get(event.stream_id)
-            if stream is not None:
-                stream.headers = list(event.headers)
+            if stream is None:
+                return
+            status = next((v for n, v in event.headers if n == b":status"), b"")
+            if not valid_status(status):  # h2 checks that :status is there, not its form
+                del streams[event.stream_id]
+                self._reset(event.stream_id, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+                done.append(Finished(event.stream_id, StreamFailure(
+                    "protocol_error", f"malformed response: :status {status[:32]!r} is not "
+                    "three digits (RFC 9113 §8.1.1, RFC 9110 §15)")))
+                return
+            stream.headers = list(event.headers)
         elif isinstance(event, h2.events.TrailersReceived):
             stream = streams.get(event.stream_id)
             if stream is not None:

@@ -18,6 +18,7 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.settings
+import hyperframe.frame
 import pytest
 import trio
 
@@ -217,6 +218,52 @@ def test_garbage_is_a_protocol_error_and_lost_fails_the_rest():
     assert not client.usable and client.end_cause == "protocol_error"
     assert client.lost("eof", "gone") == []
     assert client.end_cause == "protocol_error"  # the first reason stays
+
+
+def test_a_malformed_response_fails_its_own_stream_only():
+    """RFC 9113 §8.1.1: "Malformed requests or responses that are detected MUST be treated
+    as a stream error (Section 5.4.2) of type PROTOCOL_ERROR" -- not a connection error
+    that fails every other request in flight (h2's own reaction), and no crash on a
+    :status that is not three digits (RFC 9110 §15)."""
+    client = H2Client()
+    server = Server(client)
+    short, bad_status, priority, fine = (_get(client) for _ in range(4))
+    server.pump()
+    server.conn.config.validate_outbound_headers = False
+    server.conn.send_headers(short, [(b":status", b"200"), (b"content-length", b"5")])
+    server.conn.send_data(short, b"abc", end_stream=True)  # shorter than announced
+    server.conn.send_headers(bad_status, [(b":status", b"2x0")], end_stream=True)
+    # A bad field name (§8.2.1: uppercase is malformed) in HEADERS with the PRIORITY flag,
+    # which h2 (as a server) will not send: built by hand.
+    with_priority = hyperframe.frame.HeadersFrame(
+        priority, flags=["END_HEADERS", "PRIORITY"])
+    with_priority.data = server.conn.encoder.encode([(b":status", b"200"), (b"Upper", b"x")])
+    sent = server.conn.data_to_send() + with_priority.serialize()
+    done = {d.stream_id: d.outcome for d in client.receive(sent)}
+    to_server = client.data_to_send()
+    server.events += server.conn.receive_data(to_server)
+    resets = {}
+    while to_server:  # the streams are closed at the server: read the client's frames
+        frame, length = hyperframe.frame.Frame.parse_frame_header(memoryview(to_server[:9]))
+        frame.parse_body(memoryview(to_server[9:9 + length]))
+        to_server = to_server[9 + length:]
+        if isinstance(frame, hyperframe.frame.RstStreamFrame):
+            resets[frame.stream_id] = frame.error_code
+    # RST_STREAM PROTOCOL_ERROR stops the streams still open; ``bad_status`` had ended.
+    assert resets == dict.fromkeys((short, priority), h2.errors.ErrorCodes.PROTOCOL_ERROR)
+    server.respond(fine, body=b"still here")
+    done.update((d.stream_id, d.outcome) for d in server.pump())
+    for sid in (short, bad_status, priority):
+        assert done[sid].cause == "protocol_error", done[sid]
+        assert done[sid].detail.startswith("malformed response"), done[sid]
+    assert "Expected 5 bytes, received 3" in done[short].detail
+    assert "2x0" in done[bad_status].detail
+    assert done[fine].body == b"still here"
+    assert client.usable and not client.ended
+    later = _get(client)
+    server.pump()
+    server.respond(later)
+    assert [d.outcome.status for d in server.pump()] == [200]
 
 
 def test_server_limit_on_concurrent_streams_is_honoured():
