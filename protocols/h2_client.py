@@ -300,7 +300,9 @@ class H2Client:
                 refused = event.error_code == h2.errors.ErrorCodes.REFUSED_STREAM
                 done.append(Finished(event.stream_id, StreamFailure(
                     "reset", f"RST_STREAM {code}", retry=refused)))
-        elif isinstance(event, h2.events.WindowUpdated):
+        elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
+            # A larger SETTINGS_INITIAL_WINDOW_SIZE grows every stream's window (RFC 9113
+            # §6.9.2) with no WINDOW_UPDATE: a body waiting for room goes on then too.
             for sid, stream in list(streams.items()):
                 if stream.unsent:
                     self._send_body(sid)

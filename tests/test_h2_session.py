@@ -141,6 +141,22 @@ def test_request_body_waits_for_the_window():
     assert any(isinstance(e, h2.events.StreamEnded) for e in server.events)
 
 
+def test_request_body_goes_on_when_the_server_raises_the_initial_window():
+    """RFC 9113 §6.9.2: a new SETTINGS_INITIAL_WINDOW_SIZE adjusts every stream window,
+    with no WINDOW_UPDATE frame: the rest of a waiting body must go then."""
+    client = H2Client()
+    server = Server(client)
+    server.conn.increment_flow_control_window(1 << 20)  # the connection has room
+    server.pump()
+    body = b"x" * 100_000
+    client.start(request_fields("POST", "/", "h", "http", (), body), body)
+    server.pump()
+    server.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20})
+    server.pump()
+    got = b"".join(e.data for e in server.events if isinstance(e, h2.events.DataReceived))
+    assert got == body
+
+
 def test_large_response_is_credited_back_and_capped():
     client = H2Client(max_body_bytes=200_000)
     server = Server(client)
