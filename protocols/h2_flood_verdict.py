@@ -74,10 +74,13 @@ class FloodReaction:
             return Bound.GOAWAY
         if self.rst_streams:
             return Bound.RST
-        if self.closed:
-            return Bound.CLOSED
+        # Stopped reading first: a send that timed out cancels our TLS write, which breaks
+        # the TLS stream, so a "reset" read after it is ours, not the server's close (a
+        # server that closes first fails our send at once, and stopped_reading stays unset).
         if self.stopped_reading:
             return Bound.STOPPED_READING
+        if self.closed:
+            return Bound.CLOSED
         return Bound.NONE
 
     def describe(self) -> str:
