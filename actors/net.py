@@ -1,7 +1,8 @@
 """Socket plumbing for walkers: connect, send, read with caps, and the ways to hang up.
 
-Every function takes its deadline from the caller as a timeout in seconds and maps the
-many OS-level failure shapes onto a few ``TransportError`` causes that tallies can count
+Every function takes its deadline from the caller as a timeout in seconds (what is left of
+a deadline already past, below zero, times out at once: trio would raise ValueError) and
+maps the many OS-level failure shapes onto a few ``TransportError`` causes that tallies count
 (``connect_refused``, ``connect_timeout``, ``reset``, ``eof``, ``timeout``, and over TLS
 ``tls_verify``, ``tls_handshake``, ``tls_timeout``). Reads are always capped: a hostile
 server that streams forever costs at most ``cap`` bytes.
@@ -83,7 +84,7 @@ async def connect(target: Target, timeout: float, alpn: tuple[str, ...] = ALPN_H
 async def connect_tcp(target: Target, timeout: float) -> trio.SocketStream:
     """TCP only, whatever the scheme: the TLS-level torture cases speak their own bytes."""
     try:
-        with trio.fail_after(timeout):
+        with trio.fail_after(max(0.0, timeout)):
             stream = await trio.open_tcp_stream(target.host, target.port)
     except trio.TooSlowError:
         raise TransportError("connect_timeout", f"{target.host}:{target.port}") from None
@@ -97,7 +98,7 @@ async def connect_tcp(target: Target, timeout: float) -> trio.SocketStream:
 
 async def send_all(stream: trio.SocketStream, data: bytes, timeout: float) -> None:
     try:
-        with trio.fail_after(timeout):
+        with trio.fail_after(max(0.0, timeout)):
             await stream.send_all(data)
     except trio.TooSlowError:
         raise TransportError("timeout", "send") from None
@@ -109,7 +110,7 @@ async def send_all(stream: trio.SocketStream, data: bytes, timeout: float) -> No
 async def receive_some(stream: trio.SocketStream, timeout: float) -> bytes:
     """One read; b"" on EOF. Timeout and reset become TransportError."""
     try:
-        with trio.fail_after(timeout):
+        with trio.fail_after(max(0.0, timeout)):
             data = await stream.receive_some(READ_CHUNK)
             flight.note_read(data)
             if not data:
@@ -136,7 +137,7 @@ async def read_until(
     size = 0
     start = trio.current_time()
     ending = Ending.TIMEOUT
-    with trio.move_on_after(timeout):
+    with trio.move_on_after(max(0.0, timeout)):
         while True:
             try:
                 chunk = await stream.receive_some(READ_CHUNK)

@@ -100,7 +100,7 @@ async def handshake(stream: trio.SocketStream, target: Target, alpn: tuple[str, 
         # bytes) with a ValueError: counted like any other refused handshake.
         tls = trio.SSLStream(stream, client_context(alpn),
                              server_hostname=server_hostname(target), https_compatible=True)
-        with trio.fail_after(timeout):
+        with trio.fail_after(max(0.0, timeout)):  # what is left of a deadline may be < 0
             await tls.do_handshake()
     except trio.TooSlowError:
         await aclose_quietly(stream)

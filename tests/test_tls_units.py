@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors import keepalive, net, tls
+from actors import keepalive, net, tls, tls_socket
 from actors.walker import Target
 from coordinator.config import ConfigError
 from coordinator.tls_flags import options_from_args
@@ -247,3 +247,35 @@ def test_a_kept_alive_tls_connection_the_server_reset_is_stale_not_a_tls_error(
         tls.install(TlsOptions())
     assert net.cause_of(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")) == "reset"
     assert net.cause_of(ssl.SSLError(1, "bad record mac")) == "tls_error"
+
+
+def test_a_deadline_already_past_is_a_timeout_not_a_value_error(
+        server_context: ssl.SSLContext) -> None:
+    """hold and loris give the handshake what is left of the connect deadline, which a
+    connect that completed at the deadline leaves negative; trio refuses a negative timeout
+    with ValueError: the handshake and every net helper must count a timeout instead
+    (loris counts nothing for a handshake cut by the attack's end, hold a connect timeout)."""
+    async def body(port: int) -> None:
+        target = Target.from_url(f"https://127.0.0.1:{port}/")
+        with trio.fail_after(10):
+            sock = trio.socket.socket()
+            await sock.connect(("127.0.0.1", port))
+            with pytest.raises(net.TransportError) as late:
+                await tls_socket.secure(sock, target, -0.001)
+            assert late.value.cause == "tls_timeout"
+            assert sock.fileno() == -1  # closed
+            stream = await net.connect_tcp(target, 5)
+            with pytest.raises(net.TransportError) as late:
+                await net.receive_some(stream, -0.001)
+            assert late.value.cause == "timeout"
+            assert (await net.read_until(stream, -0.001, 10)).ending is net.Ending.TIMEOUT
+            await net.aclose_quietly(stream)
+            with pytest.raises(net.TransportError) as late:
+                await net.connect_tcp(target, -0.001)
+            assert late.value.cause == "connect_timeout"
+
+    tls.install(TlsOptions(ca_file=str(test_certs().ca)))
+    try:
+        trio.run(_with_server, server_context, body)
+    finally:
+        tls.install(TlsOptions())
