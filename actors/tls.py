@@ -80,6 +80,8 @@ def describe_failure(exc: BaseException) -> tuple[str, str]:
         reason = inner.verify_message or inner.reason or str(inner)
         return "tls_verify", (f"certificate verify failed: {reason} "
                               "(trust it with --ca-file, or skip checks with --insecure)")
+    if isinstance(inner, ssl.SSLEOFError):  # a FIN where the ServerHello should be
+        return "eof", "closed during the TLS handshake"
     if isinstance(inner, ssl.SSLError):
         return "tls_handshake", inner.reason or str(inner)
     if isinstance(inner, (ConnectionResetError, BrokenPipeError)):

@@ -279,3 +279,41 @@ def test_a_deadline_already_past_is_a_timeout_not_a_value_error(
         trio.run(_with_server, server_context, body)
     finally:
         tls.install(TlsOptions())
+
+
+def test_a_server_that_closes_mid_handshake_is_eof_on_both_paths() -> None:
+    """A FIN in place of the ServerHello (a server shedding connections) reaches OpenSSL as
+    an unexpected EOF (``ssl.SSLEOFError``): ``eof`` - hold and loris count it as
+    established and then closed by the peer, as they document - not a refused handshake."""
+    async def main() -> list[str]:
+        listener = trio.socket.socket()
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        async def read_then_fin() -> None:
+            for _ in range(2):
+                sock, _ = await listener.accept()
+                with trio.move_on_after(0.3):
+                    while await sock.recv(65536):
+                        pass
+                sock.close()
+
+        causes = []
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_then_fin)
+            target = Target.from_url(f"https://127.0.0.1:{port}/")
+            with trio.fail_after(10):
+                for connect in (lambda: net.connect(target, 5),
+                                lambda: keepalive.open_connection(target)):
+                    with pytest.raises(net.TransportError) as closed:
+                        await connect()
+                    causes.append(closed.value.cause)
+        listener.close()
+        return causes
+
+    tls.install(TlsOptions(insecure=True))
+    try:
+        assert trio.run(main) == ["eof", "eof"]
+    finally:
+        tls.install(TlsOptions())
