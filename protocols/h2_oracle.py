@@ -169,6 +169,8 @@ class H2Oracle:
         accepted = self.status is not None and 200 <= self.status < 400
         if expect is Expect.MALFORMED and accepted:
             return R.ACCEPTED, None
+        if self.echoed:  # the one reaction a never-answer case forbids, whatever follows
+            return R.PING_ECHOED, None
         if self.goaway is not None:
             code = self.goaway.error_code()
             if code == fr.ErrorCode.NO_ERROR:
@@ -176,8 +178,6 @@ class H2Oracle:
             if code in self.case.accepted_codes():
                 return R.GOAWAY_EXPECTED, code
             return R.GOAWAY_OTHER, code
-        if self.echoed:
-            return R.PING_ECHOED, None
         if self.rst_code is not None:
             expected = self.rst_code in self.case.accepted_codes()
             return (R.RST_EXPECTED if expected else R.RST_OTHER), self.rst_code

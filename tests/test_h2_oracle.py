@@ -111,6 +111,20 @@ def test_answering_a_ping_ack_is_a_violation() -> None:
     result = judge("ping_with_ack_not_answered", [echoed, PONG])
     assert (result.reaction, result.verdict) == (R.PING_ECHOED, Verdict.VIOLATION)
     assert judge("ping_with_ack_not_answered", [PONG]).verdict is Verdict.PASS
+    # an answer followed by a GOAWAY is still an answer
+    result = judge("ping_with_ack_not_answered", [echoed, goaway(E.PROTOCOL_ERROR)], "eof")
+    assert (result.reaction, result.verdict) == (R.PING_ECHOED, Verdict.VIOLATION)
+
+
+@pytest.mark.parametrize("frames,ending", [
+    ([goaway(E.PROTOCOL_ERROR)], "eof"), ([goaway(E.ENHANCE_YOUR_CALM)], "open"),
+    ([], "eof"), ([], "reset")])
+def test_ending_the_connection_over_a_ping_ack_is_not_a_violation(frames, ending) -> None:
+    """§6.7 "An endpoint MUST NOT respond to PING frames containing this flag" forbids an
+    answer; no sentence makes the server carry on (§5.4.1 "An endpoint can end a
+    connection at any time"): lenient, like a graceful GOAWAY on an ignore case."""
+    result = judge("ping_with_ack_not_answered", frames, ending)
+    assert result.verdict is Verdict.LENIENT and result.counter == LENIENT_COUNTER
 
 
 @pytest.mark.parametrize("frames,reaction,verdict,counter", [
