@@ -25,7 +25,6 @@ gate's way to the target: "alpn", "prior" or "upgrade").
 from __future__ import annotations
 
 import itertools
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +32,7 @@ import trio
 
 from actors import h2_link, net
 from actors.h2_control import control_request, rss_of
+from actors.h2_flood_lock import one_flood_at_a_time
 from actors.h2_flood_send import flood_once
 from actors.walker import WalkerContext
 from protocols.h2_flood_verdict import (
@@ -139,23 +139,10 @@ async def speaks_h2(ctx: WalkerContext) -> str:
     return "" if settings is not None else f"no server preface ({link.closed or 'silent'})"
 
 
-#: One flood at a time per actor process (per trio run): walkers of one actor would
-#: otherwise take each other's floods for their baseline and their harm for the server's.
-_FLOOD_LOCKS: weakref.WeakKeyDictionary[object, trio.Lock] = weakref.WeakKeyDictionary()
-
-
-def _flood_lock() -> trio.Lock:
-    root = trio.lowlevel.current_root_task()
-    lock = _FLOOD_LOCKS.get(root)
-    if lock is None:
-        lock = _FLOOD_LOCKS[root] = trio.Lock()
-    return lock
-
-
 async def flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
-    """One flood class (alone in this actor): flood, judge, confirm a violation by a second
-    flood, count."""
-    async with _flood_lock():
+    """One flood class (alone against this target on this host: ``actors.h2_flood_lock``):
+    flood, judge, confirm a violation by a second flood, count."""
+    async with one_flood_at_a_time(ctx.target):
         return await _flood_case(ctx, flood)
 
 

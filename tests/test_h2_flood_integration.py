@@ -272,3 +272,36 @@ def test_a_confirmation_cut_by_the_run_keeps_the_first_floods_evidence(monkeypat
     assert ctx.violations == [] and h2_flood.VIOLATION not in counters
     kept = ctx.tally.examples["h2flood.unconfirmed"]
     assert kept["flood"] == "ping" and "cancelled" in kept["confirmation"]
+
+
+def test_floods_against_one_target_take_turns_across_processes():
+    """A run has one actor process per core: two floods against one target at once would
+    lend each other their harm. The host-wide lock makes the second wait for the first (two
+    open file descriptions conflict like two processes do), cancellably."""
+    from actors import h2_flood_lock
+
+    target = Target.from_url(f"http://127.0.0.1:{free_port()}/")
+
+    async def main() -> list[str]:
+        order: list[str] = []
+
+        async def first() -> None:
+            async with h2_flood_lock.host_lock(target):
+                order.append("first in")
+                await trio.sleep(0.3)
+                order.append("first out")
+
+        async def second() -> None:
+            await trio.sleep(0.05)
+            with trio.move_on_after(0.1):  # a walker cancelled while waiting: no lock taken
+                async with h2_flood_lock.host_lock(target):
+                    order.append("too early")
+            async with h2_flood_lock.host_lock(target):
+                order.append("second in")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(first)
+            nursery.start_soon(second)
+        return order
+
+    assert trio.run(main) == ["first in", "first out", "second in"]
