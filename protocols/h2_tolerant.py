@@ -23,6 +23,24 @@ def _why(exc: Exception) -> str:
     return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
 
 
+#: RFC 9113 §3.4: the client connection preface starts with this 24-octet sequence.
+_CLIENT_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def frames_up_to(data: bytes, last_stream_id: int) -> bytes:
+    """The whole frames of ``data`` (our own output) on the connection (stream 0) or on a
+    stream numbered up to ``last_stream_id``. Dropping a HEADERS frame leaves the server's
+    HPACK table behind ours, which is harmless here: no HEADERS follows a GOAWAY."""
+    at = len(_CLIENT_PREFACE) if data.startswith(_CLIENT_PREFACE) else 0
+    kept = bytearray(data[:at])
+    while at + 9 <= len(data):
+        end = at + 9 + int.from_bytes(data[at:at + 3], "big")
+        if int.from_bytes(data[at + 5:at + 9], "big") & 0x7FFFFFFF <= last_stream_id:
+            kept += data[at:end]
+        at = end
+    return bytes(kept)
+
+
 class Malformed(h2.events.ResponseReceived):
     """A response ``h2`` refused for its own stream's sake (see ``_OneStream``). A kind of
     ``ResponseReceived`` only because h2 asserts that a HEADERS frame with the PRIORITY
@@ -66,9 +84,15 @@ class GracefulConnection(h2.connection.H2Connection):
     overriding the GOAWAY handler is enough."""
 
     def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
+        pending = bytes(self._data_to_send)
         frames, events = super()._receive_goaway_frame(frame)
         if frame.error_code == h2.errors.ErrorCodes.NO_ERROR:
             self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+            # h2 also dropped what was queued and not yet written: a request's HEADERS or
+            # body DATA that another task had still to write. The streams the server will
+            # answer need theirs; those above its last stream are not sent (§6.8:
+            # "Receivers of a GOAWAY frame MUST NOT open additional streams").
+            self._data_to_send += frames_up_to(pending, frame.last_stream_id)
         return frames, events
 
     def _begin_new_stream(self, stream_id: int, allowed_ids: Any) -> h2.stream.H2Stream:

@@ -197,6 +197,33 @@ def test_graceful_goaway_lets_earlier_streams_finish():
     assert done[0].stream_id == low and done[0].outcome.body == b"late"
 
 
+def test_graceful_goaway_keeps_what_was_queued_for_the_streams_it_covers():
+    """h2 drops its unwritten output on any GOAWAY. A request queued (another task was
+    writing) when a shutdown notice (last stream 2^31-1, RFC 9113 §6.8) arrives must still
+    go out, or its stream waits to its deadline; under a GOAWAY that does not cover it, it
+    must not (§6.8: "Receivers of a GOAWAY frame MUST NOT open additional streams")."""
+    for last in (2**31 - 1, 0):
+        client = H2Client()
+        server = Server(client)
+        body = b"b" * 1000
+        queued = client.start(request_fields("POST", "/q", "h", "http", (), body), body)
+        server.conn.close_connection(h2.errors.ErrorCodes.NO_ERROR, last_stream_id=last)
+        done = client.receive(server.conn.data_to_send())
+        sent = client.data_to_send()
+        server.conn.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
+        events = server.conn.receive_data(sent)
+        if last == 0:
+            assert [(d.stream_id, d.outcome.retry) for d in done] == [(queued, True)]
+            assert not [e for e in events if isinstance(e, h2.events.RequestReceived)]
+            continue
+        assert done == []
+        assert [e.stream_id for e in events if isinstance(e, h2.events.RequestReceived)] == [
+            queued]
+        assert b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived)) == body
+        server.respond(queued, body=b"answered")
+        assert [d.outcome.body for d in server.pump()] == [b"answered"]
+
+
 def test_goaway_with_an_error_fails_every_stream():
     client = H2Client()
     server = Server(client)
