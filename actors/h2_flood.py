@@ -143,6 +143,8 @@ async def flood_case(ctx: WalkerContext, flood: FloodClass) -> Verdict:
     """One flood class (alone against this target on this host: ``actors.h2_flood_lock``):
     flood, judge, confirm a violation by a second flood, count."""
     async with one_flood_at_a_time(ctx.target):
+        if ctx.remaining() < MIN_FLOOD_S + 1.0:  # the run ran out while another flooded
+            return Verdict.UNJUDGED
         return await _flood_case(ctx, flood)
 
 

@@ -305,3 +305,12 @@ def test_floods_against_one_target_take_turns_across_processes():
         return order
 
     assert trio.run(main) == ["first in", "first out", "second in"]
+
+
+def test_a_walker_that_waited_its_turn_past_the_runs_end_floods_nothing():
+    async def main() -> Any:
+        ctx = walker_ctx(free_port(), "h2flood", SHORT, seconds=0.5)
+        return ctx, await h2_flood.flood_case(ctx, BY_NAME["ping"])
+
+    ctx, verdict = trio.run(main)
+    assert verdict is Verdict.UNJUDGED and ctx.tally.counters == {}
