@@ -62,9 +62,15 @@ def config_digest(config: RunConfig) -> str:
     return hashlib.sha256(_canonical(identity(config.to_json())).encode()).hexdigest()[:16]
 
 
+#: Run settings that describe the target as found at start rather than what the user asked
+#: for: a resumed soak relaunches the refapp (a new pid) and probes HTTP/2 again.
+OBSERVED_SETTINGS = ("target_pid", "h2_via")
+
+
 def inputs_digest(settings: dict[str, Any]) -> str:
     """Digest of what the actors are given (model and spec texts, paths, timeouts)."""
-    return hashlib.sha256(_canonical(settings).encode()).hexdigest()[:16]
+    asked = {k: v for k, v in settings.items() if k not in OBSERVED_SETTINGS}
+    return hashlib.sha256(_canonical(asked).encode()).hexdigest()[:16]
 
 
 def build(coord: Any, document: dict[str, Any]) -> dict[str, Any]:
