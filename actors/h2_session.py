@@ -67,7 +67,10 @@ class H2Conn:
         self.pool = pool
         self.client = H2Client(pool.max_body_bytes)
         self.stream: Any = None
-        #: Set once the preface is sent (or the connect failed: see ``failure``).
+        #: Set once the server's SETTINGS arrived, so that no request goes beyond a limit
+        #: it announces there (RFC 9113 §5.1.2: a server may answer a stream over its
+        #: SETTINGS_MAX_CONCURRENT_STREAMS with PROTOCOL_ERROR, h2's with a connection
+        #: error); or once the connection ended or could not open (see ``failure``).
         self.ready = trio.Event()
         #: Why it could not open: (cause, detail).
         self.failure: tuple[str, str] | None = None
@@ -98,12 +101,11 @@ class H2Conn:
                 except net.TransportError as exc:
                     self.failure = (exc.cause, str(exc).removeprefix(f"{exc.cause}: "))
                     return
-                self.ready.set()
                 await self._read()
         finally:
             self.closing = True
-            if self.failure is None and not self.ready.is_set():  # its host left meanwhile
-                self.failure = ("eof", "the connection closed while opening")
+            if self.failure is None and not self.ready.is_set() and not self.client.ended:
+                self.failure = ("eof", "the connection closed while opening")  # host left
             self.ready.set()
             self._deliver(self.client.lost("eof", "the HTTP/2 connection closed"))
             if self in self.pool.conns:
@@ -137,6 +139,8 @@ class H2Conn:
                 return
             self._deliver(client.receive(data))
             await self.flush()  # WINDOW_UPDATE, SETTINGS and PING acknowledgements
+            if client.settings_received or client.ended:
+                self.ready.set()
             if (client.ended or self.closing) and not self.reserved:
                 return
 
@@ -272,9 +276,9 @@ class H2Member:
         if not conn.ready.is_set():
             self.connecting = True
             await conn.ready.wait()
-        if conn.failure is not None:  # ``connecting`` stays: nothing reached the target
+        # Until the request is on a stream, ``connecting`` stays: nothing reached the target.
+        if conn.failure is not None:
             raise net.TransportError(*conn.failure)
-        self.connecting = False
         # A connection whose host left meanwhile (``closing``, not ended) still carries
         # the requests placed on it before: its reader runs until they end.
         client = conn.client
@@ -282,6 +286,7 @@ class H2Member:
             return StreamFailure(client.end_cause, client.ended, retry=True)
         if not client.usable:
             return None
+        self.connecting = False
         stream_id = conn.client.start(fields, body)
         waiter = conn.waiters[stream_id] = _Waiter()
         try:

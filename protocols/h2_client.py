@@ -148,6 +148,8 @@ class H2Client:
         self.end_cause = ""
         #: The server's first bytes, until its first frame header is complete.
         self._preface: bytearray | None = bytearray()
+        #: Its SETTINGS arrived: the limits it announces there (concurrent streams) hold.
+        self.settings_received = False
 
     # -- the shell's side ------------------------------------------------------------------
 
@@ -303,6 +305,8 @@ class H2Client:
         elif isinstance(event, (h2.events.WindowUpdated, h2.events.RemoteSettingsChanged)):
             # A larger SETTINGS_INITIAL_WINDOW_SIZE grows every stream's window (RFC 9113
             # §6.9.2) with no WINDOW_UPDATE: a body waiting for room goes on then too.
+            if isinstance(event, h2.events.RemoteSettingsChanged):
+                self.settings_received = True
             for sid, stream in list(streams.items()):
                 if stream.unsent:
                     self._send_body(sid)

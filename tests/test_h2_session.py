@@ -17,6 +17,7 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import h2.exceptions
 import h2.settings
 import pytest
 import trio
@@ -395,3 +396,70 @@ def test_a_walker_leaving_keeps_the_requests_others_placed_on_its_connections(mo
     assert seen["host"] == b"/host" and seen["in flight"] == b"/in flight"
     assert 0.1 < seen["host waited"] < 1.0  # until the other's answer (0.3 s), not forever
     assert seen["opened"] == 2  # one connection per host; nobody opened a spare
+
+
+async def _two_streams_server(stream: trio.SocketStream) -> None:
+    """An h2 server that allows 2 concurrent streams and announces it late (its SETTINGS
+    0.1 s after the connection opened); h2 ends the connection on a third (RFC 9113 §5.1.2
+    allows a PROTOCOL_ERROR for it). Answers each request 0.05 s after it came."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=False, header_encoding=None))
+    conn.local_settings = h2.settings.Settings(client=False, initial_values={
+        h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 2})
+    conn.initiate_connection()
+    lock = trio.Lock()
+
+    async def send() -> None:
+        async with lock:
+            await stream.send_all(conn.data_to_send())
+
+    async def answer(stream_id: int) -> None:
+        await trio.sleep(0.05)
+        conn.send_headers(stream_id, [(b":status", b"200")], end_stream=True)
+        await send()
+
+    async with trio.open_nursery() as nursery:
+        await trio.sleep(0.1)
+        await send()
+        while data := await stream.receive_some(65536):
+            try:
+                events = conn.receive_data(data)
+            except h2.exceptions.ProtocolError:
+                await send()  # its GOAWAY
+                break
+            for event in events:
+                if isinstance(event, h2.events.RequestReceived):
+                    nursery.start_soon(answer, event.stream_id)
+            await send()
+        nursery.cancel_scope.cancel()
+
+
+def test_requests_wait_for_the_servers_settings():
+    """A new connection takes requests once the server's SETTINGS arrived: sent before,
+    more than its SETTINGS_MAX_CONCURRENT_STREAMS would be refused."""
+    async def main() -> list:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        target = Target.from_url(f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}/")
+        fields = request_fields("GET", "/", target.host_header, "http", (), None)
+        statuses: list = []
+
+        async def one(member: h2_session.H2Member) -> None:
+            try:
+                statuses.append((await member.request(fields, None)).status)
+            except net.TransportError as exc:
+                statuses.append(str(exc))
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(trio.serve_listeners, _two_streams_server, listeners)
+            pool = h2_session.H2Pool(5.0)
+            async with pool.member(target) as member, trio.open_nursery() as walkers:
+                for _ in range(5):
+                    walkers.start_soon(one, member)
+            nursery.cancel_scope.cancel()
+        return statuses
+
+    async def bounded() -> list:
+        with trio.fail_after(10):
+            return await main()
+
+    assert trio.run(bounded) == [200] * 5
