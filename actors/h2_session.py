@@ -252,8 +252,13 @@ class H2Member:
     async def request(self, fields: list[tuple[bytes, bytes]], body: bytes | None
                       ) -> Response:
         """Send one request, wait for its response. Raises ``net.TransportError``."""
-        outcome: Response | StreamFailure | None = None
-        for _ in range(ATTEMPTS):
+        failure: StreamFailure | None = None
+        attempts = 0
+        # A request that found its connection full once the server's SETTINGS came (up to
+        # ``streams_per_conn`` wait on a new connection; the server may allow fewer) is
+        # placed again without spending an attempt. Each round admits at least one of
+        # those waiting, so ``streams_per_conn`` rounds are enough.
+        for _ in range(ATTEMPTS + self.pool.streams_per_conn):
             conn = self.pool.pick(self._nursery, self._hosted)
             conn.reserved += 1
             try:
@@ -265,11 +270,13 @@ class H2Member:
                 continue
             if isinstance(outcome, Response):
                 return outcome
-            if not outcome.retry:
+            failure = outcome
+            attempts += 1
+            if not outcome.retry or attempts >= ATTEMPTS:
                 break
-        if outcome is None:
+        if failure is None:
             raise net.TransportError("reset", "no HTTP/2 connection took the request")
-        raise net.TransportError(outcome.cause, outcome.detail)
+        raise net.TransportError(failure.cause, failure.detail)
 
     async def _exchange(self, conn: H2Conn, fields: list[tuple[bytes, bytes]],
                         body: bytes | None) -> Response | StreamFailure | None:
