@@ -6,7 +6,9 @@ pool.member() as member`` and sends with ``await member.request(fields, body)`` 
 own deadline (trio style: the caller's cancel scope). A request goes on a connection with
 room (fewer than ``streams_per_conn`` requests, and fewer than the server's
 SETTINGS_MAX_CONCURRENT_STREAMS); when none has room the walker opens one, and the others
-that need a connection meanwhile wait for that one rather than each dialling its own.
+that need a connection meanwhile wait for that one rather than each dialling its own. A new
+connection takes requests once the server's SETTINGS came, so that none goes beyond the
+limit it sets there; those it cannot take then go to another.
 
 Each connection has one reader task, run in the nursery of the walker that opened it
 (structured: nothing outlives the walkers). The reader feeds ``protocols.h2_client`` and
