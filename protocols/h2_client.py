@@ -332,12 +332,18 @@ class H2Client:
     def _send_body(self, stream_id: int) -> None:
         conn = self._conn
         stream = self._streams[stream_id]
-        while stream.unsent:
-            room = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size)
-            if room <= 0:
-                return  # the rest waits for a WINDOW_UPDATE
-            chunk, stream.unsent = stream.unsent[:room], stream.unsent[room:]
-            conn.send_data(stream_id, chunk, end_stream=not stream.unsent)
+        try:
+            while stream.unsent:
+                room = min(conn.local_flow_control_window(stream_id),
+                           conn.max_outbound_frame_size)
+                if room <= 0:
+                    return  # the rest waits for a WINDOW_UPDATE
+                chunk, stream.unsent = stream.unsent[:room], stream.unsent[room:]
+                conn.send_data(stream_id, chunk, end_stream=not stream.unsent)
+        except h2.exceptions.StreamClosedError:
+            # Reset in the same read as the WINDOW_UPDATE or SETTINGS that woke us: h2
+            # has closed it already, and its StreamReset is among the events to come.
+            stream.unsent = b""
 
 
 def _code_name(code: int) -> str:

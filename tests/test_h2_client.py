@@ -143,6 +143,22 @@ def test_request_body_goes_on_when_the_server_raises_the_initial_window():
     assert got == body
 
 
+def test_a_body_waiting_for_room_is_dropped_when_its_stream_is_reset_in_the_same_read():
+    """WINDOW_UPDATE then RST_STREAM in one read: h2 closed the stream before the client
+    sees the window event; the rest of the body is dropped (it raised StreamClosedError in
+    the reader task: a walker error) and the reset is the request's outcome."""
+    client = H2Client()
+    server = Server(client)
+    body = b"x" * 100_000
+    sid = client.start(request_fields("POST", "/", "h", "http", (), body), body)
+    server.pump()
+    server.conn.acknowledge_received_data(65535, sid)
+    server.conn.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
+    done = client.receive(server.conn.data_to_send())
+    assert [(d.stream_id, d.outcome.detail) for d in done] == [(sid, "RST_STREAM INTERNAL_ERROR")]
+    assert client.usable and client.in_flight == 0
+
+
 def test_large_response_is_credited_back_and_capped():
     client = H2Client(max_body_bytes=200_000)
     server = Server(client)
