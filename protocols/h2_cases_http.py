@@ -84,35 +84,21 @@ Q_SECOND_HEADERS = ("An endpoint that receives a HEADERS frame without the END_S
                     "or response as malformed (Section 8.1.1).")
 
 
-def _varint(value: int, prefix_bits: int, first: int) -> bytes:
-    """RFC 7541 §5.1 integer with an N-bit prefix, ``first`` holding the pattern bits."""
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes([first | value])
-    out = bytearray([first | limit])
-    value -= limit
-    while value >= 128:
-        out.append((value % 128) | 128)
-        value //= 128
-    out.append(value)
-    return bytes(out)
-
-
 def _literal(name: bytes, value_repr: bytes) -> bytes:
     """§6.2.2 literal without indexing, new name (plain), value given as encoded string."""
-    return b"\x00" + _varint(len(name), 7, 0) + name + value_repr
+    return b"\x00" + fr.hpack_int(len(name), 7, 0) + name + value_repr
 
 
 #: The defective HPACK representation each case appends to a valid request's block.
 HPACK_DEFECTS: tuple[tuple[str, str, bytes, bool], ...] = (
     ("hpack_index_0", "RFC 7541 §6.1", b"\x80", False),
-    ("hpack_index_beyond_tables", "RFC 7541 §2.3.3", _varint(2127, 7, 0x80), False),
+    ("hpack_index_beyond_tables", "RFC 7541 §2.3.3", fr.hpack_int(2127, 7, 0x80), False),
     ("hpack_huffman_eos", "RFC 7541 §5.2", _literal(b"x-assay", b"\x84\xff\xff\xff\xff"), False),
     ("hpack_huffman_padding_over_7_bits", "RFC 7541 §5.2",
      _literal(b"x-assay", b"\x82\x1f\xff"), False),
     ("hpack_huffman_padding_not_eos", "RFC 7541 §5.2", _literal(b"x-assay", b"\x81\x18"), False),
     ("hpack_integer_overflow", "RFC 7541 §5.1", b"\xff" + b"\xff" * 10 + b"\x07", False),
-    ("hpack_table_size_update_over_limit", "RFC 7541 §6.3", _varint(1 << 24, 5, 0x20), True),
+    ("hpack_table_size_update_over_limit", "RFC 7541 §6.3", fr.hpack_int(1 << 24, 5, 0x20), True),
 )
 HPACK_QUOTES = {
     "RFC 7541 §6.1": "The index value of 0 is not used. It MUST be treated as a decoding error "

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import hpack
 
 from protocols import h2_frames as fr
+from protocols.h2_frames import hpack_int
 
 #: RFC 9113 §10.5 (the sentence every flood class falls under).
 Q_MONITOR = ("An endpoint that doesn't monitor use of these features exposes itself to a "
@@ -119,20 +120,6 @@ class FloodClass:
     def rfc(self) -> str:
         """What results and reports print beside a failing case (``coordinator.results``)."""
         return self.reference
-
-
-def hpack_int(value: int, prefix_bits: int, first: int = 0) -> bytes:
-    """RFC 7541 §5.1 integer representation, ``first`` holding the bits above the prefix."""
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes([first | value])
-    out = bytearray([first | limit])
-    value -= limit
-    while value >= 128:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def literal_field(name: bytes, value: bytes, indexed: bool) -> bytes:

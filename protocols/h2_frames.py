@@ -278,6 +278,20 @@ def continuation(stream_id: int, block: bytes, end_headers: bool = True) -> byte
                        stream_id, block)
 
 
+def hpack_int(value: int, prefix_bits: int, first: int = 0) -> bytes:
+    """RFC 7541 §5.1 integer representation, ``first`` holding the bits above the prefix."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = bytearray([first | limit])
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def request_fields(method: str, authority: str, path: str, scheme: str = "http",
                    extra: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
     """The four request pseudo-header fields of RFC 9113 §8.3.1, then regular fields."""

@@ -25,14 +25,13 @@ import trio
 from servers import free_port, nginx, stop, wait_for_port
 from torture_servers import walker_ctx
 
-from actors import h2_flood, tls
+from actors import h2_flood
 from actors.walker import Target
 from coordinator.invariants import BY_ID
 from protocols.h2_flood_verdict import Verdict
 from protocols.h2_floods import BY_NAME, CATALOGUE
-from protocols.tls_options import TlsOptions
 from tests.h2_flawed_server import DEFECTS
-from tests.tls_certs import test_certs
+from tests.tls_certs import trusting_test_ca
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = {"h2flood_seconds": 0.6, "h2flood_settle_s": 0.2, "h2flood_baseline": 3,
@@ -125,15 +124,6 @@ def test_flawed_server_without_defect_bounds_every_flood(flawed_servers):
     counters = _every_flood_judged(f"http://127.0.0.1:{port}/",
                                    {**SHORT, "target_pid": proc.pid})
     assert counters.get("h2flood.bound.absorbed", 0) == 0  # every flood met a bound
-
-
-@contextlib.contextmanager
-def trusting_test_ca() -> Iterator[None]:
-    tls.install(TlsOptions(ca_file=str(test_certs().ca)))
-    try:
-        yield
-    finally:
-        tls.install(TlsOptions())
 
 
 def test_nginx_over_tls_passes_every_flood(tmp_path):

@@ -382,7 +382,9 @@ def test_assay_run_slices_h2(tmp_path: Path) -> None:
     assert invariant_status(document, "I-H2-CRASHED") == "passed"
     failed = {entry["id"] for entry in document["invariants"]["failed"]}
     assert failed == ({"I-H2-MUST"} if missed else set())
-    assert counters["h2.sent"] >= 20 and counters["h2.probes"] >= counters["h2.sent"]
+    # Every case is followed by a survival probe, but the one case in flight at the run's
+    # end may be cut off before its probe (one walker: at most one).
+    assert counters["h2.sent"] >= 20 and counters["h2.probes"] >= counters["h2.sent"] - 1
 
 
 def test_assay_run_without_http2_is_not_judged(tmp_path: Path) -> None:

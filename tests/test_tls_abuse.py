@@ -9,7 +9,7 @@ import os
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +19,13 @@ from assay_cli import assay, invariant_status, only_results
 from servers import free_port, nginx, stop, wait_for_port
 from torture_servers import walker_ctx
 
-from actors import tls, tls_abuse
+from actors import tls_abuse
 from actors.walker import Target
 from protocols.tls_cases import BY_NAME, CASES
-from protocols.tls_options import TlsOptions
-from tests.tls_certs import test_certs
+from tests.tls_certs import test_certs, trusting_test_ca
 
 FAST = {"tls_timeout": 1.0, "tls_drip_s": 0.6, "tls_pause_s": 0.05}
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@contextlib.contextmanager
-def trusting_test_ca() -> Iterator[None]:
-    tls.install(TlsOptions(ca_file=str(test_certs().ca)))
-    try:
-        yield
-    finally:
-        tls.install(TlsOptions())
 
 
 def _ctx(url: str, settings: dict[str, Any]) -> Any:

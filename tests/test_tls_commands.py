@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import trio
 from assay_cli import assay
 from servers import nginx
 
-from actors import tls
 from actors.walker import Target
 from protocols.program import Action, Check, Program, ReadUntil, Step
-from protocols.tls_options import TlsOptions
 from replay.checks import CheckResult, labelled, register
 from replay.evidence import Derived
 from replay.executor import execute
 from replay.reduce import Judge, shrink_derived
 from replay.repro import Repro, save_repro
-from tests.tls_certs import test_certs
+from tests.tls_certs import test_certs, trusting_test_ca
 
 GET = b"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"
 
@@ -31,15 +27,6 @@ def index_served(params: dict, transcript: object) -> CheckResult:
     hits = labelled(params, transcript, "index")  # type: ignore[arg-type]
     served = any(b"assay nginx target" in result.data for _, result in hits)
     return CheckResult(served, "index served" if served else "index not served")
-
-
-@contextlib.contextmanager
-def trusting_test_ca() -> Iterator[None]:
-    tls.install(TlsOptions(ca_file=str(test_certs().ca)))
-    try:
-        yield
-    finally:
-        tls.install(TlsOptions())
 
 
 def test_replay_speaks_tls_to_an_https_target(tmp_path: Path) -> None:

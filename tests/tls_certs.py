@@ -3,8 +3,10 @@ names, made with ``trustme`` (python-trio's test-CA library) once per test proce
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,3 +49,16 @@ def test_certs() -> TestCerts:
 # Named for what they are, not tests: keep pytest from collecting them where imported.
 TestCerts.__test__ = False  # type: ignore[attr-defined]
 test_certs.__test__ = False  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def trusting_test_ca() -> Iterator[None]:
+    """This process's clients trust the test CA for the block (walkers driven in-process)."""
+    from actors import tls
+    from protocols.tls_options import TlsOptions
+
+    tls.install(TlsOptions(ca_file=str(test_certs().ca)))
+    try:
+        yield
+    finally:
+        tls.install(TlsOptions())
