@@ -99,12 +99,19 @@ def _every_flood_judged(url: str, settings: dict[str, Any], failing: tuple[str, 
     async def main() -> Any:
         ctx = _ctx(url, settings)
         assert await h2_flood.speaks_h2(ctx) == ""
+        unjudged = []
         for flood in CATALOGUE:
             verdict = await h2_flood.flood_case(ctx, flood)
             if flood.name in failing:
                 assert verdict is Verdict.VIOLATION, flood.name
+            elif verdict is Verdict.UNJUDGED:
+                unjudged.append(flood.name)
             elif flood.name not in either:
                 assert verdict in (Verdict.BOUNDED, Verdict.ABSORBED), flood.name
+        # A 0.6 s flood on a loaded two-worker host once ran no control request in time
+        # (ping on the correct flawed server, a fresh CI-like clone): unjudged is the safe
+        # outcome, never a false alarm, but more than one means the test measured nothing.
+        assert len(unjudged) <= 1, unjudged
         return ctx
 
     ctx = trio.run(main)
