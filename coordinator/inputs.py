@@ -199,7 +199,8 @@ def make_walker_plan(
             per_actor[actor_id].append((walker_id, name))
     per_slice = {n: c for n, c in plan.per_slice.items() if n not in absent}
     per_slice["markov"] += moved
-    reasons = "; ".join(absent[n] for n in sorted(absent))
+    # h2 and h2flood without HTTP/2 share one reason: say it once.
+    reasons = "; ".join(dict.fromkeys(absent[n] for n in sorted(absent)))
     moved_note = f"{moved} {', '.join(sorted(absent))} walker(s) moved to markov: {reasons}"
     notes = [*plan.notes, moved_note]
     return WalkerPlan(per_slice, per_actor, notes, plan.remote)
