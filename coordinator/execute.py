@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from actors.slices import SCHEME_ONLY, SLICES
+from actors.slices import SCHEME_ONLY, SLICES, for_scheme
 from coordinator import inputs as prep
 from coordinator import remote_actors
 from coordinator.config import RunConfig
@@ -108,8 +108,11 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
                 return _fail(EXIT_INFRA, why)
         if fleet is not None and fleet.get("health_probes") is False:
             health_path = None  # the monitor then watches --target-pid only
-        h2_settings: dict[str, Any] = {}  # h2_via: how the target speaks HTTP/2
-        absent = prep.route_preflight(url, config, enabled, h2_settings)
+        # h2/h2flood need an HTTP/2 target; h2_via says how it speaks HTTP/2.
+        from coordinator.h2_preflight import gate as h2_gate
+
+        h2_absent, h2_settings = h2_gate(url, enabled)
+        absent = {**prep.route_preflight(url, config, enabled), **h2_absent}
         for name, reason in absent.items():
             log.warning("slice will not run", slice=name, reason=reason)
         if fleet is not None:
@@ -126,7 +129,7 @@ def execute_run(config: RunConfig, run_dir: Path | None = None,
                 only = SCHEME_ONLY.get(name)
                 not_run[name] = (
                     f"not applicable: {name} needs an {only}:// target"
-                    if only and not url.startswith(f"{only}:") and not config.slices
+                    if not config.slices and not for_scheme([name], urlsplit(url).scheme)
                     else "slice not selected (--slices)" if config.slices
                     else "slice not available in this build")
         settings = {

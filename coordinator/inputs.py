@@ -146,24 +146,16 @@ def enabled_slices(config: RunConfig) -> list[str]:
     return list(config.slices)
 
 
-def route_preflight(url: str, config: RunConfig, wanted: list[str],
-                    settings_out: dict[str, Any] | None = None) -> dict[str, str]:
-    """ws/sse walkers need their route, h2/h2flood an HTTP/2 target
-    (``coordinator.h2_preflight``; the way it speaks HTTP/2 goes into ``settings_out``);
-    an absent route is reported, never silently passed."""
-    from coordinator.h2_preflight import gate
-
-    h2_absent, h2_settings = gate(url, wanted)
-    if settings_out is not None:
-        settings_out.update(h2_settings)
+def route_preflight(url: str, config: RunConfig, wanted: list[str]) -> dict[str, str]:
+    """ws/sse walkers need their route; an absent route is reported, never silently passed."""
     checks = {"ws": config.ws_path, "sse": config.sse_path}
     todo = {name: path for name, path in checks.items() if name in wanted}
     if not todo:
-        return h2_absent
+        return {}
     try:
         from coordinator.sse_leak_check import route_exists
     except ImportError:
-        return h2_absent
+        return {}
 
     async def check_all() -> dict[str, str]:
         absent: dict[str, str] = {}
@@ -173,7 +165,7 @@ def route_preflight(url: str, config: RunConfig, wanted: list[str],
                 absent[name] = f"not judged: {reason}"
         return absent
 
-    return {**trio.run(check_all), **h2_absent}
+    return trio.run(check_all)
 
 
 def make_walker_plan(
