@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from actors.walker import Target
+from coordinator.incident_shrink import fresh_target_launcher
 from coordinator.invariants import HIGH_COUNTERS
 from coordinator.target import pid_alive, probe
 from protocols import attribution as attr
@@ -295,7 +296,7 @@ async def shrink_death(manager: IncidentManager, incident: Incident) -> Path | N
     except ImportError as exc:
         stage.update(status="not_available", reason=f"crash shrink not available: {exc}")
         return None
-    launcher = manager._launcher()
+    launcher = fresh_target_launcher(manager)
     settings = manager.settings
     if not settings.shrink or launcher is None:
         reason = ("shrinking disabled (--no-shrink)" if not settings.shrink else

@@ -105,7 +105,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("--leak-probe-grace", help="how long a leak probe waits for the target to recover "
         "before judging a leak (default 10s)")
     add("--leak-probe-max-burst", help="largest burst of departing clients (default 1024)")
-    from coordinator.incidents import add_incident_options
+    from coordinator.incident_settings import add_incident_options
 
     add_incident_options(parser)
 
@@ -148,7 +148,7 @@ def config_from_args(args: argparse.Namespace, mode: str = "run",
         config = replace(config, refapp_defects=tuple(args.refapp_defect))
     if config.seed is None:
         config = replace(config, seed=parse_seed(int.from_bytes(os.urandom(8), "big")))
-    from coordinator.incidents import incident_settings_from_args
+    from coordinator.incident_settings import incident_settings_from_args
 
     try:
         incidents = incident_settings_from_args(args).to_json()

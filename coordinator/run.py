@@ -42,7 +42,8 @@ from coordinator import (
 )
 from coordinator.attribution import Attribution
 from coordinator.config import RunConfig
-from coordinator.incidents import IncidentManager, load_settings
+from coordinator.incident_settings import load_settings
+from coordinator.incidents import IncidentManager
 from coordinator.leak_probe_runs import LeakProbes
 from coordinator.logrotate import watch_actor_logs
 from coordinator.logs import get_logger

@@ -419,7 +419,8 @@ def test_death_is_attributed_to_the_websocket_case_that_killed_the_target(tmp_pa
 def test_attribute_writes_candidates_and_without_a_launcher_says_shrink_needs_launch(
         tmp_path: Path):
     from coordinator.attribution import shrink_death
-    from coordinator.incidents import Incident, IncidentManager, IncidentSettings
+    from coordinator.incident_settings import IncidentSettings
+    from coordinator.incidents import Incident, IncidentManager
     from coordinator.invariants import BY_ID
 
     now = 1_700_000_000.0

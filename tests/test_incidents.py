@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from coordinator.incidents import IncidentManager, IncidentSettings, render_bytes
+from coordinator.incident_capture import render_bytes
+from coordinator.incident_settings import IncidentSettings
+from coordinator.incidents import IncidentManager
 from coordinator.invariants import BY_ID
 from protocols.adversarial_cases import BY_NAME
 from replay.repro import load_repro, replay
