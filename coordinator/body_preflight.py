@@ -59,7 +59,8 @@ def decide(url: str, given: tuple[str, ...], markov: MarkovInputs, builtin: bool
 
 def _candidates(markov: MarkovInputs) -> list[Candidate]:
     """Routes from the spec and model texts (already validated by ``load_markov_inputs``)."""
-    from protocols.markov_model import ModelError, load_model
+    from protocols.markov_loader import load_model
+    from protocols.markov_model import ModelError
     from protocols.openapi import SpecError, load_spec
 
     try:

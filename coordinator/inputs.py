@@ -64,7 +64,8 @@ def _read(path: Path, what: str) -> str:
 
 def load_markov_inputs(config: RunConfig, builtin: bool) -> MarkovInputs:
     """Read and validate model and spec; any problem is a ConfigError naming file and line."""
-    from protocols.markov_model import ModelError, load_model, validate_against_spec
+    from protocols.markov_loader import load_model
+    from protocols.markov_model import ModelError, validate_against_spec
     from protocols.openapi import SpecError, load_spec
 
     model_path = config.markov

@@ -28,7 +28,7 @@ from protocols.body_routes import (
     route_for,
     route_of,
 )
-from protocols.markov_model import load_model
+from protocols.markov_loader import load_model
 from protocols.openapi import load_spec
 from protocols.outcome import Reaction, Verdict
 from tests.assay_cli import assay, only_results

@@ -18,7 +18,8 @@ import pytest
 from protocols.errors import HarnessError
 from protocols.http1 import Response, ResponseParser
 from protocols.markov import LOGIN_STATE, RETRY_AFTER_MAX_S, MarkovSession, PlannedRequest
-from protocols.markov_model import MarkovModel, load_model
+from protocols.markov_loader import load_model
+from protocols.markov_model import MarkovModel
 from protocols.openapi import load_spec
 from protocols.tally import Tally
 

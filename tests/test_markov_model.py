@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from protocols.markov_loader import load_model
 from protocols.markov_model import (
     ModelError,
     default_model,
-    load_model,
     parse_expectation,
     template_key,
     validate_against_spec,
