@@ -33,7 +33,8 @@ from protocols.http1 import Response, ResponseProtocolError, ResponseTooLarge
 from protocols.markov import LOGIN_STATE, MarkovSession, PlannedRequest
 from protocols.markov_loader import load_model
 from protocols.markov_model import default_model
-from protocols.openapi import load_spec, model_from_spec
+from protocols.openapi import load_spec
+from protocols.openapi_walk import model_from_spec
 from protocols.response_rules import excess_bytes
 
 READ_SIZE = 65536

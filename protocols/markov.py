@@ -52,7 +52,7 @@ from protocols.markov_plan import (
     new_planned,
 )
 from protocols.markov_values import dig, json_bytes, parse_json
-from protocols.openapi import generate_body
+from protocols.openapi_bodies import generate_body
 
 if TYPE_CHECKING:
     from protocols.openapi import Spec

@@ -5,7 +5,7 @@ values, the request-target template and ``expect`` grammars they are built from,
 one-state ``default_model`` of a bare ``--target``, and the check against an OpenAPI spec.
 Reading the YAML a user writes is ``protocols.markov_loader``; the data-flow check that every
 path variable can be bound is ``protocols.markov_flow``. They are separate because a model
-is also made without YAML (``default_model``, ``openapi.model_from_spec``).
+is also made without YAML (``default_model``, ``openapi_walk.model_from_spec``).
 
 The format is documented in docs/ARCHITECTURE.md ("Markov model file").
 """

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from protocols.markov_values import json_bytes
-from protocols.openapi import write_only_properties
+from protocols.openapi_bodies import write_only_properties
 
 if TYPE_CHECKING:
     from protocols.markov_model import Expectation, Login, State

@@ -1,6 +1,6 @@
 """Request bodies for Tier 2: valid, boundary and invalid values drawn from a schema.
 
-How this works: ``valid_body`` is ``protocols.openapi.generate_body`` (same seed, same
+How this works: ``valid_body`` is ``protocols.openapi_bodies.generate_body`` (same seed, same
 body). ``boundary_body`` takes a valid body and pushes each top-level string, number and
 array to a bound the schema allows (``maxLength``, ``minimum``, ``maxItems``...): still
 valid, so a 4xx is the server's choice, not a finding. ``invalid_bodies`` derives one body
@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.openapi import generate_body
+from protocols.openapi_bodies import generate_body
 from protocols.tier2_schema import violations
 
 #: Kinds of invalid body, in the order they are tried.

@@ -1,4 +1,5 @@
-"""protocols.openapi: spec loading, route lookup, body generation, the default walk."""
+"""protocols.openapi, openapi_bodies, openapi_walk: spec loading, route lookup, body
+generation, the default walk."""
 
 from __future__ import annotations
 
@@ -12,13 +13,9 @@ from typing import Any
 
 import pytest
 
-from protocols.openapi import (
-    SpecError,
-    generate_body,
-    load_spec,
-    model_from_spec,
-    write_only_properties,
-)
+from protocols.openapi import SpecError, load_spec
+from protocols.openapi_bodies import generate_body, write_only_properties
+from protocols.openapi_walk import model_from_spec
 
 SPEC = """\
 openapi: 3.1.0
