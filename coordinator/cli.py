@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from coordinator import logs
-from coordinator.config import ConfigError, RunConfig, build_config, parse_seed
+from coordinator.config import ConfigError, RunConfig, build_config
+from coordinator.config_values import parse_seed
 from coordinator.tls_flags import add_tls_options, install_from_args
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INFRA = 0, 1, 2, 3

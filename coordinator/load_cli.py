@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from coordinator import logs
-from coordinator.config import ConfigError, RunConfig, build_config, parse_seed
+from coordinator.config import ConfigError, RunConfig, build_config
+from coordinator.config_values import parse_seed
 from coordinator.load_run import drain_grace_s
 from protocols.load_errors import LoadInputError
 from protocols.load_model import LoadPlan

@@ -222,7 +222,7 @@ def stress_loris(stress: Stress) -> int:
                      threshold_control=s.thresh_loris_ctrl)
     timeout = RunConfig().request_timeout_s
     if args.request_timeout is not None:
-        from coordinator.config import parse_duration as parse_flag
+        from coordinator.config_values import parse_duration as parse_flag
 
         timeout = parse_flag(args.request_timeout, "--request-timeout")
     code, document = stress._run("loris", plan.duration_s, ("loris", "load"),

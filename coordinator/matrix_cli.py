@@ -29,13 +29,8 @@ import trio
 
 from coordinator import logs
 from coordinator.cli import _add_run_options
-from coordinator.config import (
-    _CONVERTERS,
-    DEFAULT_DURATION_S,
-    ConfigError,
-    parse_duration,
-    parse_positive_int,
-)
+from coordinator.config import _CONVERTERS, DEFAULT_DURATION_S
+from coordinator.config_values import ConfigError, parse_duration, parse_positive_int
 from coordinator.diff_cli import write_diff
 from coordinator.matrix_run import CellResult, run_cell
 from coordinator.reports import write_reports

@@ -21,7 +21,7 @@ from typing import Any
 
 from actors.proxy_walker import CASE_S, PARALLEL
 from coordinator import logs
-from coordinator.config import ConfigError, validate_target_url
+from coordinator.config_values import ConfigError, validate_target_url
 from coordinator.extensions import add_output_options
 from coordinator.load_cli import config_for
 from coordinator.results import ResultsError, create_run_dir

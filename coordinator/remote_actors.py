@@ -78,7 +78,7 @@ def load_security(config: RunConfig) -> Security:
 
 
 def split_bind(bind: str) -> tuple[str, int]:
-    """``tcp://HOST:PORT`` (as ``config.parse_bind`` accepts it) -> (HOST, PORT)."""
+    """``tcp://HOST:PORT`` (as ``config_values.parse_bind`` accepts it) -> (HOST, PORT)."""
     host, port = bind.removeprefix("tcp://").rsplit(":", 1)
     return host, int(port)
 

@@ -26,7 +26,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from coordinator import logs
-from coordinator.config import ConfigError, parse_duration, parse_positive_int
+from coordinator.config_values import ConfigError, parse_duration, parse_positive_int
 from coordinator.load_cli import add_common_options, config_for, target_path
 from coordinator.load_report import merge
 from coordinator.results import ResultsError, create_run_dir, write_json_atomic

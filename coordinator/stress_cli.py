@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator import logs
-from coordinator.config import ConfigError, validate_target_url
+from coordinator.config_values import ConfigError, validate_target_url
 from coordinator.load_cli import add_common_options, config_for
 from coordinator.load_report import render as render_load
 from coordinator.results import ResultsError, create_run_dir, write_json_atomic

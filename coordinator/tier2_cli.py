@@ -45,7 +45,7 @@ def _error(message: str, code: int) -> int:
 
 
 def run_tier2(args: argparse.Namespace) -> int:
-    from coordinator.config import ConfigError, parse_duration, parse_seed
+    from coordinator.config_values import ConfigError, parse_duration, parse_seed
     from coordinator.tier2_run import load_graph
     from protocols.errors import SourceError
     from protocols.load_errors import LoadInputError
@@ -106,7 +106,7 @@ def _campaign(args: argparse.Namespace, api: Any, graph: Any, overrides: Any, ur
 
     from actors.tier2_exec import reachable
     from actors.walker import Target
-    from coordinator.config import ConfigError, validate_target_url
+    from coordinator.config_values import ConfigError, validate_target_url
     from coordinator.tier2_run import Campaign, run_campaign
 
     try:

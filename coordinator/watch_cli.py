@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from coordinator import logs
-from coordinator.config import ConfigError, parse_duration, validate_target_url
+from coordinator.config_values import ConfigError, parse_duration, validate_target_url
 from coordinator.extensions import add_output_options
 from coordinator.load_cli import config_for
 from coordinator.results import ResultsError, create_run_dir

@@ -7,7 +7,7 @@ or the file position (``plan.toml:7: scenarios.a.duration: ``), so the same chec
 right in both places. The VU defaults of open executors live here for the same reason.
 
 Bare numbers as durations: a flag's ``--duration 30`` is 30 seconds, as with every other
-assay flag (``coordinator.config.parse_duration``); a scenario file must write a unit,
+assay flag (``coordinator.config_values.parse_duration``); a scenario file must write a unit,
 because k6 reads a bare number there as milliseconds and a file copied from k6 would
 otherwise run a thousand times longer than meant.
 """

@@ -62,7 +62,7 @@ def find_seed_replay() -> Callable[[argparse.Namespace], int] | None:
 def run_bisect(args: argparse.Namespace) -> int:
     import time
 
-    from coordinator.config import ConfigError, parse_seed
+    from coordinator.config_values import ConfigError, parse_seed
     from replay.bisect import BisectConfig, bisect
 
     seed = None

@@ -2,14 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.config import (
-    ConfigError,
-    RunConfig,
-    build_config,
-    parse_duration,
-    parse_seed,
-    validate_target_url,
-)
+from coordinator.config import ConfigError, RunConfig, build_config
+from coordinator.config_values import parse_duration, parse_seed, validate_target_url
 
 
 @pytest.mark.parametrize("text, seconds", [
