@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,8 @@ def _binary(name: str) -> str:
 
 
 @contextmanager
-def _served(argv_for: Callable[[Path], list[str]], conf_text: str, name: str) -> Iterator[str]:
+def _served(argv_for: Callable[[Path], list[str]], conf_text: str, name: str,
+            scheme: str = "http") -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix=f"assay-{name}-"))
     try:
         os.chmod(root, 0o755)
@@ -69,7 +71,7 @@ def _served(argv_for: Callable[[Path], list[str]], conf_text: str, name: str) ->
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             wait_for_port(port, 15)
-            yield f"http://127.0.0.1:{port}/"
+            yield f"{scheme}://127.0.0.1:{port}/"
         finally:
             _stop(proc)
     finally:
@@ -111,3 +113,71 @@ def lighttpd() -> Iterator[str]:
     with _served(lambda conf: [binary, "-D", "-f", str(conf)], LIGHTTPD_CONF,
                  "lighttpd") as url:
         yield url
+
+
+# --- HTTP/2: the same servers with h2 (TLS + ALPN) or h2c (prior knowledge, upgrade) -------
+
+#: mod_http2 on top of APACHE_CONF: h2 over TLS, h2c on cleartext, HTTP/1.1 beside both.
+APACHE_H2 = """
+LoadModule http2_module {modules}/mod_http2.so
+Protocols h2 h2c http/1.1
+"""
+APACHE_TLS = """
+LoadModule ssl_module {modules}/mod_ssl.so
+SSLEngine on
+SSLCertificateFile {cert}
+SSLCertificateKeyFile {key}
+"""
+#: lighttpd >= 1.4.59 speaks h2 itself; the feature flags make it explicit (h2c included).
+LIGHTTPD_H2 = """
+server.feature-flags += ( "server.h2proto" => "enable", "server.h2c" => "enable" )
+"""
+LIGHTTPD_TLS = """
+server.modules += ( "mod_openssl" )
+ssl.engine = "enable"
+ssl.pemfile = "{cert}"
+ssl.privkey = "{key}"
+"""
+
+
+def _with_tls(conf_text: str, tls_text: str, certs: Any) -> str:
+    """The TLS block with the certificate paths in (braces doubled: _served formats it)."""
+    if certs is None:
+        return conf_text
+    def literal(path: Any) -> str:
+        return str(path).replace("{", "{{").replace("}", "}}")
+    return conf_text + tls_text.replace("{cert}", literal(certs.cert)).replace(
+        "{key}", literal(certs.key))
+
+
+@contextmanager
+def apache2_h2(certs: Any = None) -> Iterator[str]:
+    """apache2 with mod_http2: h2c on http, or TLS (mod_ssl) with ALPN h2 when ``certs``
+    (``tests.tls_certs.TestCerts``) is given; the URL's scheme says which."""
+    binary = _binary("apache2")
+    needed = ["mod_mpm_event.so", "mod_http2.so"] + (["mod_ssl.so"] if certs else [])
+    missing = [m for m in needed if not (APACHE_MODULES / m).exists()]
+    if missing:
+        pytest.skip(f"apache2 modules not found: {', '.join(missing)}")
+    conf = _with_tls(APACHE_CONF + APACHE_H2, APACHE_TLS, certs)
+    with _served(lambda path: [binary, "-f", str(path), "-DFOREGROUND"], conf, "apache2",
+                 "https" if certs else "http") as url:
+        yield url
+
+
+@contextmanager
+def lighttpd_h2(certs: Any = None) -> Iterator[str]:
+    """lighttpd with h2 and h2c enabled: cleartext, or TLS (mod_openssl) when ``certs``."""
+    binary = _binary("lighttpd")
+    if certs is not None and not _lighttpd_has_openssl(binary):
+        pytest.skip("lighttpd without mod_openssl")
+    conf = _with_tls(LIGHTTPD_CONF + LIGHTTPD_H2, LIGHTTPD_TLS, certs)
+    with _served(lambda path: [binary, "-D", "-f", str(path)], conf, "lighttpd",
+                 "https" if certs else "http") as url:
+        yield url
+
+
+def _lighttpd_has_openssl(binary: str) -> bool:
+    libdir = Path("/usr/lib/lighttpd")
+    return (libdir / "mod_openssl.so").exists() or b"(ssl)" in subprocess.run(
+        [binary, "-V"], capture_output=True, timeout=10).stdout
