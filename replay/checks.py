@@ -1,13 +1,11 @@
-"""The oracle registry: pure functions that decide whether a transcript still shows a violation.
+"""The built-in oracles: pure functions that decide whether a transcript still shows a violation.
 
-How this works: a ``Program`` names its oracle in ``check.oracle`` with ``check.params``;
-``evaluate(program, transcript)`` looks the name up in ``CHECKS`` and calls it with the
-params plus the program itself under ``PROGRAM_KEY`` (oracles find their evidence by step
-*label*, never by index, because the shrinker deletes steps and indices move). Oracles are
-pure: bytes in, ``CheckResult`` out, never an exception for anything a server sent. They
-reuse the slices' own sans-IO oracles, so a replay is judged exactly as the run judged it.
+Importing this module registers them (``replay.oracle_registry``: ``register``, ``evaluate``,
+``CHECKS``, re-exported here because most callers want the built-ins and the entry point
+together). Oracles are pure: bytes in, ``CheckResult`` out, never an exception for anything a
+server sent. They reuse the slices' own sans-IO oracles, so a replay is judged exactly as the
+run judged it. The read-after-write oracle is ``replay.checks_raw``.
 
-Other modules register more oracles with ``@register("name")`` (the seed corpus does).
 Labels used by the evidence converter (``replay.evidence``) and read here:
 
 =====================  ==========================================================
@@ -25,135 +23,40 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from protocols.adversarial_cases import BY_NAME as ADV_CASES
 from protocols.adversarial_oracle import Observation, assess, observe
 from protocols.h2c import AnswerKind, classify_answer
 from protocols.h2c import Transport as H2cTransport
-from protocols.http1 import ResponseError, ResponseParser
 from protocols.outcome import Reaction, Verdict
 from protocols.program import Action, Program, Step
-from protocols.response_head import ResponseHead, parse_response_head
 from protocols.websocket_cases import CASES as WS_CASES
 from protocols.websocket_cases import HANDSHAKE_CASES, HandshakeCase
 from protocols.websocket_frames import parse_handshake_response
 from protocols.websocket_oracle import Transport as WsTransport
 from protocols.websocket_oracle import WsOracle, judge_handshake
 
-#: Key under which ``evaluate`` passes the program to an oracle.
-PROGRAM_KEY = "_program"
-
-
-class StepResultLike(Protocol):
-    index: int
-    action: str
-    data: bytes
-    ending: str
-    elapsed_s: float
-    error: str
-
-
-class TranscriptLike(Protocol):
-    """What ``replay.executor.Transcript`` offers (kept structural: no import cycle)."""
-
-    results: tuple[Any, ...]
-    elapsed_s: float
-
-    def of_step(self, index: int) -> Any: ...
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    violated: bool
-    detail: str
-
-
-Oracle = Callable[[Mapping[str, Any], TranscriptLike], CheckResult]
-CHECKS: dict[str, Oracle] = {}
-
-
-class UnknownOracle(KeyError):
-    """A program names an oracle nobody registered (a malformed or newer repro file)."""
-
-
-def register(name: str) -> Callable[[Oracle], Oracle]:
-    """Register an oracle under ``name``; registering a different function twice is a bug."""
-
-    def decorate(oracle: Oracle) -> Oracle:
-        held = CHECKS.get(name)
-        if held is not None and held is not oracle and held.__qualname__ != oracle.__qualname__:
-            raise ValueError(f"oracle {name!r} is already registered")
-        CHECKS[name] = oracle
-        return oracle
-
-    return decorate
-
-
-def evaluate(program: Program, transcript: TranscriptLike) -> CheckResult:
-    """Judge ``transcript`` (of ``program``) with the program's own check."""
-    oracle = CHECKS.get(program.check.oracle)
-    if oracle is None:
-        raise UnknownOracle(program.check.oracle)
-    return oracle({**program.check.params, PROGRAM_KEY: program}, transcript)
-
-
-# -- helpers for oracles ----------------------------------------------------------------------
-
-
-def labelled(params: Mapping[str, Any], transcript: TranscriptLike,
-             label: str) -> list[tuple[Step, Any]]:
-    """(step, result) for every executed step carrying ``label``, in program order."""
-    program: Program = params[PROGRAM_KEY]
-    found = []
-    for index, step in enumerate(program.steps):
-        if step.label == label:
-            result = transcript.of_step(index)
-            if result is not None:
-                found.append((step, result))
-    return found
-
-
-def first(params: Mapping[str, Any], transcript: TranscriptLike, label: str) -> Any:
-    hits = labelled(params, transcript, label)
-    return hits[0][1] if hits else None
-
-
-def ending(result: Any) -> str:
-    """The executor's ending in the slices' vocabulary (eof/reset/timeout/cap/done)."""
-    value = getattr(result, "ending", "error")
-    return {"ok": "done", "error": "reset"}.get(value, value)
-
-
-def answered(data: bytes) -> ResponseHead | None:
-    """The response head when ``data`` starts with a well-formed HTTP/1.x response."""
-    head = parse_response_head(data.lstrip(b"\r\n"))
-    return head if isinstance(head, ResponseHead) else None
-
-
-def responses(data: bytes) -> list[Any]:
-    """Complete responses in ``data`` (a keep-alive read), tolerant of anything after."""
-    parser = ResponseParser()
-    parser.feed(data)
-    parser.feed_eof()
-    found = []
-    try:
-        while (response := parser.next_response()) is not None:
-            found.append(response)
-    except ResponseError:
-        pass
-    return found
-
-
-def _join(results: Iterable[Any]) -> tuple[bytes, str]:
-    data, last = b"", "timeout"
-    for result in results:
-        data += result.data
-        last = ending(result)
-    return data, last
-
+# Importing checks_raw registers the read-after-write oracle; same_json is imported from here
+# by corpus.oracles. CHECKS, UnknownOracle and evaluate are the registry's entry points,
+# re-exported for callers that import the built-ins (see the module docstring).
+from replay.checks_raw import same_json  # noqa: F401
+from replay.oracle_registry import (
+    CHECKS,  # noqa: F401
+    PROGRAM_KEY,
+    CheckResult,
+    TranscriptLike,
+    UnknownOracle,  # noqa: F401
+    answered,
+    ending,
+    evaluate,  # noqa: F401
+    first,
+    join_results,
+    labelled,
+    register,
+    responses,
+)
 
 # -- adversarial HTTP/1.1 -------------------------------------------------------------------
 
@@ -171,12 +74,12 @@ def adv_case(params: Mapping[str, Any], transcript: TranscriptLike) -> CheckResu
     replies = [r for _, r in labelled(params, transcript, "adv.reply")]
     if not replies:
         return CheckResult(False, "the case was not sent")
-    data, end = _join(replies + [r for _, r in labelled(params, transcript, "adv.grace")])
+    data, end = join_results(replies + [r for _, r in labelled(params, transcript, "adv.grace")])
     observation = observe(data, end, case.methods)
     base_hits = [r for _, r in labelled(params, transcript, "adv.baseline")]
     baseline: Observation | None = None
     if base_hits:
-        base_data, base_end = _join(base_hits)
+        base_data, base_end = join_results(base_hits)
         baseline = observe(base_data, base_end)
         if baseline.status is None:
             baseline = None
@@ -187,7 +90,7 @@ def adv_case(params: Mapping[str, Any], transcript: TranscriptLike) -> CheckResu
     canary_hits = [r for _, r in labelled(params, transcript, "adv.canary_reply")]
     canary = None
     if canary_hits:
-        canary_data, canary_end = _join(
+        canary_data, canary_end = join_results(
             canary_hits + [r for _, r in labelled(params, transcript, "adv.canary_grace")])
         canary = observe(canary_data, canary_end)
     verdict = assess(case, observation, baseline, canary)
@@ -222,14 +125,14 @@ def ws_case(params: Mapping[str, Any], transcript: TranscriptLike) -> CheckResul
     if isinstance(case, HandshakeCase):
         if not answer:
             return CheckResult(False, "the handshake was not sent")
-        data, end = _join(answer)
+        data, end = join_results(answer)
         judgement = judge_handshake(case, data, _WS_TRANSPORT.get(end, WsTransport.RESET))
     else:
         hits = labelled(params, transcript, "ws.handshake")
         if not hits or not answer:
             return CheckResult(False, "no handshake or no frames were sent")
         key = _ws_key(params, hits[0][0])
-        data, end = _join([r for _, r in hits] + answer)
+        data, end = join_results([r for _, r in hits] + answer)
         handshake = parse_handshake_response(data, key)
         if handshake is None or not handshake.accepted:
             problem = handshake.problem if handshake else "no handshake answer"
@@ -263,7 +166,7 @@ def h2c_crashed(params: Mapping[str, Any], transcript: TranscriptLike) -> CheckR
     if params.get("garbage"):
         hits = labelled(params, transcript, "h2c.answer")
         if hits:
-            data, end = _join(r for _, r in hits)
+            data, end = join_results(r for _, r in hits)
             transport = {"eof": H2cTransport.EOF, "reset": H2cTransport.RESET,
                          "cap": H2cTransport.CAP}.get(end, H2cTransport.OPEN)
             answer = classify_answer(data, transport, preface_sent=bool(params.get("preface")))
@@ -353,88 +256,3 @@ def stats_count(data: bytes, field: str) -> int | None:
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         return None
     return int(node)
-
-
-# -- read after write (I-DRV-1) -------------------------------------------------------------
-
-
-@register("read_after_write")
-def read_after_write(params: Mapping[str, Any], transcript: TranscriptLike) -> CheckResult:
-    """Every field written by a 2xx ``raw:write:<key>`` must read back equal through the
-    next 2xx ``raw:read:<key>`` (and such a read must not 404/410); a 2xx
-    ``raw:delete:<key>`` forgets the record.
-
-    A request's answer is the next read step on its connection; the written value is the
-    JSON body of the request as sent (bodies carry no placeholders).
-    """
-    program: Program = params[PROGRAM_KEY]
-    records: dict[str, dict[str, Any]] = {}
-    pending: dict[int, tuple[str, str, bytes]] = {}  # conn -> (role, key, request)
-    checks = 0
-    for index, step in enumerate(program.steps):
-        result = transcript.of_step(index)
-        if step.action in (Action.SEND, Action.DRIP) and step.label.startswith("raw:"):
-            _, role, key = [*step.label.split(":", 2), "", ""][:3]
-            pending[step.conn] = (role, key, step.data)
-            continue
-        if step.action not in (Action.READ, Action.SLOW_READ) or step.conn not in pending:
-            continue
-        role, key, request = pending.pop(step.conn)
-        found = responses(result.data) if result is not None else []
-        if not found:
-            if role == "write":
-                records.pop(key, None)  # the write may or may not have happened
-            continue
-        status = found[0].status
-        if role == "delete":
-            if 200 <= status < 300:
-                records.pop(key, None)
-        elif role == "write":
-            written = _json_body(request)
-            if 200 <= status < 300 and isinstance(written, dict):
-                records[key] = written
-            else:
-                records.pop(key, None)
-        elif role == "read" and key in records:
-            checks += 1
-            expected = records[key]
-            if status in (404, 410):
-                return CheckResult(True, f"read of {key} got {status} after a 2xx write of "
-                                         f"{json.dumps(expected, sort_keys=True)}")
-            if 200 <= status < 300:
-                actual = _json(found[0].body)
-                wrong = [name for name, value in expected.items()
-                         if not isinstance(actual, dict) or name not in actual
-                         or not same_json(value, actual[name])]
-                if wrong:
-                    return CheckResult(True, f"read of {key} lost field(s) {wrong}: wrote "
-                                             f"{json.dumps(expected, sort_keys=True)}, read "
-                                             f"{found[0].body[:300]!r}")
-    return CheckResult(False, f"{checks} read-after-write check(s) passed")
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _json_body(request: bytes) -> Any:
-    head_end = request.find(b"\r\n\r\n")
-    return _json(request[head_end + 4:]) if head_end >= 0 else None
-
-
-def same_json(expected: Any, actual: Any) -> bool:
-    """JSON equality where objects compare as 'every expected member present and equal'."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return type(expected) is type(actual) and expected == actual
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(
-            k in actual and same_json(v, actual[k]) for k, v in expected.items())
-    if isinstance(expected, list):
-        return (isinstance(actual, list) and len(expected) == len(actual)
-                and all(same_json(e, a) for e, a in zip(expected, actual, strict=True)))
-    if isinstance(expected, (int, float)):
-        return isinstance(actual, (int, float)) and expected == actual
-    return type(expected) is type(actual) and expected == actual

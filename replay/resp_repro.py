@@ -20,7 +20,7 @@ from protocols.outcome import Severity, Verdict
 from protocols.program import Action, Check, ReadUntil, Step
 from protocols.response_bytes import parse_exchange, request_facts
 from protocols.response_rules import BY_NAME, check
-from replay.checks import CheckResult, TranscriptLike, ending, labelled, register
+from replay.oracle_registry import CheckResult, TranscriptLike, ending, labelled, register
 
 GRACE_S = 0.5
 LABEL = "resp.reply"

@@ -11,9 +11,9 @@ from servers import nginx
 
 from actors.walker import Target
 from protocols.program import Action, Check, Program, ReadUntil, Step
-from replay.checks import CheckResult, labelled, register
 from replay.evidence import Derived
 from replay.executor import execute
+from replay.oracle_registry import CheckResult, labelled, register
 from replay.reduce import Judge, shrink_derived
 from replay.repro import Repro, save_repro
 from tests.tls_certs import test_certs, trusting_test_ca
