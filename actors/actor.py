@@ -1,105 +1,47 @@
 """One actor process: a trio loop that runs its share of walkers and reports tallies.
 
-Lifecycle (the only place it is defined)::
-
-    GREETING --Plan--> READY --Start--> RUNNING --deadline/Stop/SIGTERM--> STOPPING --> DONE
-        \\______________________ coordinator silent too long ______________/
-
-GREETING repeats Hello until the coordinator's Plan arrives (ZeroMQ's slow-joiner problem
-makes a single Hello unreliable). While RUNNING, the coordinator re-publishes Start every
-tick; if it goes silent for ``COORDINATOR_SILENCE_S`` the actor assumes it died and stops,
-so no actor outlives its coordinator even across hosts. Stopping cancels the walkers, then
-sends the final cumulative tally with a patient send, then Bye.
+The I/O shell around the lifecycle in ``actors.actor_lifecycle`` (phases, transitions, exit
+status): it greets the coordinator over ZeroMQ until a Plan arrives, builds its walkers
+from it (``actors.walker_plan``), runs them from Start to the deadline, listens for
+control frames (Stop, a moved deadline, crash attribution's InFlightRequest) and watches
+the coordinator's silence, then sends the final tally and Bye.
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import signal
 import socket
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 import zmq
 
-from actors import curve, flight, slices, tls
-from actors.walker import Target, WalkerContext, walker_rng
+from actors import curve, flight
+from actors.actor_lifecycle import (
+    SILENT_COORDINATOR,
+    ActorAbort,
+    ActorState,
+    Phase,
+    exit_status,
+)
+from actors.walker import WalkerContext
+from actors.walker_plan import build_walkers
 from actors.zmq_io import ZmqReceiver, send_nowait, send_patiently
 from protocols import wire
-from protocols.tally import Tally, UnrecordedTally
-from protocols.tls_options import TlsOptions
+from protocols.tally import UnrecordedTally
 
 GREETING_TIMEOUT_S = 20.0
 COORDINATOR_SILENCE_S = 5.0
 HELLO_EVERY_S = 0.25
 FINAL_SEND_TIMEOUT_S = 5.0
 WALKER_RESTART_PAUSE_S = 0.2
-SILENT_COORDINATOR = "coordinator silent"
-#: Exit status when the actor stopped without the coordinator's Stop - it went silent (died,
-#: or the network failed) or came back in a new handshake (a resumed soak) - or with a Stop
-#: that says the run may be resumed (``wire.RESUMABLE``). A launcher that
-#: re-launches remote actors (systemd-free-launch/actor-host) tries again, so that a
-#: resumed coordinator gets its actors back. 0 is a normal end.
-EXIT_COORDINATOR_LOST = 4
 #: Benchmarks only (benchmarks/bench_markov.py): "1" makes tally counters and latency
 #: recording no-ops for this actor's whole life, to measure what recording costs.
 NO_RECORDING_ENV = "ASSAY_BENCH_NO_RECORDING"
-
-
-class Phase(enum.Enum):
-    GREETING = "greeting"
-    READY = "ready"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    DONE = "done"
-
-
-TRANSITIONS: dict[Phase, frozenset[Phase]] = {
-    Phase.GREETING: frozenset({Phase.READY, Phase.DONE}),
-    Phase.READY: frozenset({Phase.RUNNING, Phase.STOPPING, Phase.DONE}),
-    Phase.RUNNING: frozenset({Phase.STOPPING}),
-    Phase.STOPPING: frozenset({Phase.DONE}),
-    Phase.DONE: frozenset(),
-}
-
-
-def exit_status(stop_reason: str | None) -> int:
-    """0 for a run that ended; ``EXIT_COORDINATOR_LOST`` when the coordinator never said
-    Stop (see ``Actor._await_coordinator_stop``), went silent, or said the run may be
-    resumed (``wire.RESUMABLE``)."""
-    if stop_reason in (None, SILENT_COORDINATOR) or (
-            stop_reason is not None and stop_reason.endswith(wire.RESUMABLE)):
-        return EXIT_COORDINATOR_LOST
-    return 0
-
-
-class ActorAbort(Exception):
-    """The actor cannot go on (no plan in time, bad plan); exit non-zero."""
-
-
-@dataclass
-class ActorState:
-    actor_id: int
-    incarnation: int
-    run_id: str | None = None
-    phase: Phase = Phase.GREETING
-    plan: dict[str, Any] | None = None
-    start_at: float | None = None
-    deadline: float | None = None
-    stop_reason: str | None = None
-    last_control: float = field(default_factory=time.monotonic)
-    tally: Tally = field(default_factory=Tally)
-    seq: int = 0
-
-    def move(self, new: Phase) -> None:
-        if new not in TRANSITIONS[self.phase]:
-            raise AssertionError(f"actor phase {self.phase.value} -> {new.value} is not allowed")
-        self.phase = new
 
 
 class Actor:
@@ -195,7 +137,7 @@ class Actor:
         if state.plan is None:
             raise ActorAbort(f"no plan from the coordinator within "
                              f"{self.greeting_timeout_s:.0f} s")
-        self._contexts = self._build_walkers(state.plan)
+        self._contexts = build_walkers(state.plan, state, self._violation)
         state.move(Phase.READY)
         self._send(self._ready())
 
@@ -203,44 +145,6 @@ class Actor:
         state = self.state
         return wire.Ready(state.actor_id, state.incarnation, state.run_id or "",
                           len(self._contexts))
-
-    def _build_walkers(self, plan: dict[str, Any]) -> list[tuple[Any, WalkerContext]]:
-        state = self.state
-        planned = plan.get("walkers")
-        if isinstance(planned, dict) and str(state.actor_id) not in planned:
-            raise ActorAbort(f"actor id {state.actor_id} is not in the coordinator's plan "
-                             f"(planned ids: {', '.join(sorted(planned))})")
-        try:
-            target = Target.from_url(plan["target"])
-            tls.install(TlsOptions.from_wire(plan.get("tls")))
-            assignment = plan["walkers"][str(state.actor_id)]
-            seed = int(plan["seed"])
-            base_settings = dict(plan.get("settings", {}))
-            prepared: dict[str, dict[str, Any]] = {}
-            walkers = []
-            for walker_id, slice_name in assignment:
-                module = slices.load(slice_name)
-                if slice_name not in prepared:
-                    prepare = getattr(module, "prepare", None)
-                    settings = dict(base_settings)
-                    settings["slice_share"] = _share(planned, slice_name, state.actor_id, seed)
-                    prepared[slice_name] = prepare(settings) if prepare else settings
-                ctx = WalkerContext(
-                    actor_id=state.actor_id,
-                    walker_id=int(walker_id),
-                    slice_name=slice_name,
-                    seed=seed,
-                    rng=walker_rng(seed, state.actor_id, int(walker_id)),
-                    target=target,
-                    tally=state.tally,
-                    settings=prepared[slice_name],
-                    deadline=float("inf"),
-                    violation_sink=self._violation,
-                )
-                walkers.append((module, ctx))
-        except Exception as exc:
-            raise ActorAbort(f"cannot build walkers from the plan: {exc!r}") from None
-        return walkers
 
     async def _run_walkers(self) -> None:
         state = self.state
@@ -407,14 +311,3 @@ class Actor:
         self._start_or_stop = trio.Event()
         self._stopped = trio.Event()
         return await self.main()
-
-
-def _share(planned: dict[str, Any], slice_name: str, actor_id: int,
-           seed: int) -> tuple[int, int, int]:
-    """(this actor's rank among the actors running ``slice_name``, their count, run seed):
-    lets a slice split a catalogue between actors (``adversarial.CaseDeck``) so that a short
-    run covers it without two actors dealing the same stretch."""
-    holders = sorted(int(actor) for actor, assigned in planned.items()
-                     if any(name == slice_name for _, name in assigned))
-    rank = holders.index(actor_id) if actor_id in holders else 0
-    return rank, max(1, len(holders)), seed

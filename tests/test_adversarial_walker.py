@@ -19,9 +19,9 @@ import h11
 import pytest
 import trio
 
-from actors.actor import _share
 from actors.adversarial import AdvSettings, BaselineCache, CaseDeck, prepare, probe, run
 from actors.walker import Target, WalkerContext
+from actors.walker_plan import _share
 from protocols.adversarial_cases import BY_NAME, CASES, SMUGGLED_PATH
 from protocols.tally import Tally
 

@@ -297,7 +297,7 @@ def test_tallies_count_only_from_an_admitted_incarnation():
     (f"aborted {wire.RESUMABLE}", 4)])
 def test_an_actor_exits_4_when_its_launcher_should_start_it_again(reason: str | None,
                                                                   status: int):
-    from actors.actor import exit_status
+    from actors.actor_lifecycle import exit_status
 
     assert exit_status(reason) == status
 
