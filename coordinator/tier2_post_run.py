@@ -34,7 +34,7 @@ from protocols.tier2_graph import infer
 from protocols.tier2_overrides import Overrides, apply
 from protocols.tier2_sequences import Step
 from replay import tier2_repro
-from replay.shrink import CandidateError
+from replay.shrink_records import CandidateError
 from replay.tier2_shrink import minimize, still_shows
 
 PREFIX = "tier2.bucket."

@@ -54,7 +54,8 @@ from replay.crash_candidates import (
 )
 from replay.launcher import Launcher, LaunchError
 from replay.repro import Repro, save_repro
-from replay.shrink import ShrinkAbort, shrink
+from replay.shrink import shrink
+from replay.shrink_records import ShrinkAbort
 
 __all__ = ["KINDS", "NEEDS_LAUNCH", "Candidate", "CandidateFormatError", "FreshTargetJudge",
            "crash_check", "crash_program", "crash_units", "load_candidates", "not_shrunk",

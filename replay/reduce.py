@@ -28,7 +28,8 @@ from protocols.program import Action, Check, Program, Step
 from replay.evidence import Derived, Unit, program_of
 from replay.launcher import Launcher, LaunchError
 from replay.repro import run_program
-from replay.shrink import Attempt, Granularity, ShrinkAbort, ShrinkResult, shrink_async
+from replay.shrink import shrink_async
+from replay.shrink_records import Attempt, Granularity, ShrinkAbort, ShrinkResult
 
 _REQUEST = re.compile(rb"\A[A-Z]{3,10} \S+ HTTP/\d")
 BYTE_SHRINK_MAX = 64

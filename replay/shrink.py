@@ -26,111 +26,34 @@ Rules, after hypothesis' shrinker:
   ``stall_limit`` consecutive runs without progress.
 * ``admissible(candidate)`` prunes candidates the caller knows are meaningless (e.g. a
   repro without the grace period its oracle assumes) without running them.
+
+The values the engine reports (``ShrinkResult``, ``Attempt``, ``PassStats``), its inputs
+(``Granularity``, ``default_key``) and the predicate's exceptions are
+``replay.shrink_records``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from replay.shrink_records import (
+    ERROR,
+    FAILS,
+    PASSES,
+    Attempt,
+    CandidateError,
+    Granularity,
+    PassStats,
+    ShrinkAbort,
+    ShrinkResult,
+    Verdict,
+    default_key,
+)
 
 T = TypeVar("T")
 P = TypeVar("P")
-
-#: Outcome names in the attempt log.
-FAILS, PASSES, ERROR = "fails", "passes", "error"
-
-
-class CandidateError(Exception):
-    """The predicate could not judge a candidate (counted as 'does not fail', logged)."""
-
-
-class ShrinkAbort(Exception):
-    """The predicate cannot go on at all (e.g. the target is gone): stop, keep the best."""
-
-
-@dataclass(frozen=True)
-class Granularity(Generic[T]):
-    """How to take one element apart and put it back, for deletion inside elements.
-
-    ``split`` returns the parts (or None when this granularity does not apply);
-    ``join(element, parts)`` builds the element back from a subset of them.
-    """
-
-    name: str
-    split: Callable[[T], Sequence[Any] | None]
-    join: Callable[[T, Sequence[Any]], T]
-
-
-@dataclass
-class PassStats:
-    """One pass, as data: how often it ran the predicate and how often that paid off."""
-
-    name: str
-    attempts: int = 0
-    successes: int = 0
-    removed: int = 0
-
-    @property
-    def effectiveness(self) -> float:
-        return self.successes / self.attempts if self.attempts else 1.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "attempts": self.attempts, "successes": self.successes,
-                "removed": self.removed}
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """One predicate run: which pass proposed it, its size, and what happened."""
-
-    number: int
-    pass_name: str
-    size: int
-    outcome: str
-    elapsed_s: float
-    detail: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        out = {"n": self.number, "pass": self.pass_name, "size": self.size,
-               "outcome": self.outcome, "elapsed_s": round(self.elapsed_s, 4)}
-        if self.detail:
-            out["detail"] = self.detail
-        return out
-
-
-@dataclass
-class ShrinkResult(Generic[T]):
-    """What the engine found and how; ``steps`` is the smallest failing case seen."""
-
-    steps: tuple[T, ...]
-    original: tuple[T, ...]
-    flaky: bool
-    stopped_by: str
-    attempts: int
-    cache_hits: int
-    elapsed_s: float
-    passes: list[PassStats] = field(default_factory=list)
-    log: list[Attempt] = field(default_factory=list)
-    pruned: int = 0
-
-    @property
-    def improved(self) -> bool:
-        return self.steps != self.original
-
-    def stats(self) -> dict[str, Any]:
-        return {"original_size": len(self.original), "final_size": len(self.steps),
-                "flaky": self.flaky, "stopped_by": self.stopped_by, "attempts": self.attempts,
-                "cache_hits": self.cache_hits, "pruned": self.pruned,
-                "elapsed_s": round(self.elapsed_s, 3),
-                "passes": [p.to_json() for p in self.passes]}
-
-
-def default_key(steps: Sequence[Any]) -> tuple[Any, ...]:
-    """Shorter first, then fewer bytes (for bytes-like elements), then lexicographic."""
-    sizes = sum(len(s) if isinstance(s, (bytes, str, tuple, list)) else 1 for s in steps)
-    return (len(steps), sizes, tuple(repr(s) for s in steps))
 
 
 class _Stop(Exception):
@@ -139,7 +62,6 @@ class _Stop(Exception):
         self.reason = reason
 
 
-Verdict = bool | str  # True/False, or an outcome name (ERROR) from a driver
 Gen = Generator[tuple[Any, ...], Verdict, bool]
 
 

@@ -91,7 +91,7 @@ def replay_file(path: Path, url: str, attempts: int = 1) -> int:
     from protocols.errors import SourceError
     from protocols.load_errors import LoadInputError
     from protocols.tier2_sequences import Step
-    from replay.shrink import CandidateError
+    from replay.shrink_records import CandidateError
     from replay.tier2_shrink import still_shows
 
     def fail(message: str, code: int) -> int:

@@ -15,7 +15,8 @@ from typing import Any
 from actors.tier2_exec import ExchangeFailed, SequenceRunner
 from protocols.tier2_checkers import check
 from protocols.tier2_sequences import Binding, Step
-from replay.shrink import CandidateError, shrink_async
+from replay.shrink import shrink_async
+from replay.shrink_records import CandidateError
 
 
 def renumber(steps: tuple[Step, ...], kept: tuple[int, ...]) -> tuple[Step, ...] | None:

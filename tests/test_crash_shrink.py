@@ -25,7 +25,7 @@ from replay.crash_shrink import (
     shrink_crash,
 )
 from replay.repro import load_repro
-from replay.shrink import ShrinkAbort
+from replay.shrink_records import ShrinkAbort
 from tests.assay_cli import assay
 
 REFAPP = f"{sys.executable} -m refapp --port {{port}}"

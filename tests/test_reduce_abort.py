@@ -8,7 +8,7 @@ import trio
 from protocols.adversarial_cases import BY_NAME as ADV
 from replay.evidence import TripContext, derive
 from replay.reduce import shrink_derived
-from replay.shrink import ShrinkAbort
+from replay.shrink_records import ShrinkAbort
 
 
 class _Judge:

@@ -7,15 +7,8 @@ import random
 import pytest
 import trio
 
-from replay.shrink import (
-    CandidateError,
-    Granularity,
-    ShrinkAbort,
-    Shrinker,
-    default_key,
-    shrink,
-    shrink_async,
-)
+from replay.shrink import Shrinker, shrink, shrink_async
+from replay.shrink_records import CandidateError, Granularity, ShrinkAbort, default_key
 
 
 class Counting:
