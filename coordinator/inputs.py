@@ -24,6 +24,7 @@ from actors.walker import Target
 from coordinator.config import ConfigError, RunConfig
 from coordinator.planning import WalkerPlan, plan_walkers
 from coordinator.preflight import BROKEN_CONFIRMATIONS, PROBE_TIMEOUT_S, Preflight, preflight
+from protocols.h2_frames import is_server_preface
 from protocols.http1 import RequestBuildError
 
 REACHABILITY_BUDGET_S = 5.0
@@ -121,6 +122,15 @@ def ensure_reachable(url: str, health_path: str,
     if result.last.answered:
         return result
     if len(result.broken_run) >= BROKEN_CONFIRMATIONS:
+        if all(a.finding is not None and is_server_preface(a.finding.evidence)
+               for a in result.broken_run):
+            # Not broken: an HTTP/2-only cleartext server (RFC 9113 §3.3 prior knowledge)
+            # answers HTTP/1.1 with its SETTINGS, and the health probes need HTTP/1.1.
+            raise TargetUnavailable(
+                f"target {url} speaks only HTTP/2: it answered the HTTP/1.1 pre-flight GET "
+                "with an HTTP/2 SETTINGS frame (prior knowledge, RFC 9113 §3.3); assay's "
+                "pre-flight and health probes need HTTP/1.1 beside it on an http:// target "
+                "(or an https:// target offering ALPN http/1.1)")
         raise TargetBroken(result)
     last = result.last
     what = last.cause if last.finding is None else last.finding.detail

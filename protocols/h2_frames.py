@@ -104,6 +104,22 @@ def settings_frame(settings: Mapping[int, int] = DEFAULT_SETTINGS) -> bytes:
 SETTINGS_ACK = build_frame(FrameType.SETTINGS, FLAG_ACK, 0)
 
 
+def is_server_preface(data: bytes) -> bool:
+    """Whether ``data`` opens with an HTTP/2 server's first frame (RFC 9113 §3.4: "The
+    server connection preface consists of a potentially empty SETTINGS frame (Section 6.5)
+    that MUST be the first frame the server sends"): a SETTINGS frame without ACK, on
+    stream 0, its length a multiple of 6 (§6.5) and within the default frame size.
+
+    Why: a cleartext server that speaks only HTTP/2 (prior knowledge, §3.3) answers an
+    HTTP/1.1 request with this frame; that is a correct server, not one sending garbage."""
+    if len(data) < FRAME_HEADER_LEN:
+        return False
+    length = int.from_bytes(data[:3], "big")
+    stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+    return (data[3] == FrameType.SETTINGS and not data[4] & FLAG_ACK and stream_id == 0
+            and length % 6 == 0 and length <= MAX_FRAME_SIZE)
+
+
 
 @dataclass(frozen=True)
 class FrameHeader:

@@ -178,3 +178,18 @@ def test_a_control_request_reads_the_status_of_a_padded_response():
     link.frames.append(fr.Frame(fr.FrameType.HEADERS, fr.FLAG_PADDED | fr.FLAG_END_HEADERS, 1,
                                 b"\x04" + block + b"\0\0\0\0"))
     assert trio.run(h2_control._status, link, 1.0) == 200
+
+
+def test_server_preface_is_recognised_and_http1_is_not() -> None:
+    """What an HTTP/2-only cleartext server sends to an HTTP/1.1 GET (node:http2 sends an
+    empty SETTINGS, then a GOAWAY) against what it must not be confused with."""
+    node = bytes.fromhex("000000040000000000") + fr.goaway(0, fr.ErrorCode.PROTOCOL_ERROR)
+    assert fr.is_server_preface(node)
+    assert fr.is_server_preface(fr.settings_frame({fr.Setting.MAX_CONCURRENT_STREAMS: 100}))
+    assert not fr.is_server_preface(node[:8])  # a frame header needs 9 bytes
+    assert not fr.is_server_preface(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert not fr.is_server_preface(fr.SETTINGS_ACK)  # an ACK answers, it does not open
+    assert not fr.is_server_preface(fr.ping())  # not SETTINGS
+    assert not fr.is_server_preface(fr.build_frame(fr.FrameType.SETTINGS, 0, 1))  # stream 1
+    assert not fr.is_server_preface(fr.build_frame(fr.FrameType.SETTINGS, 0, 0, b"\0" * 5))
+    assert not fr.is_server_preface(b"\x00\x48\x06\x04\x00\x00\x00\x00\x00")  # 18438 > 16384

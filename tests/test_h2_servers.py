@@ -132,6 +132,20 @@ def test_node_http2(certs: Any, scheme: str) -> None:
     assert counters["h2.accepted_malformed"] == 5 and counters["h2.must_violation"] == 2
 
 
+def test_assay_run_on_an_http2_only_cleartext_server_is_refused_not_judged(
+        tmp_path: Path) -> None:
+    """node's h2c server speaks only HTTP/2 (RFC 9113 §3.3 prior knowledge) and answers the
+    HTTP/1.1 pre-flight GET with its SETTINGS frame: a correct server that assay's HTTP/1.1
+    health probes cannot watch, so exit 3 with the reason, not I-PREFLIGHT-GARBAGE (HIGH)."""
+    from tests.assay_cli import assay
+
+    with _node() as url:
+        done = assay("run", "--target", url, "--slices", "h2", "--duration", "2s",
+                     "--results", str(tmp_path / "results"))
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert "speaks only HTTP/2" in done.stderr and "I-PREFLIGHT" not in done.stderr
+
+
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_apache2_mod_http2(certs: Any, scheme: str) -> None:
     with apache2_h2(certs if scheme == "https" else None) as url:
