@@ -9,23 +9,17 @@ honest: a malformed request surfaces as ``RemoteProtocolError`` with a status hi
 answered with that status and ``Connection: close`` before a lingering close.
 
 Every response is encoded into one buffer and written with one ``send_all`` (pipelined
-responses are batched, see ``_write``). Nothing on the
-hot path logs; per-connection failures are logged at debug level by ``handle_connection``,
-which is the one place that lets a connection die without the server noticing.
-
-The parser-level defects (see ``lenient.py``) swap in a fresh h11 connection per cycle and
-route the start of each cycle through ``HeadRewriter``; without them the same h11 connection
-serves the whole socket.
+responses are batched; see ``refapp.http_output``); the parser's input, with the
+parser-level defects, is ``refapp.http_input``. Reading a request head's fields (path,
+Host, repeated fields) is ``refapp.request_head``. Nothing on the hot path logs;
+per-connection failures are logged at debug level by ``handle_connection``, which is the one
+place that lets a connection die without the server noticing.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
-import time
-from email.utils import formatdate
-from http import HTTPStatus
 from typing import NoReturn
 
 import h11
@@ -33,78 +27,20 @@ import trio
 
 from refapp.app import Kind, Request, Response, error
 from refapp.config import MAX_BODY_BYTES, MAX_HEAD_BYTES
-from refapp.lenient import HeadRewriter
-from refapp.lenient_chunks import LenientChunkSizes
-from refapp.long_line import LongLineCrash
+from refapp.http_input import HttpInput
+from refapp.http_output import HttpOutput
+from refapp.request_head import HOST, header_fields, is_h2c_upgrade, request_path
 from refapp.sse import stream_events
 from refapp.state import ServerState
-from refapp.transport import PeerGone, graceful_close, receive, send_all
+from refapp.transport import PeerGone, receive
 from refapp.websocket import serve_websocket
 from refapp.worker_pool import Worker
 
 log = logging.getLogger("refapp")
 
-_PHRASES = {status.value: status.phrase.encode() for status in HTTPStatus}
-_SERVER = (b"server", b"assay-refapp")
-_CLOSE = (b"connection", b"close")
-_NO_LENGTH = frozenset({204, 304})
 _NOT_FOUND = error(404, "not found")
-#: Deferred pipelined responses are written once they reach this size.
-_DEFER_LIMIT = 64 * 1024
 _ALL_METHODS = b"GET, HEAD, POST, PUT, DELETE, OPTIONS"
 _BAD_ASTERISK = error(400, "the asterisk form is only for OPTIONS (RFC 9112 §3.2.4)")
-# RFC 9110 §7.2: Host = uri-host [ ":" port ], with (RFC 3986 §3.2.2)
-#   uri-host = IP-literal / IPv4address / reg-name
-#   reg-name = *( unreserved / pct-encoded / sub-delims )
-# An empty value is allowed. Repeated Host lines arrive joined with ", " and so fail too.
-_HOST = re.compile(rb"(?:\[[0-9A-Za-z:.%~_-]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::[0-9]*)?")
-
-
-class _DateCache:
-    """The ``Date`` header (RFC 9110 §6.6.1), formatted at most once a second."""
-
-    second = -1
-    value = (b"date", b"")
-
-    @classmethod
-    def header(cls) -> tuple[bytes, bytes]:
-        now = int(time.time())
-        if now != cls.second:
-            cls.second = now
-            cls.value = (b"date", formatdate(now, usegmt=True).encode())
-        return cls.value
-
-
-def request_path(target: bytes) -> str:
-    """The path of a request target: origin-form or absolute-form (RFC 9112 §3.2)."""
-    if target[:1] != b"/" and target[:8].lower().startswith((b"http://", b"https://")):
-        rest = target.split(b"//", 1)[1]
-        slash = rest.find(b"/")
-        target = rest[slash:] if slash >= 0 else b"/"
-    return target.partition(b"?")[0].decode("ascii", "replace")
-
-
-def _headers(raw: list[tuple[bytes, bytes]]) -> tuple[dict[bytes, bytes], int]:
-    """Header dict and the section's approximate size in bytes.
-
-    Repeated fields are joined as RFC 9110 §5.3 allows (cookies with ``; ``). The size is
-    needed because h11 enforces ``max_incomplete_event_size`` only on a head that is still
-    incomplete: one that arrives whole in a single read is parsed whatever its size.
-    """
-    headers: dict[bytes, bytes] = {}
-    size = 0
-    for name, value in raw:
-        size += len(name) + len(value) + 4
-        if name in headers:
-            headers[name] += (b"; " if name == b"cookie" else b", ") + value
-        else:
-            headers[name] = value
-    return headers, size
-
-
-def is_h2c_upgrade(request: Request) -> bool:
-    upgrade = request.headers.get(b"upgrade")
-    return upgrade is not None and b"h2c" in upgrade.lower()
 
 
 class _Done(Exception):
@@ -115,7 +51,7 @@ class _Leaked(Exception):
     """``fd-leak-mid-header``: the peer left mid-head and the error path forgets the socket."""
 
 
-class HttpConnection:
+class HttpConnection(HttpInput, HttpOutput):
     """One client socket served as a sequence of HTTP/1.1 request cycles."""
 
     def __init__(self, stream: trio.SocketStream, state: ServerState) -> None:
@@ -128,35 +64,14 @@ class HttpConnection:
         self._h2c_crash = config.has("h2c-crash")
         self._leak_bodies = config.has("leak-on-reset-mid-body")
         self._leak_mid_header = config.has("fd-leak-mid-header")
-        self._long_line = LongLineCrash() if config.has("crash-on-long-header-line") else None
-        first_length_wins = config.has("accept-conflicting-content-length")
-        length_beats_chunked = config.has("cl-te-desync")
-        space_before_colon = config.has("accept-space-before-colon")
-        self._rewriter = (
-            HeadRewriter(
-                first_length_wins=first_length_wins,
-                length_beats_chunked=length_beats_chunked,
-                space_before_colon=space_before_colon,
-                max_head=MAX_HEAD_BYTES,
-            )
-            if first_length_wins or length_beats_chunked or space_before_colon
-            else None
-        )
-        self._drop_pipelined = config.has("drop-pipelined")
         self._merge_trailers = config.has("merge-trailers")
-        self._chunk_sizes = (LenientChunkSizes(MAX_HEAD_BYTES)
-                             if config.has("lenient-chunk-size") else None)
-        self.conn = self._new_parser()
+        self._init_input(config)
         self._deferred = bytearray()
         # ``worker-pool-starvation``: a worker held while a request is read, no deadlines.
         pool = state.worker_pool
         self._worker = Worker(pool) if pool is not None else None
         self._header_timeout = math.inf if pool is not None else config.header_timeout
         self._body_timeout = math.inf if pool is not None else config.body_timeout
-
-    @staticmethod
-    def _new_parser() -> h11.Connection:
-        return h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
 
     # -- the cycle --------------------------------------------------------------------------
 
@@ -179,23 +94,6 @@ class HttpConnection:
         finally:
             if self._worker is not None:
                 self._worker.give_back()
-
-    def _next_cycle(self) -> None:
-        if self._drop_pipelined:  # the defect: whatever the client pipelined is forgotten
-            self.conn = self._new_parser()
-            if self._rewriter is not None:
-                self._rewriter.start_cycle()
-            return
-        if self._rewriter is None:
-            self.conn.start_next_cycle()
-            return
-        leftover, closed = self.conn.trailing_data
-        self.conn = self._new_parser()
-        self._rewriter.start_cycle()
-        if leftover:
-            self._feed(leftover, fresh=False)
-        if closed:
-            self._feed_eof()
 
     async def _read_request(self, first: bool) -> Request:
         config = self._config
@@ -224,10 +122,10 @@ class HttpConnection:
         if self.state.hanging:
             await self._flush()
             await trio.sleep_forever()
-        headers, size = _headers(event.headers)
+        headers, size = header_fields(event.headers)
         if size + len(event.target) > MAX_HEAD_BYTES:
             await self._reject(431, "request header section too large")
-        if _HOST.fullmatch(headers.get(b"host", b"")) is None:
+        if HOST.fullmatch(headers.get(b"host", b"")) is None:
             # RFC 9112 §3.2: MUST answer 400 to an invalid or repeated Host.
             await self._reject(400, "invalid Host header")
         request = Request(event.method, request_path(event.target), headers)
@@ -303,36 +201,6 @@ class HttpConnection:
                 self._stats.faults.half_closes += 1
             self._feed_eof()
 
-    # -- parser input -----------------------------------------------------------------------
-
-    def _feed(self, data: bytes, fresh: bool = True) -> None:
-        if self._long_line is not None and self.conn.their_state is h11.IDLE:
-            self._long_line.feed(data)  # the defect: may exit the process
-        if fresh and self._chunk_sizes is not None:  # ``lenient-chunk-size``
-            data = self._chunk_sizes.feed(data)
-            if not data:
-                return
-        if self._rewriter is not None:
-            data = self._rewriter.feed(data)
-            if not data:
-                return
-        self.conn.receive_data(data)
-
-    def _feed_eof(self) -> None:
-        if self._chunk_sizes is not None and self._chunk_sizes.has_pending():
-            self._feed(self._chunk_sizes.flush(), fresh=False)
-        if self._rewriter is not None and self._rewriter.has_pending():
-            self.conn.receive_data(self._rewriter.flush())
-        self.conn.receive_data(b"")
-
-    def _buffered(self) -> bool:
-        """Whether part of the next request has already been received."""
-        if self._chunk_sizes is not None and self._chunk_sizes.has_pending():
-            return True
-        if self._rewriter is not None and self._rewriter.has_pending():
-            return True
-        return bool(self.conn.trailing_data[0])
-
     def _maybe_leak(self, in_body: bool) -> None:
         """``fd-leak-mid-header``: a peer gone with part of a request head buffered."""
         if self._leak_mid_header and not in_body and self._buffered():
@@ -393,69 +261,9 @@ class HttpConnection:
         self.state.stop_accepting()
         return True
 
-    # -- output -----------------------------------------------------------------------------
-
-    async def _write(self, data: bytes, *, may_defer: bool = False) -> None:
-        """Send ``data`` after anything deferred; defer it too if more requests are queued.
-
-        Pipelined requests are answered with one write per batch instead of one per response:
-        while the next request is already buffered, a response waits in ``_deferred`` until
-        the server is about to block (a read, a hang, a close) or the batch grows large.
-        """
-        if self._deferred:
-            data = bytes(self._deferred) + data
-            self._deferred.clear()
-        if may_defer and len(data) < _DEFER_LIMIT and self._buffered():
-            self._deferred += data
-            return
-        await send_all(self.stream, data, self._config.send_timeout)
-
-    async def _flush(self) -> None:
-        if self._deferred:
-            await self._write(b"")
-
     async def _receive(self, timeout: float) -> bytes:
         await self._flush()
         return await receive(self.stream, timeout)
-
-    async def _close(self) -> None:
-        await self._flush()
-        await graceful_close(self.stream)
-
-    async def send_events(self, *events: h11.Event) -> None:
-        await self._write(b"".join(self.conn.send(event) or b"" for event in events))
-
-    async def send_response(
-        self, response: Response, *, close: bool = False, head_only: bool = False
-    ) -> None:
-        """Write a whole response in one send; ``close`` adds ``Connection: close``."""
-        status = response.status
-        headers = [_DateCache.header(), _SERVER, *response.headers]
-        if status not in _NO_LENGTH:
-            headers.append((b"content-length", b"%d" % len(response.body)))
-        if close:
-            headers.append(_CLOSE)
-        conn = self.conn
-        data = conn.send(
-            h11.Response(status_code=status, headers=headers, reason=_PHRASES.get(status, b""))
-        )
-        if response.body and not head_only:
-            data += conn.send(h11.Data(data=response.body))
-        data += conn.send(h11.EndOfMessage())
-        await self._write(data, may_defer=not close)
-
-    async def send_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        """A response head without a length: h11 picks chunked (1.1) or close-delimited."""
-        await self.send_events(
-            h11.Response(
-                status_code=status,
-                headers=[_DateCache.header(), _SERVER, *headers],
-                reason=_PHRASES.get(status, b""),
-            )
-        )
-
-    async def send_body_part(self, data: bytes) -> None:
-        await self._write(self.conn.send(h11.Data(data=data)))
 
     async def _reject(
         self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
