@@ -151,15 +151,17 @@ def _with_tls(conf_text: str, tls_text: str, certs: Any) -> str:
 
 
 @contextmanager
-def apache2_h2(certs: Any = None) -> Iterator[str]:
+def apache2_h2(certs: Any = None, direct: bool = True) -> Iterator[str]:
     """apache2 with mod_http2: h2c on http, or TLS (mod_ssl) with ALPN h2 when ``certs``
-    (``tests.tls_certs.TestCerts``) is given; the URL's scheme says which."""
+    (``tests.tls_certs.TestCerts``) is given; the URL's scheme says which. ``direct=False``
+    turns prior knowledge off (``H2Direct off``): cleartext HTTP/2 only by the upgrade."""
     binary = _binary("apache2")
     needed = ["mod_mpm_event.so", "mod_http2.so"] + (["mod_ssl.so"] if certs else [])
     missing = [m for m in needed if not (APACHE_MODULES / m).exists()]
     if missing:
         pytest.skip(f"apache2 modules not found: {', '.join(missing)}")
-    conf = _with_tls(APACHE_CONF + APACHE_H2, APACHE_TLS, certs)
+    conf = _with_tls(APACHE_CONF + APACHE_H2 + ("" if direct else "H2Direct off\n"),
+                     APACHE_TLS, certs)
     with _served(lambda path: [binary, "-f", str(path), "-DFOREGROUND"], conf, "apache2",
                  "https" if certs else "http") as url:
         yield url

@@ -182,3 +182,24 @@ def test_assay_run_h2_and_tls_slices_on_apache2_over_tls(certs: Any, tmp_path: P
     failed = {entry["id"] for entry in document["invariants"]["failed"]}
     assert failed == ({"I-H2-MUST"} if h2.get("h2.must_violation") else set())
     assert done.returncode == (1 if failed else 0), done.stderr[-3000:]
+
+
+def test_apache2_upgrade_only_h2c_is_not_judged_rather_than_crashed(tmp_path: Path) -> None:
+    """apache2 with ``H2Direct off`` takes HTTP/2 on cleartext only by the h2c upgrade, and
+    closes an upgraded connection (GOAWAY NO_ERROR) once the upgraded request is served
+    unless the preface came with the upgrade request: a PING there is never answered. The
+    gate must say so (h2 not judged, exit 0) instead of every case's survival PING reading
+    as a crash (I-H2-CRASHED, HIGH) on a server that is fine."""
+    from tests.assay_cli import assay, invariant_status, only_results
+
+    with apache2_h2(direct=False) as url:
+        done = assay("run", "--target", url, "--slices", "h2", "--duration", "2s",
+                     "--procs", "1", "--concurrency", "1", "--leak-probes", "off",
+                     "--results", str(tmp_path / "results"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = only_results(tmp_path / "results")
+    for inv in ("I-H2-MUST", "I-H2-ACCEPTED", "I-H2-CRASHED"):
+        assert invariant_status(document, inv) == "not_judged", inv
+    reason = next(entry.get("reason", "") for entry in document["invariants"]["not_judged"]
+                  if entry["id"] == "I-H2-CRASHED")
+    assert "h2c upgrade: a PING after the server preface was not answered" in reason, reason
