@@ -22,7 +22,8 @@ from coordinator import remote_actors
 from coordinator.config import RunConfig
 from coordinator.logs import get_logger
 from coordinator.results import ResultsError, create_run_dir
-from coordinator.run import Coordinator, RunInputs
+from coordinator.run import Coordinator
+from coordinator.run_state import RunInputs
 
 EXIT_USAGE, EXIT_INFRA = 2, 3
 

@@ -118,7 +118,7 @@ class ProxyRun:
         return sent
 
     def section(self, coord: Coordinator, elapsed: float) -> dict[str, Any]:
-        from coordinator.run import Phase
+        from coordinator.run_state import Phase
 
         if self.final is not None or coord.phase is not Phase.JUDGING:
             return self.final or {"final": False}

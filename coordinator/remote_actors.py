@@ -192,6 +192,25 @@ def write_fleet_file(run_dir: Path, endpoints: Endpoints, remote_ids: tuple[int,
     return path
 
 
+def announce(coord: Any, endpoints: Endpoints, security: Security) -> None:
+    """Remote actors are planned: write ``fleet.json`` and tell the operator how to start
+    them (and which ``--bind`` would keep them from finding this coordinator)."""
+    remote = coord.inputs.walker_plan.remote
+    path = write_fleet_file(coord.run_dir, endpoints, remote, security, coord.run_id)
+    if coord.config.mode == "soak" and coord.config.bind.endswith(":0"):
+        coord.log.warning("remote actors and --bind port 0: a resumed soak will listen on "
+                          "other ports, so its remote actors cannot find it; give --bind "
+                          "tcp://HOST:PORT")
+    if advertises_loopback(coord.config, endpoints):
+        coord.log.warning("fleet.json tells load hosts to dial a loopback address; give "
+                          "--bind tcp://ADDRESS:PORT with this host's address",
+                          advertised=endpoints.advertised_pull)
+    coord.log.warning("waiting for remote actors: start them on the load hosts",
+                      actors=list(remote), fleet_file=str(path),
+                      timeout_s=coord.config.remote_ready_timeout_s,
+                      example=" ".join(actor_command(endpoints, remote[0], security)))
+
+
 def live_incarnation(record: Any) -> int | None:
     """The incarnation whose final tally ends an actor's part in the run."""
     return record.live_incarnation if record.remote else record.incarnations - 1

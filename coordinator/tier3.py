@@ -3,7 +3,7 @@
 How this works: ``plan`` loads the corpus (a bad file is exit 2 before anything starts),
 adds ``tier3`` walkers to the Tier 1 walker plan (dealt round-robin over the actors, after
 the Tier 1 walkers) and returns the settings every actor needs to run its share (see
-``actors.tier3``). During the run the coordinator calls ``done`` on merged counters: once
+``actors.tier3``). During the run ``stop_when_done`` asks ``done`` of merged counters: once
 every seed has a verdict the run may end before its duration. ``results_block`` turns
 counters and examples into ``validate-results.json``'s ``tier_3``: attempted, passed,
 failed, errored, unfinished, what tripped how often, and each failing seed with its replay
@@ -12,8 +12,11 @@ command. ``add_verdict`` makes failing seeds fail the run (I-TIER3, HIGH).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import urlsplit
+
+import trio
 
 from coordinator.planning import WalkerPlan
 from corpus import store
@@ -65,6 +68,15 @@ def done(counters: dict[str, int], settings: dict[str, Any] | None) -> bool:
     if not settings:
         return False
     return counters.get("tier3.attempted", 0) >= int(settings["count"])
+
+
+async def stop_when_done(coord: Any, running: trio.CancelScope, tick_s: float) -> None:
+    """--tier3: end the run early once every seed of the tier has a verdict."""
+    while not done(coord.counters(), coord.inputs.settings.get("tier3")):
+        await trio.sleep(tick_s)
+    coord.log.info("tier 3 complete: stopping the run", after_s=round(
+        time.time() - (coord.run_started or time.time()), 1))
+    running.cancel()
 
 
 def results_block(counters: dict[str, int], examples: dict[str, dict[str, Any]],

@@ -183,7 +183,7 @@ class WatchRun:
         return block
 
     def section(self, coord: Coordinator, elapsed: float) -> dict[str, Any]:
-        from coordinator.run import Phase
+        from coordinator.run_state import Phase
 
         if self.final is not None:
             return self.final

@@ -10,7 +10,8 @@ import trio
 
 from coordinator.config import RunConfig
 from coordinator.planning import plan_walkers
-from coordinator.run import Coordinator, RunInputs
+from coordinator.run import Coordinator
+from coordinator.run_state import RunInputs
 from protocols import wire
 
 

@@ -21,7 +21,8 @@ from coordinator.logrotate import RotatingFile, copytruncate
 from coordinator.planning import plan_walkers
 from coordinator.resources import TargetWatch
 from coordinator.restarts import RestartPolicy
-from coordinator.run import ActorRecord, Coordinator, Phase, RunInputs
+from coordinator.run import Coordinator
+from coordinator.run_state import ActorRecord, Phase, RunInputs
 from coordinator.soak import announce
 from coordinator.target_restarts import MAX_EPISODES, Probe, TargetRestarts
 from protocols.tally import Tally, TallyMerger, latency_summary, new_histogram

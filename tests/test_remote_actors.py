@@ -28,7 +28,7 @@ from coordinator import remote_actors
 from coordinator.config import ConfigError, RunConfig, build_config
 from coordinator.planning import plan_walkers
 from coordinator.restarts import RestartPolicy
-from coordinator.run import ActorRecord
+from coordinator.run_state import ActorRecord
 from protocols import wire
 from protocols.tally import TallyMerger
 from tests.assay_cli import ROOT, assay
