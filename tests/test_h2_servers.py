@@ -14,6 +14,13 @@ Found here (kept: the RFC says MUST and the server did otherwise):
   on node itself; a proxy built on it would still forward the request.
 - all three accept a field value with leading whitespace (§8.2.1, MED, as nginx 1.22);
 - lighttpd answers a PING sent in place of the preface's SETTINGS (§3.4, as nginx/hypercorn).
+
+Not pinned here (timing verdicts, ~20 s each; measured by hand, see the commit message): the
+h2flood slice passes on apache2 and lighttpd; on node the zero_window flood (CVE-2019-9517)
+is a confirmed I-H2-FLOOD, on h2c and over TLS: node advertises no
+SETTINGS_MAX_CONCURRENT_STREAMS, takes ~24,000 streams whose responses cannot be sent before
+its session-memory cap closes the connection, and control requests on other connections
+wait 0.6-1.2 s meanwhile (baseline 1-50 ms); its RSS grew from 81 to 165 MiB and stayed.
 """
 
 from __future__ import annotations
