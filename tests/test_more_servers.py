@@ -30,6 +30,9 @@ re-sent alone on a fresh connection and judged against the RFC. None was a false
   parses ``int(line, 16)``; RFC 9112 §7.1.1: "A recipient MUST ignore unrecognized chunk
   extensions"), takes every invalid Content-Length and Transfer-Encoding (it closes after
   every response, so nothing desyncs, but §6.3 still asks a 400).
+* cheroot and werkzeug send a WSGI app's body after the head of a HEAD response (RFC
+  9110 §9.3.2: "the server MUST NOT send content in the response"), as waitress does
+  (``tests/test_response_rules_servers.py``); the response rules catch it (I-RESP-MUST).
 * http.server (a ThreadingHTTPServer handler reading Content-Length, as most do): knows no
   Transfer-Encoding, so every chunked or CL+TE request desyncs; takes invalid lengths.
 
@@ -44,6 +47,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,6 +57,8 @@ from pathlib import Path
 import pytest
 
 from protocols.adversarial_cases import CASES
+from protocols.response_bytes import parse_exchange, request_facts
+from protocols.response_rules import Verdict, check
 from tests.conformance_sweep import Sweep, example, sweep
 from tests.more_apps import MODULES
 from tests.servers import free_port, stop, wait_for_port
@@ -146,8 +152,36 @@ def server(name: str) -> Iterator[str]:
         stop(proc)
 
 
-def swept(name: str) -> Sweep:
+def broken_rules(url: str, method: str) -> set[str]:
+    """Response rules (``protocols.response_rules``) one plain ``method /`` request breaks."""
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    sent = f"{method} / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    request = request_facts(sent)
+    assert request is not None
+    received, closed = b"", False
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(sent)
+        sock.settimeout(0.5)  # what arrives after the response is what the rules judge
+        while not closed:
+            try:
+                data = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            closed = not data
+            received += data
+    return {finding.rule
+            for found in parse_exchange(method, received, closed=closed,
+                                        persistent=request.persistent)
+            for finding in check(request, found.head, found.body)
+            if finding.verdict is Verdict.VIOLATION}
+
+
+def swept(name: str, head_rules: set[str] | frozenset[str] = frozenset()) -> Sweep:
+    """The whole catalogue once against ``name``, after checking that GET and HEAD answers
+    break exactly ``head_rules`` (on HEAD; none on GET)."""
     with server(name) as url:
+        assert broken_rules(url, "GET") == set()
+        assert broken_rules(url, "HEAD") == set(head_rules)
         result = sweep(url, CASES, concurrency=8)
     assert len(result.verdicts) == len(CASES)
     assert result.with_verdict("unjudged") == [], result.with_verdict("unjudged")
@@ -194,7 +228,7 @@ def test_stdlib_http_server_knows_no_transfer_encoding() -> None:
 
 
 def test_cheroot_lenient_chunk_sizes_absolute_form_and_close_case() -> None:
-    result = swept("cheroot")
+    result = swept("cheroot", {"no_content_after_head"})
     lax(result, CHEROOT, LENIENT_SIZES | {
         "absolute-form", "connection-close-mixed-case", "expect-100-http10",
         "chunk-size-overflow", "te-empty-cl", "cl-plus-sign"})
@@ -204,7 +238,7 @@ def test_cheroot_lenient_chunk_sizes_absolute_form_and_close_case() -> None:
 
 
 def test_werkzeug_chunk_extensions_trailers_and_lengths() -> None:
-    result = swept("werkzeug")
+    result = swept("werkzeug", {"no_content_after_head"})
     lax(result, WERKZEUG, {"chunked-extension", "chunked-trailer", "cl-hex", "cl-negative",
                            "te-identity", "expect-100-http10", "host-missing"})
     assert "adv.desync" not in result.high()  # it closes after every response
