@@ -9,9 +9,10 @@ standard library's ``http.server``: what assay judges is the server's parser, no
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from tests.conformance_apps import ALLOWED, wsgi_app
+from tests.conformance_apps import ALLOWED, asgi_app, wsgi_app
 
 SERVERS = ("granian", "twisted", "cheroot", "werkzeug", "stdlib")
 #: Python module each server needs (the stdlib one needs nothing more).
@@ -19,11 +20,27 @@ MODULES = {"granian": "granian", "twisted": "twisted", "cheroot": "cheroot",
            "werkzeug": "werkzeug", "stdlib": "http.server"}
 
 
+async def asgi_echo_app(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+    """``asgi_app``, but a WebSocket echoes every message until the client closes, so the
+    ws slice judges the server's WebSocket framing, not an app that hangs up at once."""
+    if scope["type"] != "websocket":
+        await asgi_app(scope, receive, send)
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] != "websocket.receive":
+            return
+        await send({"type": "websocket.send", "bytes": message.get("bytes"),
+                    "text": message.get("text")})
+
+
 def _granian(port: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    Granian("tests.conformance_apps:asgi_app", address="127.0.0.1", port=port,
+    Granian("tests.more_apps:asgi_echo_app", address="127.0.0.1", port=port,
             interface=Interfaces.ASGI, workers=1, log_enabled=False).serve()
 
 
