@@ -25,7 +25,9 @@ re-sent alone on a fresh connection and judged against the RFC. None was a false
   the body is answered: desync), 500 on a bare CR or an overflowing chunk size, keeps the
   connection after ``Connection: Close`` (options are case-insensitive, RFC 9110 §7.6.1;
   RFC 9112 §9.6: MUST close), 100 Continue to HTTP/1.0 (RFC 9110 §10.1.1: MUST ignore),
-  takes CL+TE and invalid Content-Lengths.
+  takes CL+TE and invalid Content-Lengths, and leaves a trailer section unread (the
+  pipelined request after it gets 400 "Malformed Request-Line": the trailer was read as
+  a request line, RFC 9112 §7.1.2).
 * werkzeug's dev server: 500 on any chunk extension or trailer section (its dechunker
   parses ``int(line, 16)``; RFC 9112 §7.1.1: "A recipient MUST ignore unrecognized chunk
   extensions"), takes every invalid Content-Length and Transfer-Encoding (it closes after
