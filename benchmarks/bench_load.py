@@ -5,9 +5,11 @@ How this works: the machinery is bench_markov's, imported (the nginx setup, the 
 round order); this script adds the fixed-delay server, the k6 and ``assay load`` drivers
 and the two reports.
 
-1. **Open-model accuracy** (``--part open``). ``benchmarks/fixed_delay_server.js`` (node)
-   answers every request after exactly ``--delay-ms`` D (10 ms), pinned to core 1
-   (``--server-core``). At each asked rate (``--rates``, 200, 1000, 2000 req/s)
+1. **Open-model accuracy** (``--part open``). A fixed-delay server (``--server``: ``c``,
+   ``fixed_delay_server.c``, by default; ``node``, ``fixed_delay_server.js``; see
+   ``delay_servers.py``) answers every request after exactly ``--delay-ms`` D (10 ms),
+   pinned to core 1 (``--server-core``).
+   At each asked rate (``--rates``, 200, 1000, 2000 req/s)
    ``assay load --rate R --procs 1`` and ``k6 run`` with a generated
    ``constant-arrival-rate`` script run one after the other, each pinned to core 0
    (``--client-core``), for ``--seconds``, with the same pre-allocated VUs
@@ -20,7 +22,8 @@ and the two reports.
    the arrival's due time (assay, coordinated-omission correct); k6 measures no such
    thing (``http_req_duration`` starts when the request is sent), so for k6 only the
    service columns exist. The server measures what it really held each request (its
-   ``/stats``): the ``srv`` column, the floor of every tool's error.
+   ``/stats``): the ``srv`` column, the floor of every tool's error; ``p99-srv`` is the
+   tool's p99 over the server's own p99 hold (its true service time).
 2. **Closed-model rate per core** (``--part closed``). bench_markov's nginx (one worker,
    core 1) with one more location, ``/varying``, answering ``return 200 "$request_id"``
    (a body that differs on every request), beside the static file ``/static.txt``. For
@@ -36,8 +39,8 @@ per core on varying responses.
 
 Run: ``python benchmarks/bench_load.py [--part open|closed|both] [--rounds 3 --seconds 10]
 [--json FILE]``. Exit 0 when the benchmark ran (whatever the figures), 2 when a tool it
-needs (taskset; node and k6 for the open part; nginx, hey and wrk for the closed one) is
-missing.
+needs (taskset; k6 and cc, or node with --server node, for the open part; nginx, hey and
+wrk for the closed one) is missing.
 """
 
 from __future__ import annotations
@@ -45,17 +48,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import http.client
 import json
 import math
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,14 +64,19 @@ import bench_markov
 from bench_markov import (
     Bench,
     Measurement,
-    _free_port,
     _median,
     nginx,
     round_order,
 )
+from delay_servers import (
+    SERVERS,
+    default_kind,
+    delay_server,
+    missing_tool,
+    server_stats,
+)
 
 HERE = Path(__file__).resolve().parent
-DELAY_SERVER = HERE / "fixed_delay_server.js"
 OPEN_TOOLS = ["assay", "k6"]
 CLOSED_TOOLS = ["assay", "hey", "wrk"]
 #: With --with-markov: ``assay run --slices markov`` (bench_markov's driver), same
@@ -112,43 +115,6 @@ def k6_binary() -> str | None:
 
 
 # -- servers -------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def delay_server(core: int, delay_ms: float, coarse: bool,
-                 tmp: Path) -> Iterator[tuple[int, list[int]]]:
-    """Start the fixed-delay node server pinned to ``core``; yield (port, [pid])."""
-    port = _free_port()
-    command = ["taskset", "-c", str(core), "node", str(DELAY_SERVER), str(port), str(delay_ms)]
-    if coarse:
-        command.append("coarse")
-    log = open(tmp / "delay-server.out", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit("fixed_delay_server.js exited: "
-                                 f"{(tmp / 'delay-server.out').read_text()[-400:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit("fixed_delay_server.js did not listen within 10 s")
-            time.sleep(0.05)
-        yield port, [proc.pid]
-    finally:
-        bench_markov.stop(proc, signal.SIGTERM)
-        log.close()
-
-
-def server_stats(port: int, reset: bool = False) -> dict[str, Any]:
-    """The delay server's /stats: requests served and what it really held them."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", "/stats?reset=1" if reset else "/stats")
-        return json.loads(conn.getresponse().read())
-    finally:
-        conn.close()
 
 
 @contextlib.contextmanager
@@ -229,6 +195,10 @@ def run_open(bench: Bench, m: Measurement, rate: int, delay_ms: float, k6: str) 
                  svc_p99=_less(duration["p(99)"], delay_ms), lag_p50=None, lag_p99=None)
     held = server_stats(bench.port)["hold_ms"]
     x.update(srv_p50=_less(held["p50"], delay_ms), srv_p99=_less(held["p99"], delay_ms))
+    # The tool's p99 over the server's own p99 hold (the "true service time"): assay's
+    # latency from the due time, k6's service time (it has nothing from the due time).
+    own = x["lat_p99"] if x.get("lat_p99") is not None else x.get("svc_p99")
+    x["over_srv_p99"] = None if own is None else own - x["srv_p99"]
     x["cpu_s_per_1k"] = 1000 / m.per_cpu_s if m.per_cpu_s else None
     m.rps = float(x["achieved"])
     if rc or x["errors"]:
@@ -237,10 +207,11 @@ def run_open(bench: Bench, m: Measurement, rate: int, delay_ms: float, k6: str) 
 
 def open_part(args: argparse.Namespace, tmp: Path, k6: str) -> list[Measurement]:
     results = []
-    with delay_server(args.server_core, args.delay_ms, args.coarse_timer, tmp) as (port, pids):
+    with delay_server(args.server, args.server_core, args.delay_ms, args.coarse_timer,
+                      tmp) as (port, pids):
         bench = Bench(port, "/delay", args.seconds, 0, args.client_core, pids, tmp)
-        print(f"open model: fixed-delay server (D={args.delay_ms:g} ms, pid {pids[0]}) on "
-              f"{bench.url}")
+        print(f"open model: {args.server} fixed-delay server (D={args.delay_ms:g} ms, pid "
+              f"{pids[0]}) on {bench.url}")
         for round_no in range(1, args.rounds + 1):
             for rate in args.rates:
                 for tool in round_order(OPEN_TOOLS, round_no):
@@ -264,6 +235,7 @@ OPEN_COLUMNS = (("achieved", "achieved", 9, 1), ("dropped", "drop", 6, 0),
                 ("lat_p99", "lat p99", 8, 2), ("svc_p50", "svc p50", 8, 2),
                 ("svc_p99", "svc p99", 8, 2), ("lag_p50", "lag p50", 8, 2),
                 ("lag_p99", "lag p99", 8, 2), ("srv_p99", "srv p99", 8, 2),
+                ("over_srv_p99", "p99-srv", 8, 2),
                 ("cpu_s_per_1k", "CPU-s/1k", 9, 3), ("other_cpu_pct", "other%", 7, 0))
 
 
@@ -288,8 +260,10 @@ def open_summary(results: list[Measurement], rates: list[int]) -> dict[str, dict
 def open_report(summary: dict[str, dict[str, Any]], delay_ms: float, rounds: int) -> None:
     print(f"\nopen model, medians over {rounds} round(s); latency (from the due time), service "
           f"time (from the send)\nand srv (what the server held) are minus D = {delay_ms:g} ms; "
-          "lag: how late assay dispatched an arrival;\nCPU-s/1k: the tool's CPU seconds per "
-          "1000 requests (steady middle); k6 has no due-time latency")
+          "lag: how late assay dispatched an arrival;\np99-srv: the tool's p99 (assay: "
+          "latency from the due time; k6: service time) minus the server's p99 hold;\n"
+          "CPU-s/1k: the tool's CPU seconds per 1000 requests (steady middle); k6 has no "
+          "due-time latency")
     header = f"{'asked':>6} {'tool':<6}" + "".join(f"{label:>{w + 1}}" for _, label, w, _ in
                                                   OPEN_COLUMNS)
     print(header)
@@ -303,6 +277,11 @@ def open_report(summary: dict[str, dict[str, Any]], delay_ms: float, rounds: int
         verdict = "met" if target <= 1.0 else f"missed by {target - 1.0:.2f} ms"
         print(f"target: assay p99 latency within 1 ms of D at 1000 req/s: p99 - D = "
               f"{target:.2f} ms, {verdict}")
+    over = summary.get("assay@1000", {}).get("over_srv_p99")
+    if over is not None:
+        verdict = "met" if over <= 1.0 else f"missed by {over - 1.0:.2f} ms"
+        print(f"target: ... within 1 ms of the server's true service time (its own p99 hold):"
+              f" {over:.2f} ms over it, {verdict}")
 
 
 # -- closed model ----------------------------------------------------------------------------
@@ -415,8 +394,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="open model: asked rates, req/s, comma-separated")
     parser.add_argument("--delay-ms", type=float, default=10.0,
                         help="open model: the server's fixed delay D")
+    parser.add_argument("--server", choices=SERVERS, default=default_kind(),
+                        help="open model: the fixed-delay server (default: c where cc is "
+                             "installed; see delay_servers.py)")
     parser.add_argument("--coarse-timer", action="store_true",
-                        help="open model: the server uses a bare setTimeout(D) (about +-1 ms) "
+                        help="open model, --server node: a bare setTimeout(D) (about +-1 ms) "
                              "instead of a timer plus a precise last stretch")
     parser.add_argument("--vus", type=int, default=32, help="closed model: connections")
     parser.add_argument("--with-markov", action="store_true",
@@ -437,7 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     k6 = k6_binary()
     needed = {"taskset": shutil.which("taskset")}
     if args.part in ("open", "both"):
-        needed.update(node=shutil.which("node"), k6=k6)
+        needed.update(k6=k6)
+        lacking = missing_tool(args.server)
+        if lacking:
+            needed[lacking] = None
     if args.part in ("closed", "both"):
         needed.update(nginx=shutil.which("nginx"), hey=shutil.which("hey"),
                       wrk=shutil.which("wrk"))
