@@ -99,3 +99,13 @@ def example(result: Sweep, name: str) -> dict[str, Any] | None:
         if key in result.tally.examples:
             return result.tally.examples[key]
     return None
+
+
+def failing(result: Sweep) -> str:
+    """Each violated case with its reason and the first bytes received: the message of an
+    assertion on a sweep's verdicts."""
+    lines = []
+    for name in result.with_verdict("violation"):
+        seen = example(result, name) or {}
+        lines.append(f"{name}: {seen.get('reason')} {seen.get('received', b'')[:120]!r}")
+    return "\n".join(lines)

@@ -20,14 +20,9 @@ import pytest
 
 from protocols.adversarial_cases import CASES
 from tests.apt_servers import apache2, lighttpd
-from tests.conformance_sweep import Sweep, example, sweep
+from tests.conformance_sweep import failing, sweep
 
 pytestmark = pytest.mark.integration
-
-
-def failing(result: Sweep) -> str:
-    return "\n".join(f"{name}: {(example(result, name) or {}).get('reason')}"
-                     for name in result.with_verdict("violation"))
 
 
 def test_apache2_breaks_only_the_http10_transfer_encoding_rule() -> None:

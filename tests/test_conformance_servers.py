@@ -30,7 +30,7 @@ import pytest
 from protocols import cases_chunked, cases_valid
 from protocols.adversarial_cases import BY_NAME, CASES
 from refapp.launch import start_refapp
-from tests.conformance_sweep import Sweep, example, sweep
+from tests.conformance_sweep import failing, sweep
 from tests.servers import free_port, nginx, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -42,14 +42,6 @@ PIPELINES = [c for c in cases_valid.PIPELINING]
 MODULES = {"uvicorn-h11": "uvicorn", "uvicorn-httptools": "httptools", "daphne": "daphne",
            "aiohttp": "aiohttp", "tornado": "tornado", "waitress": "waitress",
            "gunicorn": "gunicorn", "hypercorn": "hypercorn"}
-
-
-def failing(result: Sweep) -> str:
-    lines = []
-    for name in result.with_verdict("violation"):
-        seen = example(result, name) or {}
-        lines.append(f"{name}: {seen.get('reason')} {seen.get('received', b'')[:120]!r}")
-    return "\n".join(lines)
 
 
 @contextmanager

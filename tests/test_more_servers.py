@@ -61,7 +61,7 @@ import pytest
 from protocols.adversarial_cases import CASES
 from protocols.response_bytes import parse_exchange, request_facts
 from protocols.response_rules import Verdict, check
-from tests.conformance_sweep import Sweep, example, sweep
+from tests.conformance_sweep import Sweep, failing, sweep
 from tests.more_apps import MODULES
 from tests.servers import free_port, stop, wait_for_port
 
@@ -123,14 +123,6 @@ WERKZEUG = (HOST_UNCHECKED | HOST_MORE | WS_BEFORE_COLON | TE_INVALID_CL | CL_IN
                "trailer-merge-content-length", "trailer-merge-host",
                "trailer-merge-transfer-encoding", "trailer-obs-fold",
                "trailer-transfer-encoding"})
-
-
-def failing(result: Sweep) -> str:
-    lines = []
-    for name in result.with_verdict("violation"):
-        seen = example(result, name) or {}
-        lines.append(f"{name}: {seen.get('reason')} {seen.get('received', b'')[:120]!r}")
-    return "\n".join(lines)
 
 
 @contextmanager
