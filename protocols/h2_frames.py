@@ -104,6 +104,21 @@ def settings_frame(settings: Mapping[int, int] = DEFAULT_SETTINGS) -> bytes:
 SETTINGS_ACK = build_frame(FrameType.SETTINGS, FLAG_ACK, 0)
 
 
+@dataclass(frozen=True)
+class FrameHeader:
+    length: int
+    type: int
+    flags: int
+    stream_id: int
+
+
+def frame_header(data: bytes, offset: int = 0) -> FrameHeader:
+    """The 9-octet frame header at ``offset`` (RFC 9113 §4.1; the reserved bit dropped)."""
+    return FrameHeader(int.from_bytes(data[offset:offset + 3], "big"), data[offset + 3],
+                       data[offset + 4],
+                       int.from_bytes(data[offset + 5:offset + 9], "big") & 0x7FFF_FFFF)
+
+
 def is_server_preface(data: bytes) -> bool:
     """Whether ``data`` opens with an HTTP/2 server's first frame (RFC 9113 §3.4: "The
     server connection preface consists of a potentially empty SETTINGS frame (Section 6.5)
@@ -114,19 +129,11 @@ def is_server_preface(data: bytes) -> bool:
     HTTP/1.1 request with this frame; that is a correct server, not one sending garbage."""
     if len(data) < FRAME_HEADER_LEN:
         return False
-    length = int.from_bytes(data[:3], "big")
-    stream_id = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
-    return (data[3] == FrameType.SETTINGS and not data[4] & FLAG_ACK and stream_id == 0
-            and length % 6 == 0 and length <= MAX_FRAME_SIZE)
+    h = frame_header(data)
+    return (h.type == FrameType.SETTINGS and not h.flags & FLAG_ACK and h.stream_id == 0
+            and h.length % 6 == 0 and h.length <= MAX_FRAME_SIZE)
 
 
-
-@dataclass(frozen=True)
-class FrameHeader:
-    length: int
-    type: int
-    flags: int
-    stream_id: int
 
 
 

@@ -43,6 +43,7 @@ from protocols.h2_frames import (  # noqa: F401  (re-exported: h2c's users impor
     FrameType,
     Setting,
     build_frame,
+    frame_header,
     settings_frame,
     settings_payload,
 )
@@ -149,10 +150,8 @@ def check_server_frames(data: bytes) -> FramesCheck:
     frames: list[FrameHeader] = []
     offset = 0
     while len(data) - offset >= FRAME_HEADER_LEN:
-        length = int.from_bytes(data[offset : offset + 3], "big")
-        ftype, flags = data[offset + 3], data[offset + 4]
-        stream_id = int.from_bytes(data[offset + 5 : offset + 9], "big") & 0x7FFF_FFFF
-        header = FrameHeader(length, ftype, flags, stream_id)
+        header = frame_header(data, offset)
+        length, ftype, flags = header.length, header.type, header.flags
         problem = _header_problem(header, first=not frames)
         if problem:
             return FramesCheck(tuple(frames), bool(frames), problem)
