@@ -12,9 +12,6 @@ held each request (``/stats``) is the floor under every tool's figure. Two are k
   milliseconds, so it spins on ``setImmediate`` through each request's last 2 ms; at
   1,000 req/s that keeps its core ~97 % busy and its own p99 hold wanders 0.3-2.8 ms over
   D between runs whatever client drives it. Kept for comparison with earlier figures.
-
-``prefix`` runs the server under another command as well, after ``taskset`` has pinned
-it to its core.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,12 +62,11 @@ def _server_command(kind: str, tmp: Path, port: int, delay_ms: float,
 
 
 @contextlib.contextmanager
-def delay_server(kind: str, core: int, delay_ms: float, coarse: bool, tmp: Path,
-                 prefix: Sequence[str] = ()) -> Iterator[tuple[int, list[int]]]:
+def delay_server(kind: str, core: int, delay_ms: float, coarse: bool,
+                 tmp: Path) -> Iterator[tuple[int, list[int]]]:
     """Start the ``kind`` fixed-delay server pinned to ``core``; yield (port, [pid])."""
     port = _free_port()
-    command = ["taskset", "-c", str(core), *prefix,
-               *_server_command(kind, tmp, port, delay_ms, coarse)]
+    command = ["taskset", "-c", str(core), *_server_command(kind, tmp, port, delay_ms, coarse)]
     out = tmp / "delay-server.out"
     log = open(out, "wb")  # noqa: SIM115
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
